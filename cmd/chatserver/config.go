@@ -1,0 +1,165 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the server. Each has a flag, an environment
+// variable and a documented default; a flag wins over the environment.
+type config struct {
+	Port            int
+	Host            string
+	Store           string
+	Delivery        string
+	CORSOrigins     []string
+	LogLevel        slog.Level
+	PingInterval    time.Duration
+	PingTimeout     time.Duration
+	UpgradeTimeout  time.Duration
+	ConnectTimeout  time.Duration
+	MaxPayload      int64
+	MaxFrame        int64
+	MaxBuffered     int64
+	MaxAttachments  int
+	MaxJSONDepth    int
+	MaxBodyBytes    int64
+	MaxContentBytes int
+	RejoinGrace     time.Duration
+	ShutdownTimeout time.Duration
+	Cookie          string
+}
+
+type setting struct {
+	flag, env, def, help string
+	set                  func(c *config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"port", "PORT", "3000", "TCP port for REST and Socket.IO", func(c *config, v string) (err error) { c.Port, err = strconv.Atoi(v); return }},
+		{"host", "HOST", "", "interface to listen on (empty: all, as the original)", func(c *config, v string) error { c.Host = v; return nil }},
+		{"store", "STORE", "memory", "storage: memory", func(c *config, v string) error { c.Store = v; return nil }},
+		{"delivery", "DELIVERY", "room", "room: events reach only the room's members; global: every socket, as the original", func(c *config, v string) error {
+			if v != "room" && v != "global" {
+				return fmt.Errorf("must be room or global")
+			}
+			c.Delivery = v
+			return nil
+		}},
+		{"cors-origins", "CORS_ORIGINS", "", "comma-separated origins allowed on /socket.io/ (polling CORS and WebSocket Origin); empty reflects every origin with credentials, as the original", func(c *config, v string) error {
+			c.CORSOrigins = nil
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					c.CORSOrigins = append(c.CORSOrigins, o)
+				}
+			}
+			return nil
+		}},
+		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{"ping-interval", "PING_INTERVAL", "25s", "Engine.IO heartbeat interval", durationSetter(func(c *config) *time.Duration { return &c.PingInterval })},
+		{"ping-timeout", "PING_TIMEOUT", "20s", "Engine.IO heartbeat timeout", durationSetter(func(c *config) *time.Duration { return &c.PingTimeout })},
+		{"upgrade-timeout", "UPGRADE_TIMEOUT", "10s", "time allowed for the polling-to-WebSocket upgrade", durationSetter(func(c *config) *time.Duration { return &c.UpgradeTimeout })},
+		{"connect-timeout", "CONNECT_TIMEOUT", "45s", "time a v4 client has to connect a namespace", durationSetter(func(c *config) *time.Duration { return &c.ConnectTimeout })},
+		{"max-payload", "MAX_PAYLOAD", "1000000", "max HTTP long-polling body, bytes (maxHttpBufferSize)", int64Setter(func(c *config) *int64 { return &c.MaxPayload })},
+		{"max-frame", "MAX_FRAME", "1000000", "max WebSocket message, bytes", int64Setter(func(c *config) *int64 { return &c.MaxFrame })},
+		{"max-buffered", "MAX_BUFFERED", "4194304", "max queued outbound bytes per session before it is cut off as a slow consumer", int64Setter(func(c *config) *int64 { return &c.MaxBuffered })},
+		{"max-attachments", "MAX_ATTACHMENTS", "10", "max binary attachments per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxAttachments })},
+		{"max-json-depth", "MAX_JSON_DEPTH", "32", "max JSON nesting depth per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxJSONDepth })},
+		{"max-body", "MAX_BODY", "102400", "max REST request body, bytes (body-parser's 100kb)", int64Setter(func(c *config) *int64 { return &c.MaxBodyBytes })},
+		{"max-content", "MAX_CONTENT", "65536", "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
+		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery)", durationSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
+		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "grace period for a clean shutdown on SIGTERM/SIGINT", durationSetter(func(c *config) *time.Duration { return &c.ShutdownTimeout })},
+		{"cookie", "COOKIE", "io", "name of the EIO3-style session cookie; empty disables it", func(c *config, v string) error { c.Cookie = v; return nil }},
+	}
+}
+
+func durationSetter(field func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return fmt.Errorf("must be positive")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func int64Setter(field func(*config) *int64) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return fmt.Errorf("must be positive")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func intSetter(field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return fmt.Errorf("must be positive")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// loadConfig applies defaults, then the environment, then flags.
+func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (config, error) {
+	var c config
+	all := settings()
+	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	flagValues := make(map[string]*string, len(all))
+	for _, s := range all {
+		flagValues[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(usageOut, "Usage: chatserver [flags]\n\nA Socket.IO chat gateway and rooms REST API, drop-in for the NestJS chat server.\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	setFlags := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+	for _, s := range all {
+		v := s.def
+		if e, ok := lookupEnv(getenv, s.env); ok {
+			v = e
+		}
+		if setFlags[s.flag] {
+			v = *flagValues[s.flag]
+		}
+		if err := s.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s (%s=%q): %w", s.flag, s.env, v, err)
+		}
+	}
+	return c, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	v := getenv(name)
+	return v, v != ""
+}

@@ -1,0 +1,395 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"chatgateway/gateway/socketio"
+	"chatgateway/rooms"
+)
+
+// Namespace is the Socket.IO namespace the chat lives in.
+const Namespace = "/"
+
+// Wire texts and codes of the gateway's own errors.
+const (
+	exceptionEvent         = "exception"
+	codeUnsupportedType    = "messages.unsupported-type"
+	codeUnknownRecipient   = "messages.unknown-recipient"
+	internalErrorMessage   = "Internal server error"
+	jsISOLayout            = "2006-01-02T15:04:05.000Z"
+	messageTypeGroup       = "group"
+	messageTypeDirect      = "direct"
+	exceptionStatusMessage = "error"
+)
+
+// Exception is the payload of the "exception" event, Nest's WsException shape.
+type Exception struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// AckError is what "chat" and "messages" acknowledge on failure.
+type AckError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Inbound payloads. Fields beyond these (the original frontend sends
+// socketId, avatar, order...) are ignored, as the original stripped them.
+type participantsPayload struct {
+	// RoomID is not required here: like the original, an empty room id is an
+	// unknown room (forbidden, then disconnect), which the service decides.
+	RoomID   string `json:"roomId" validate:"fieldbytes"`
+	Username string `json:"username" validate:"required,fieldbytes"`
+	Avatar   string `json:"avatar" validate:"fieldbytes"`
+}
+
+type exchangesPayload struct {
+	RoomID    string `json:"roomId" validate:"required,fieldbytes"`
+	Username  string `json:"username" validate:"required,fieldbytes"`
+	Content   string `json:"content" validate:"required,contentbytes"`
+	CreatedAt string `json:"createdAt" validate:"fieldbytes"`
+}
+
+type chatPayload struct {
+	RoomID   string `json:"roomId" validate:"required,fieldbytes"`
+	Content  string `json:"content" validate:"required,contentbytes"`
+	Username string `json:"username" validate:"fieldbytes"`
+}
+
+type messagesHeader struct {
+	Type string `json:"type" validate:"required,fieldbytes"`
+}
+
+type directPayload struct {
+	RoomID   string `json:"roomId" validate:"required,fieldbytes"`
+	To       string `json:"to" validate:"required,fieldbytes"`
+	Content  string `json:"content" validate:"required,contentbytes"`
+	Username string `json:"username" validate:"fieldbytes"`
+}
+
+// messageHandler serves one type of the "messages" event; its result is the
+// acknowledgement.
+type messageHandler func(ctx context.Context, c socketio.Conn, raw json.RawMessage) any
+
+// Gateway is the chat gateway: Socket.IO handlers plus the delivery hub.
+type Gateway struct {
+	svc          *rooms.Service
+	cfg          Config
+	log          *slog.Logger
+	hub          *hub
+	validate     *payloadValidator
+	messageTypes map[string]messageHandler
+	unsubscribe  func()
+	cookieName   string // Engine.IO session cookie, read at Register
+}
+
+// New builds a gateway on svc. It panics on an invalid cfg.Delivery, a
+// programming error the command line rejects first.
+func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		panic(err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	g := &Gateway{
+		svc:      svc,
+		cfg:      cfg,
+		log:      logger,
+		validate: newPayloadValidator(cfg.MaxFieldBytes, svc.MaxContentBytes()),
+		hub: newHub(hubConfig{
+			delivery:       cfg.Delivery,
+			rejoinGrace:    cfg.RejoinGrace,
+			reorderTimeout: cfg.ReorderTimeout,
+			reorderLimit:   cfg.ReorderLimit,
+			storeTimeout:   cfg.StoreTimeout,
+		}, svc, logger),
+	}
+	// One line per type of the "messages" event.
+	g.messageTypes = map[string]messageHandler{
+		messageTypeGroup:  g.groupMessage,
+		messageTypeDirect: g.directMessage,
+	}
+	g.unsubscribe = cfg.Broker.Subscribe(g.hub.handle)
+	svc.OnRoomClosed(g.roomClosed)
+	return g
+}
+
+// Register installs the handlers on srv's root namespace. Call it before
+// serving.
+func (g *Gateway) Register(srv *socketio.Server) {
+	g.cookieName = srv.Engine().Config().Cookie
+	g.hub.setEncoder(func(event string, args ...any) (*socketio.Broadcast, error) {
+		return srv.NewBroadcast(Namespace, event, args...)
+	})
+	srv.OnConnect(Namespace, g.onConnect)
+	srv.OnDisconnect(Namespace, g.onDisconnect)
+	srv.OnEvent(Namespace, "participants", g.onParticipants)
+	srv.OnEvent(Namespace, "exchanges", g.onExchanges)
+	srv.OnEvent(Namespace, "chat", g.onChat)
+	srv.OnEvent(Namespace, "messages", g.onMessages)
+}
+
+// Shutdown stops delivery: later envelopes are dropped and the deliveries in
+// flight are awaited until ctx ends. Shut the Socket.IO server down first so
+// sockets get their close packets.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.unsubscribe()
+	return g.hub.shutdown(ctx)
+}
+
+func (g *Gateway) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(g.hub.ctx, g.cfg.StoreTimeout)
+}
+
+func (g *Gateway) onConnect(c socketio.Conn) error {
+	claimed := ""
+	if g.cookieName != "" {
+		claimed = cookieValue(c.Handshake().Header, g.cookieName)
+	}
+	if restored := g.hub.connect(c, c.SessionID(), claimed); len(restored) > 0 {
+		g.log.Info("gateway: room memberships restored for a reconnecting client", "socket", c.ID(), "previousSession", claimed, "rooms", restored)
+	}
+	return nil
+}
+
+func cookieValue(h http.Header, name string) string {
+	ck, err := (&http.Request{Header: h}).Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// onDisconnect marks the socket's participant entries disconnected and
+// re-broadcasts those lists. Rooms closed (even re-created) since the join
+// have no entry for it any more and are skipped: the original crashed there.
+func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
+	for _, r := range g.hub.disconnect(c.ID()) {
+		g.leave(r.roomID, c.ID())
+	}
+}
+
+func (g *Gateway) leave(roomID, socketID string) {
+	ctx, cancel := g.opContext()
+	defer cancel()
+	_, changed, err := g.svc.Leave(ctx, roomID, socketID)
+	if err != nil {
+		g.log.Warn("gateway: cannot mark participant disconnected", "room", roomID, "socket", socketID, "err", err)
+		return
+	}
+	if changed {
+		g.publish(ctx, roomID, envelope{Kind: kindParticipants})
+	}
+}
+
+// onParticipants joins the socket to a room and broadcasts the room's
+// participant list. Any failure answers "exception" and disconnects the
+// socket; the original disconnected without a word.
+func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
+	var in participantsPayload
+	if err := g.validate.decode(raw, &in); err != nil {
+		g.refuse(c, g.errorText(err))
+		return
+	}
+	ctx, cancel := g.opContext()
+	defer cancel()
+	_, err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID()})
+	if err != nil {
+		g.refuse(c, g.errorText(err))
+		return
+	}
+	if !g.hub.join(c.ID(), in.RoomID, in.Username) {
+		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
+		return
+	}
+	if err := g.hub.prepare(ctx, in.RoomID); err != nil {
+		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
+	}
+	g.publish(ctx, in.RoomID, envelope{Kind: kindParticipants})
+}
+
+func (g *Gateway) refuse(c socketio.Conn, message string) {
+	_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: message})
+	_ = c.Close()
+}
+
+// onExchanges is the original's message event: stored, then broadcast as
+// event <roomId>. Failures go to the sender alone as "exception"; an ack, if
+// the client asked for one, carries nothing, like the original's silence.
+func (g *Gateway) onExchanges(c socketio.Conn, raw json.RawMessage) {
+	var in exchangesPayload
+	if err := g.validate.decode(raw, &in); err != nil {
+		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
+		return
+	}
+	ctx, cancel := g.opContext()
+	defer cancel()
+	_, err := g.post(ctx, in.RoomID, rooms.NewMessage{Username: in.Username, Content: in.Content, CreatedAt: in.CreatedAt})
+	if err != nil {
+		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
+	}
+}
+
+// onChat is exchanges with an acknowledgement: the stored message, or an
+// AckError. The username defaults to the one the socket joined with.
+func (g *Gateway) onChat(c socketio.Conn, raw json.RawMessage) any {
+	ctx, cancel := g.opContext()
+	defer cancel()
+	return g.groupMessage(ctx, c, raw)
+}
+
+func (g *Gateway) groupMessage(ctx context.Context, c socketio.Conn, raw json.RawMessage) any {
+	var in chatPayload
+	if err := g.validate.decode(raw, &in); err != nil {
+		return g.ackError(err)
+	}
+	username := in.Username
+	if username == "" {
+		username = g.hub.username(c.ID(), in.RoomID)
+	}
+	msg, err := g.post(ctx, in.RoomID, rooms.NewMessage{Username: username, Content: in.Content})
+	if err != nil {
+		return g.ackError(err)
+	}
+	return msg
+}
+
+// onMessages dispatches on payload.type, like Nest's
+// @SubscribeMessage({channel: 'messages', type: ...}).
+func (g *Gateway) onMessages(c socketio.Conn, raw json.RawMessage) any {
+	var head messagesHeader
+	if err := g.validate.decode(raw, &head); err != nil {
+		return g.ackError(err)
+	}
+	handle := g.messageTypes[head.Type]
+	if handle == nil {
+		return AckError{Code: codeUnsupportedType, Message: fmt.Sprintf("Unsupported message type '%s'", head.Type)}
+	}
+	ctx, cancel := g.opContext()
+	defer cancel()
+	return handle(ctx, c, raw)
+}
+
+// directMessage goes only to the sockets of participant "to" in the room and
+// back to the sender; it is not stored.
+func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.RawMessage) any {
+	var in directPayload
+	if err := g.validate.decode(raw, &in); err != nil {
+		return g.ackError(err)
+	}
+	from := in.Username
+	if from == "" {
+		from = g.hub.username(c.ID(), in.RoomID)
+	}
+	if from == "" {
+		return g.ackError(invalid("username", "username should not be empty"))
+	}
+	list, err := g.svc.Participants(ctx, in.RoomID)
+	if err != nil {
+		return g.ackError(roomError(in.RoomID, err))
+	}
+	known := false
+	for _, p := range list {
+		if p.Username == in.To {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return AckError{Code: codeUnknownRecipient, Message: fmt.Sprintf("No participant '%s' in room '%s'", in.To, in.RoomID)}
+	}
+	dm := DirectMessage{
+		Type:      messageTypeDirect,
+		RoomID:    in.RoomID,
+		From:      from,
+		To:        in.To,
+		Content:   in.Content,
+		CreatedAt: time.Now().UTC().Format(jsISOLayout),
+	}
+	if err := g.publish(ctx, in.RoomID, envelope{Kind: kindDirect, Direct: &dm, Sender: c.ID()}); err != nil {
+		return g.ackError(err)
+	}
+	return dm
+}
+
+// post stores a message and publishes it. The room's sequencer is prepared
+// first, so the order the store assigns is one it will release.
+func (g *Gateway) post(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
+	if err := g.hub.prepare(ctx, roomID); err != nil {
+		return rooms.Message{}, roomError(roomID, err)
+	}
+	msg, err := g.svc.Post(ctx, roomID, m)
+	if err != nil {
+		return rooms.Message{}, err
+	}
+	// Stored: publish even if the caller's context ends now.
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
+	defer cancel()
+	if err := g.publish(pubCtx, roomID, envelope{Kind: kindMessage, Message: &msg}); err != nil {
+		// Members still get it: the next message's gap is filled from the store.
+		g.log.Error("gateway: stored message not published", "room", roomID, "order", msg.Order, "err", err)
+	}
+	return msg, nil
+}
+
+// roomError reports an unknown room the way posting does, whichever read
+// found it missing (history and participant reads call it forbidden).
+func roomError(roomID string, err error) error {
+	if errors.Is(err, rooms.ErrForbidden) || errors.Is(err, rooms.ErrRoomNotFound) {
+		return rooms.RoomNotFound(roomID)
+	}
+	return err
+}
+
+func (g *Gateway) publish(ctx context.Context, roomID string, env envelope) error {
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	return g.cfg.Broker.Publish(ctx, roomID, payload)
+}
+
+// roomClosed is the rooms service hook for a room closed over REST.
+func (g *Gateway) roomClosed(ctx context.Context, roomID string) {
+	if err := g.publish(ctx, roomID, envelope{Kind: kindClosed}); err != nil {
+		g.log.Error("gateway: room closure not published", "room", roomID, "err", err)
+	}
+}
+
+// errorText is the human message of err for an "exception" event. Errors
+// that are not the domain's are logged and hidden behind Nest's generic text.
+func (g *Gateway) errorText(err error) string {
+	var domainErr *rooms.Error
+	var validationErr *rooms.ValidationError
+	switch {
+	case errors.As(err, &validationErr):
+		return strings.Join(validationErr.Messages(), "; ")
+	case errors.As(err, &domainErr):
+		return domainErr.Message
+	default:
+		g.log.Error("gateway: internal error", "err", err)
+		return internalErrorMessage
+	}
+}
+
+func (g *Gateway) ackError(err error) AckError {
+	var validationErr *rooms.ValidationError
+	if errors.As(err, &validationErr) {
+		return AckError{Code: rooms.CodeValidation, Message: g.errorText(err)}
+	}
+	var domainErr *rooms.Error
+	if errors.As(err, &domainErr) {
+		return AckError{Code: domainErr.Code, Message: domainErr.Message}
+	}
+	return AckError{Code: rooms.CodeInternal, Message: g.errorText(err)}
+}

@@ -1,0 +1,96 @@
+// Package gateway is the chat side of the server: the Socket.IO event
+// handlers of the original NestJS gateway (participants, exchanges) plus the
+// additions (chat, messages), on top of a hub that owns room membership and
+// delivers every room event in order.
+//
+// Data flow: a handler validates the payload, calls the rooms service (which
+// assigns the message order in the store), then publishes an envelope on a
+// Broker. The hub is the broker's subscriber: it puts room messages back in
+// order, encodes each event once and queues it on every recipient socket.
+// Nothing in the hub depends on where an envelope came from, so a Redis
+// broker can later feed it from other nodes.
+package gateway
+
+import (
+	"fmt"
+	"time"
+)
+
+// Delivery selects who receives a room's events.
+type Delivery string
+
+const (
+	// DeliveryRoom sends a room's events only to the sockets that joined it
+	// (or whose membership was restored after a reconnect).
+	DeliveryRoom Delivery = "room"
+	// DeliveryGlobal sends every event to every connected socket, as the
+	// original's io.emit did.
+	DeliveryGlobal Delivery = "global"
+)
+
+// Defaults of Config.
+const (
+	DefaultDelivery       = DeliveryRoom
+	DefaultRejoinGrace    = 60 * time.Second
+	DefaultReorderTimeout = 2 * time.Second
+	DefaultReorderLimit   = 10_000
+	DefaultStoreTimeout   = 5 * time.Second
+	DefaultMaxFieldBytes  = 1024
+)
+
+// Config holds every setting of the gateway. Zero values take the defaults.
+type Config struct {
+	// Delivery is DeliveryRoom (default) or DeliveryGlobal.
+	Delivery Delivery
+	// RejoinGrace is how long the rooms of a socket that went away are kept
+	// for a client that reconnects presenting that session in its Engine.IO
+	// cookie (default 60s; negative disables the restore).
+	RejoinGrace time.Duration
+	// ReorderTimeout is how long a room message that arrived ahead of its
+	// predecessor waits for it before the missing orders are read back from
+	// the store (default 2s). With the in-memory broker a gap only lasts as
+	// long as two concurrent posts race, far below this.
+	ReorderTimeout time.Duration
+	// ReorderLimit caps the out-of-order messages held per room; reaching it
+	// fills the gap from the store at once (default 10000).
+	ReorderLimit int
+	// StoreTimeout bounds each store call made for one socket event or one
+	// delivery (default 5s).
+	StoreTimeout time.Duration
+	// MaxFieldBytes caps every identifier-like field of a socket payload
+	// (roomId, username, avatar, to, type, createdAt), in bytes (default
+	// 1024). Message content is capped by the rooms service's MaxContentBytes.
+	MaxFieldBytes int
+	// Broker carries envelopes from publishers to the hub (default: a new
+	// in-process MemoryBroker).
+	Broker Broker
+}
+
+func (c Config) withDefaults() (Config, error) {
+	switch c.Delivery {
+	case "":
+		c.Delivery = DefaultDelivery
+	case DeliveryRoom, DeliveryGlobal:
+	default:
+		return c, fmt.Errorf("gateway: unknown Delivery %q (want %q or %q)", c.Delivery, DeliveryRoom, DeliveryGlobal)
+	}
+	if c.RejoinGrace == 0 {
+		c.RejoinGrace = DefaultRejoinGrace
+	}
+	if c.ReorderTimeout <= 0 {
+		c.ReorderTimeout = DefaultReorderTimeout
+	}
+	if c.ReorderLimit <= 0 {
+		c.ReorderLimit = DefaultReorderLimit
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = DefaultStoreTimeout
+	}
+	if c.MaxFieldBytes <= 0 {
+		c.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	if c.Broker == nil {
+		c.Broker = NewMemoryBroker()
+	}
+	return c, nil
+}

@@ -1,0 +1,496 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/socketio"
+	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
+)
+
+// These tests run the gateway on the real engine over loopback WebSockets,
+// with a minimal Engine.IO v4 / Socket.IO v5 text client.
+
+// startEngineServer serves a full gateway on 127.0.0.1 and returns its address.
+func startEngineServer(t *testing.T, engineCfg engineio.Config, cfg Config) (string, *rooms.Service) {
+	t.Helper()
+	engineCfg.Logger = discardLogger()
+	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})
+	svc := rooms.NewService(memstore.New())
+	g := New(svc, cfg, discardLogger())
+	g.Register(srv)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("socket.io shutdown: %v", err)
+		}
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("gateway shutdown: %v", err)
+		}
+	})
+	return ln.Addr().String(), svc
+}
+
+type wsEvent struct {
+	name string
+	arg  json.RawMessage
+	at   time.Time
+}
+
+// wsClient speaks Engine.IO v4 + Socket.IO v5 text packets on the root
+// namespace. Events and acks go to buffered channels from a reader
+// goroutine, which answers pings; a client that must stop reading simply
+// never starts it.
+type wsClient struct {
+	t       *testing.T
+	conn    *websocket.Conn
+	writeMu sync.Mutex
+	nextAck int
+	events  chan wsEvent
+	acks    map[int]chan json.RawMessage
+	acksMu  sync.Mutex
+	done    chan struct{}
+}
+
+// dialWS connects and completes the namespace handshake. readBuffer, when
+// positive, shrinks the socket's kernel receive buffer so a client that stops
+// reading backs the server up quickly.
+func dialWS(t *testing.T, addr string, readBuffer int) *wsClient {
+	t.Helper()
+	dialer := websocket.Dialer{
+		HandshakeTimeout: waitFor,
+		NetDialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, address)
+			if err == nil && readBuffer > 0 {
+				err = c.(*net.TCPConn).SetReadBuffer(readBuffer)
+			}
+			return c, err
+		},
+	}
+	conn, _, err := dialer.Dial("ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c := &wsClient{t: t, conn: conn, events: make(chan wsEvent, 100_000), acks: make(map[int]chan json.RawMessage), done: make(chan struct{})}
+	t.Cleanup(func() { conn.Close() })
+	if open := c.readRaw(); !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open packet %q", open)
+	}
+	c.write("40")
+	if connect := c.readRaw(); !strings.HasPrefix(connect, "40{") {
+		t.Fatalf("connect reply %q", connect)
+	}
+	return c
+}
+
+func (c *wsClient) readRaw() string {
+	c.t.Helper()
+	if err := c.conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		c.t.Fatal(err)
+	}
+	_, data, err := c.conn.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return string(data)
+}
+
+func (c *wsClient) write(packet string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.conn.WriteMessage(websocket.TextMessage, []byte(packet))
+}
+
+// readUntilEvent reads synchronously (before or instead of the reader
+// goroutine) until the named event arrives.
+func (c *wsClient) readUntilEvent(name string) json.RawMessage {
+	c.t.Helper()
+	for {
+		p := c.readRaw()
+		if p == "2" {
+			c.write("3")
+			continue
+		}
+		if e, ok := parseEvent(p); ok && e.name == name {
+			return e.arg
+		}
+	}
+}
+
+func (c *wsClient) startReading() {
+	go func() {
+		defer close(c.done)
+		c.conn.SetReadDeadline(time.Time{})
+		for {
+			_, data, err := c.conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			p := string(data)
+			switch {
+			case p == "2":
+				c.write("3")
+			case strings.HasPrefix(p, "43"):
+				id, args, ok := parseAck(p)
+				if !ok {
+					continue
+				}
+				c.acksMu.Lock()
+				ch := c.acks[id]
+				delete(c.acks, id)
+				c.acksMu.Unlock()
+				if ch != nil {
+					ch <- args
+				}
+			default:
+				if e, ok := parseEvent(p); ok {
+					e.at = now
+					c.events <- e
+				}
+			}
+		}
+	}()
+}
+
+func parseEvent(p string) (wsEvent, bool) {
+	if !strings.HasPrefix(p, "42[") {
+		return wsEvent{}, false
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal([]byte(p[2:]), &arr); err != nil || len(arr) == 0 {
+		return wsEvent{}, false
+	}
+	var name string
+	if json.Unmarshal(arr[0], &name) != nil {
+		return wsEvent{}, false
+	}
+	e := wsEvent{name: name}
+	if len(arr) > 1 {
+		e.arg = arr[1]
+	}
+	return e, true
+}
+
+func parseAck(p string) (int, json.RawMessage, bool) {
+	rest := p[2:]
+	i := strings.IndexByte(rest, '[')
+	if i <= 0 {
+		return 0, nil, false
+	}
+	id, err := strconv.Atoi(rest[:i])
+	if err != nil {
+		return 0, nil, false
+	}
+	var args []json.RawMessage
+	if json.Unmarshal([]byte(rest[i:]), &args) != nil || len(args) == 0 {
+		return id, nil, true
+	}
+	return id, args[0], true
+}
+
+func (c *wsClient) emit(event string, arg any) {
+	c.t.Helper()
+	b, err := json.Marshal([]any{event, arg})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.write("42" + string(b)); err != nil {
+		c.t.Fatalf("emit %s: %v", event, err)
+	}
+}
+
+// call emits with an ack and waits for it (the reader must be running).
+func (c *wsClient) call(event string, arg any) json.RawMessage {
+	c.t.Helper()
+	c.acksMu.Lock()
+	id := c.nextAck
+	c.nextAck++
+	ch := make(chan json.RawMessage, 1)
+	c.acks[id] = ch
+	c.acksMu.Unlock()
+	b, err := json.Marshal([]any{event, arg})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.write("42" + strconv.Itoa(id) + string(b)); err != nil {
+		c.t.Fatalf("emit %s: %v", event, err)
+	}
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(waitFor):
+		c.t.Fatalf("no ack for %s within %v", event, waitFor)
+		return nil
+	}
+}
+
+func (c *wsClient) join(roomID, username string) {
+	c.t.Helper()
+	c.emit("participants", map[string]string{"roomId": roomID, "username": username, "avatar": "a"})
+	c.readUntilEvent("participants/" + roomID)
+}
+
+// nextEvent waits for the next event from the reader goroutine.
+func (c *wsClient) nextEvent() wsEvent {
+	c.t.Helper()
+	select {
+	case e := <-c.events:
+		return e
+	case <-time.After(waitFor):
+		c.t.Fatalf("no event within %v", waitFor)
+		return wsEvent{}
+	}
+}
+
+// TestSlowMemberIsCutOffWithoutDelayingOthers: a member that stops reading is
+// disconnected once its outbound queue overflows, and meanwhile every other
+// member gets each message within maxDelay of its post.
+func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
+	const (
+		maxDelay    = 100 * time.Millisecond
+		contentSize = 16 << 10
+		maxMessages = 2000 // bound: the cut must come well before (~32 MB)
+	)
+	addr, svc := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{})
+	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	sender := dialWS(t, addr, 0)
+	sender.join("r", "sender")
+	observer := dialWS(t, addr, 0)
+	observer.join("r", "observer")
+	slow := dialWS(t, addr, 4096)
+	slow.join("r", "slow") // and never reads again
+	sender.startReading()
+	observer.startReading()
+
+	content := strings.Repeat("x", contentSize)
+	posted := make(map[int64]time.Time)
+	received := map[*wsClient]map[int64]time.Time{sender: {}, observer: {}}
+	slowCut := false
+	// collect consumes whatever has arrived without waiting.
+	collect := func(c *wsClient) {
+		for {
+			select {
+			case e := <-c.events:
+				record(t, e, received[c], &slowCut)
+			default:
+				return
+			}
+		}
+	}
+	n := int64(0)
+	for !slowCut && n < maxMessages {
+		at := time.Now()
+		var m rooms.Message
+		if err := json.Unmarshal(sender.call("chat", map[string]string{"roomId": "r", "content": content}), &m); err != nil || m.Order != n+1 {
+			t.Fatalf("ack %+v, %v (want order %d)", m, err, n+1)
+		}
+		n = m.Order
+		posted[n] = at
+		println("POSTED", n, at.UnixMicro(), time.Now().UnixMicro())
+		collect(sender)
+		collect(observer)
+	}
+	if !slowCut {
+		t.Fatalf("the slow member was not cut off after %d messages of %d bytes", n, contentSize)
+	}
+	for _, c := range []*wsClient{sender, observer} {
+		for int64(len(received[c])) < n {
+			record(t, c.nextEvent(), received[c], &slowCut)
+		}
+		worst := time.Duration(0)
+		for order, at := range posted {
+			got, ok := received[c][order]
+			if !ok {
+				t.Fatalf("order %d never received", order)
+			}
+			if d := got.Sub(at); d > worst {
+				worst = d
+			}
+		}
+		for order := int64(1); order <= n; order++ {
+			if d := received[c][order].Sub(posted[order]); d > maxDelay/2 {
+				println("LATE", order, d.String(), received[c][order].UnixMicro())
+			}
+		}
+		if worst > maxDelay {
+			t.Errorf("worst delivery delay %v over %d messages, want <= %v", worst, n, maxDelay)
+		}
+		t.Logf("%d messages; worst post-to-delivery delay %v", n, worst)
+	}
+}
+
+// record notes a message's arrival time, checking order, and whether a
+// participant list shows the slow member disconnected.
+func record(t *testing.T, e wsEvent, got map[int64]time.Time, slowCut *bool) {
+	t.Helper()
+	switch e.name {
+	case "r":
+		var m rooms.Message
+		if err := json.Unmarshal(e.arg, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Order != int64(len(got))+1 {
+			t.Fatalf("received order %d after %d messages", m.Order, len(got))
+		}
+		got[m.Order] = e.at
+	case "participants/r":
+		var list []rooms.Participant
+		if err := json.Unmarshal(e.arg, &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list {
+			if p.Username == "slow" && !p.Connected {
+				*slowCut = true
+			}
+		}
+	}
+}
+
+// TestConcurrentSendersOverWebSocket: 20 clients post at once, without
+// waiting for anything; every client sees orders 1..N exactly once, in order.
+func TestConcurrentSendersOverWebSocket(t *testing.T) {
+	const senders, perSender = 20, 10
+	const total = senders * perSender
+	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
+		t.Run(string(delivery), func(t *testing.T) {
+			addr, svc := startEngineServer(t, engineio.Config{}, Config{Delivery: delivery})
+			if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+			clients := make([]*wsClient, senders)
+			for i := range clients {
+				clients[i] = dialWS(t, addr, 0)
+				clients[i].join("r", fmt.Sprintf("user%d", i))
+			}
+			for _, c := range clients {
+				c.startReading()
+			}
+			var wg sync.WaitGroup
+			for i, c := range clients {
+				wg.Go(func() {
+					for j := range perSender {
+						b, _ := json.Marshal([]any{"exchanges", map[string]string{"roomId": "r", "username": fmt.Sprintf("user%d", i), "content": fmt.Sprintf("%d-%d", i, j)}})
+						if err := c.write("42" + string(b)); err != nil {
+							t.Errorf("client %d: %v", i, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			for i, c := range clients {
+				seen := make(map[string]bool)
+				for next := int64(1); next <= total; {
+					e := c.nextEvent()
+					if strings.HasPrefix(e.name, "participants/") {
+						continue // lists from later joins
+					}
+					var m rooms.Message
+					if e.name != "r" || json.Unmarshal(e.arg, &m) != nil || m.Order != next {
+						t.Fatalf("client %d: got %s %s, want order %d", i, e.name, e.arg, next)
+					}
+					if seen[m.Content] {
+						t.Fatalf("client %d: content %q twice", i, m.Content)
+					}
+					seen[m.Content] = true
+					next++
+				}
+			}
+		})
+	}
+}
+
+// TestEngineCookieRestoresMembership drives the restore through the real
+// engine: the reconnecting client presents the io cookie of its cut session.
+func TestEngineCookieRestoresMembership(t *testing.T) {
+	addr, svc := startEngineServer(t, engineio.Config{Cookie: "io"}, Config{})
+	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	sender := dialWS(t, addr, 0)
+	sender.join("r", "sender")
+
+	// A 2.x-style client: EIO3 over WebSocket, root namespace connected by the server.
+	dialEIO3 := func(cookie string) (*websocket.Conn, string) {
+		h := http.Header{}
+		if cookie != "" {
+			h.Set("Cookie", "io="+cookie)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/socket.io/?EIO=3&transport=websocket", h)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetReadDeadline(time.Now().Add(waitFor))
+		_, open, err := conn.ReadMessage()
+		if err != nil || !bytes.HasPrefix(open, []byte("0{")) {
+			t.Fatalf("open %q %v", open, err)
+		}
+		// What a browser would keep in its cookie jar.
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "io" {
+				return conn, ck.Value
+			}
+		}
+		t.Fatalf("no io cookie in the upgrade response: %v", resp.Header)
+		return nil, ""
+	}
+	readEvent := func(conn *websocket.Conn, name string) json.RawMessage {
+		for {
+			conn.SetReadDeadline(time.Now().Add(waitFor))
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", name, err)
+			}
+			if e, ok := parseEvent(string(data)); ok && e.name == name {
+				return e.arg
+			}
+		}
+	}
+	first, jar := dialEIO3("")
+	first.WriteMessage(websocket.TextMessage, []byte(`42["participants",{"roomId":"r","username":"Toto","avatar":"a"}]`))
+	readEvent(first, "participants/r")
+	sender.readUntilEvent("participants/r")
+	first.Close()                           // the transport is cut: no close packet
+	sender.readUntilEvent("participants/r") // Toto now disconnected
+
+	second, _ := dialEIO3(jar)
+	sender.emit("exchanges", map[string]string{"roomId": "r", "username": "sender", "content": "still there?", "createdAt": "t"})
+	var m rooms.Message
+	if err := json.Unmarshal(readEvent(second, "r"), &m); err != nil || m.Content != "still there?" {
+		t.Fatalf("restored client got %+v, %v", m, err)
+	}
+}

@@ -1,0 +1,378 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Handler receives session events. Calls for one session never overlap:
+// OnOpen first, then OnMessage in the order the client sent, then OnClose once.
+type Handler interface {
+	// OnOpen runs before the handshake response is written, so packets it
+	// sends travel with the open packet (socket.io 2 puts its CONNECT there).
+	OnOpen(s *Session)
+	OnMessage(s *Session, data []byte, binary bool)
+	OnClose(s *Session, reason string)
+}
+
+// Defaults, socket.io 4's own where it has one.
+const (
+	DefaultPingInterval     = 25 * time.Second
+	DefaultPingTimeout      = 20 * time.Second
+	DefaultUpgradeTimeout   = 10 * time.Second
+	DefaultMaxPayload       = 1_000_000
+	DefaultMaxFrame         = 1_000_000
+	DefaultMaxBufferedBytes = 4 << 20
+	// writeTimeout bounds one write to a client so a dead peer cannot pin a
+	// flusher goroutine forever.
+	writeTimeout = 10 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = DefaultUpgradeTimeout
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server is an Engine.IO server. It is an http.Handler for the engine path.
+type Server struct {
+	cfg      Config
+	handler  Handler
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	origins  map[string]bool
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closing  bool
+	count    atomic.Int64
+}
+
+// NewServer returns a server that reports sessions to h.
+func NewServer(cfg Config, h Handler) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		handler:  h,
+		log:      cfg.Logger,
+		sessions: make(map[string]*Session),
+	}
+	if len(cfg.AllowedOrigins) > 0 {
+		s.origins = make(map[string]bool, len(cfg.AllowedOrigins))
+		for _, o := range cfg.AllowedOrigins {
+			s.origins[o] = true
+		}
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// Reads reuse net/http's buffered reader; writes bypass the library
+		// (see appendWSFrame), so no per-connection write buffer is held.
+		WriteBufferPool: writeBufferPool{},
+		CheckOrigin:     func(r *http.Request) bool { return s.originAllowed(r.Header.Get("Origin")) },
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeError(w, r, s, errBadRequest)
+		},
+	}
+	return s
+}
+
+// writeBufferPool never hands out a buffer: the library only needs one when
+// it writes a frame itself, which the gateway never asks it to do except for
+// rare control frames, and those work unbuffered.
+type writeBufferPool struct{}
+
+func (writeBufferPool) Get() any { return nil }
+func (writeBufferPool) Put(any)  {}
+
+// Config returns the effective configuration, defaults applied.
+func (s *Server) Config() Config { return s.cfg }
+
+// SessionCount is the number of open sessions.
+func (s *Server) SessionCount() int { return int(s.count.Load()) }
+
+func (s *Server) originAllowed(origin string) bool {
+	if s.origins == nil || origin == "" {
+		return true
+	}
+	return s.origins[origin]
+}
+
+// engineError is an Engine.IO handshake/transport error with its wire code.
+type engineError struct {
+	code    int
+	message string
+	status  int
+}
+
+var (
+	errTransportUnknown    = &engineError{0, "Transport unknown", http.StatusBadRequest}
+	errUnknownSID          = &engineError{1, "Session ID unknown", http.StatusBadRequest}
+	errBadHandshakeMethod  = &engineError{2, "Bad handshake method", http.StatusBadRequest}
+	errBadRequest          = &engineError{3, "Bad request", http.StatusBadRequest}
+	errForbidden           = &engineError{4, "Forbidden", http.StatusForbidden}
+	errUnsupportedProtocol = &engineError{5, "Unsupported protocol version", http.StatusBadRequest}
+	errJSONPUnsupported    = &engineError{3, "Bad request: JSONP polling is not supported", http.StatusBadRequest}
+	errPayloadTooLarge     = &engineError{3, "Bad request: payload too large", http.StatusRequestEntityTooLarge}
+)
+
+func writeError(w http.ResponseWriter, r *http.Request, s *Server, e *engineError) {
+	s.setCORS(w, r)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	w.Write([]byte(`{"code":` + strconv.Itoa(e.code) + `,"message":` + strconv.Quote(e.message) + `}`))
+}
+
+// setCORS applies the one allowed-origins policy to polling responses: the
+// request origin is reflected with credentials (socket.io 2's behaviour), or
+// "*" when there is none.
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	h := w.Header()
+	if origin == "" {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
+	}
+	if !s.originAllowed(origin) {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+}
+
+// ServeHTTP routes a request by its query: a handshake, a polling request of
+// a session, or a WebSocket (new or upgrading).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return
+	}
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		writeError(w, r, s, errForbidden)
+		return
+	}
+	protocol := ProtocolV3
+	switch q.Get("EIO") {
+	case "4":
+		protocol = ProtocolV4
+	case "3":
+		if s.cfg.DisableEIO3 {
+			writeError(w, r, s, errUnsupportedProtocol)
+			return
+		}
+	default:
+		writeError(w, r, s, errUnsupportedProtocol)
+		return
+	}
+	transport := q.Get("transport")
+	if transport != "polling" && transport != "websocket" {
+		writeError(w, r, s, errTransportUnknown)
+		return
+	}
+	if q.Has("j") {
+		writeError(w, r, s, errJSONPUnsupported)
+		return
+	}
+	sid := q.Get("sid")
+	isUpgradeRequest := websocket.IsWebSocketUpgrade(r)
+	if transport == "websocket" && !isUpgradeRequest {
+		writeError(w, r, s, errBadRequest)
+		return
+	}
+	if sid == "" {
+		if transport == "polling" && r.Method != http.MethodGet {
+			writeError(w, r, s, errBadHandshakeMethod)
+			return
+		}
+		s.handshake(w, r, protocol, transport)
+		return
+	}
+	sess := s.lookup(sid)
+	if sess != nil && sess.expired(time.Now()) {
+		sess.closeWith(ReasonPingTimeout, false)
+		sess = nil
+	}
+	if sess == nil {
+		writeError(w, r, s, errUnknownSID)
+		return
+	}
+	if sess.protocol != protocol {
+		writeError(w, r, s, errBadRequest)
+		return
+	}
+	if transport == "websocket" {
+		s.serveUpgrade(w, r, sess)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		s.servePollGet(w, r, sess)
+	case http.MethodPost:
+		s.servePollPost(w, r, sess)
+	default:
+		writeError(w, r, s, errBadRequest)
+	}
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	s.setCORS(w, r)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+		h.Add("Vary", "Access-Control-Request-Headers")
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) lookup(sid string) *Session {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sessions[sid]
+}
+
+func (s *Server) removeSession(sess *Session) {
+	s.mu.Lock()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+		s.count.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// newSessionID returns 20 URL-safe characters from 15 bytes of crypto/rand,
+// the shape socket.io's own ids have.
+func newSessionID() string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("engineio: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) newSession(r *http.Request, protocol int, transport transportKind) (*Session, bool) {
+	sess := &Session{
+		id:             newSessionID(),
+		protocol:       protocol,
+		server:         s,
+		query:          r.URL.Query(),
+		header:         r.Header.Clone(),
+		remoteAddr:     r.RemoteAddr,
+		supportsBinary: !(protocol == ProtocolV3 && r.URL.Query().Get("b64") != ""),
+		transport:      transport,
+		pollWake:       make(chan struct{}, 1),
+		closedCh:       make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.sessions[sess.id] = sess
+	s.count.Add(1)
+	s.mu.Unlock()
+	return sess, true
+}
+
+// openPacket is the handshake data. v3 has no maxPayload field.
+func (s *Server) openPacket(sess *Session, upgrades bool) *Message {
+	b := make([]byte, 0, 160)
+	b = append(b, `{"sid":"`...)
+	b = append(b, sess.id...)
+	if upgrades {
+		b = append(b, `","upgrades":["websocket"],"pingInterval":`...)
+	} else {
+		b = append(b, `","upgrades":[],"pingInterval":`...)
+	}
+	b = strconv.AppendInt(b, s.cfg.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, s.cfg.PingTimeout.Milliseconds(), 10)
+	if sess.protocol == ProtocolV4 {
+		b = append(b, `,"maxPayload":`...)
+		b = strconv.AppendInt(b, s.cfg.MaxPayload, 10)
+	}
+	b = append(b, '}')
+	return &Message{Type: PacketOpen, Text: b}
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string) {
+	if transport == "websocket" {
+		s.serveWebSocketOnly(w, r, protocol)
+		return
+	}
+	sess, ok := s.newSession(r, protocol, transportPolling)
+	if !ok {
+		writeError(w, r, s, errForbidden)
+		return
+	}
+	sess.mu.Lock()
+	sess.queue = append(sess.queue, s.openPacket(sess, true))
+	sess.mu.Unlock()
+	if s.cfg.Cookie != "" {
+		http.SetCookie(w, &http.Cookie{Name: s.cfg.Cookie, Value: sess.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
+	sess.inbound.Lock()
+	s.handler.OnOpen(sess)
+	sess.inbound.Unlock()
+	sess.startHeartbeat()
+	s.servePollGet(w, r, sess)
+}
+
+// Shutdown closes every session gracefully (a close packet first) and
+// refuses new ones. It returns when all sessions are gone or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.closeWith(ReasonServerShutdown, true)
+	}
+	for _, sess := range all {
+		sess.mu.Lock()
+		ws := sess.ws
+		sess.mu.Unlock()
+		if ws == nil {
+			continue
+		}
+		select {
+		case <-ws.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

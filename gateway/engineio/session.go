@@ -1,0 +1,301 @@
+package engineio
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// ErrSessionClosed is returned when sending on a closed session.
+var ErrSessionClosed = errors.New("engineio: session closed")
+
+// ErrSlowConsumer is the close reason of a session whose outbound queue overflowed.
+var ErrSlowConsumer = errors.New("engineio: outbound queue overflow")
+
+// Close reasons reported to Handler.OnClose, named as socket.io names them.
+const (
+	ReasonTransportClose  = "transport close"
+	ReasonTransportError  = "transport error"
+	ReasonPingTimeout     = "ping timeout"
+	ReasonParseError      = "parse error"
+	ReasonServerClose     = "forced close"
+	ReasonServerShutdown  = "server shutting down"
+	ReasonSlowConsumer    = "slow consumer"
+	ReasonClientClose     = "client close" // the client sent a close packet
+	ReasonTransportFailed = "transport failed"
+)
+
+type transportKind uint8
+
+const (
+	transportPolling transportKind = iota
+	transportWebSocket
+)
+
+func (t transportKind) String() string {
+	if t == transportWebSocket {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// Session is one Engine.IO client session. It outlives transports: a
+// polling session keeps its identity and its queue when it upgrades.
+type Session struct {
+	id       string
+	protocol int
+	server   *Server
+
+	query      url.Values
+	header     http.Header
+	remoteAddr string
+	// supportsBinary is false for v3 polling clients that asked for base64 (b64=1).
+	supportsBinary bool
+
+	// inbound serialises packet dispatch, so the order a client sent is the
+	// order handlers see, even across the polling-to-WebSocket switch.
+	inbound sync.Mutex
+
+	mu            sync.Mutex
+	transport     transportKind
+	probing       bool // a WebSocket is probing for the upgrade
+	upgrading     bool // the probe succeeded; polling is being drained
+	queue         []*Message
+	queuedBytes   int64
+	closed        bool
+	closeReason   string
+	pollActive    bool          // a GET is being served
+	postActive    bool          // a POST is being read or dispatched
+	pollWake      chan struct{} // signals the waiting GET (buffered 1)
+	ws            *wsConn       // set once upgraded, or for a WebSocket-only session
+	flushing      bool          // a WebSocket flush goroutine is running
+	awaitingPong  bool          // v4: a ping was sent and no pong came yet
+	pingSentAt    time.Time     // v4: when the last ping was queued
+	deadline      time.Time     // when the heartbeat expires, checked on every request too
+	heartbeat     *time.Timer
+	closedCh      chan struct{}
+	data          any
+	pingsReceived int
+}
+
+// ID is the session id, a random string from crypto/rand.
+func (s *Session) ID() string { return s.id }
+
+// Protocol is the Engine.IO revision, 3 or 4.
+func (s *Session) Protocol() int { return s.protocol }
+
+// Query and Header are those of the handshake request. Do not modify them.
+func (s *Session) Query() url.Values   { return s.query }
+func (s *Session) Header() http.Header { return s.header }
+func (s *Session) RemoteAddr() string  { return s.remoteAddr }
+
+// Transport names the current transport ("polling" or "websocket").
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport.String()
+}
+
+// SetData and Data let the layer above attach its own state.
+func (s *Session) SetData(v any) { s.mu.Lock(); s.data = v; s.mu.Unlock() }
+func (s *Session) Data() any     { s.mu.Lock(); defer s.mu.Unlock(); return s.data }
+
+// Done is closed when the session closes.
+func (s *Session) Done() <-chan struct{} { return s.closedCh }
+
+// Send queues a message. It never blocks. When the queue would exceed the
+// configured budget the session is closed as a slow consumer, so one client
+// that stops reading cannot hold memory or delay anyone else.
+func (s *Session) Send(m *Message) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if !s.enqueueLocked(m) {
+		s.mu.Unlock()
+		s.closeWith(ReasonSlowConsumer, false)
+		return ErrSlowConsumer
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// enqueueLocked appends and wakes whoever delivers. It reports false when the
+// outbound budget is exhausted.
+func (s *Session) enqueueLocked(m *Message) bool {
+	sz := m.size()
+	if s.queuedBytes+sz > s.server.cfg.MaxBufferedBytes && len(s.queue) > 0 {
+		return false
+	}
+	s.queue = append(s.queue, m)
+	s.queuedBytes += sz
+	s.wakeLocked()
+	return true
+}
+
+func (s *Session) wakeLocked() {
+	if s.ws != nil {
+		if !s.flushing {
+			s.flushing = true
+			go s.flushWebSocket()
+		}
+		return
+	}
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// takeQueueLocked hands the whole queue to the caller.
+func (s *Session) takeQueueLocked() []*Message {
+	q := s.queue
+	s.queue = nil
+	s.queuedBytes = 0
+	return q
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// expired reports a session whose heartbeat deadline passed even if its
+// timer has not run yet, so a late request never revives it.
+func (s *Session) expired(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.deadline.IsZero() && now.After(s.deadline) && (s.protocol == ProtocolV3 || s.awaitingPong)
+}
+
+// Close closes the session from the server side.
+func (s *Session) Close() { s.closeWith(ReasonServerClose, true) }
+
+// closeWith closes once. When graceful, a close packet is queued first so the
+// client learns the session is over instead of seeing a transport error; the
+// WebSocket flusher closes the socket once it has written it.
+func (s *Session) closeWith(reason string, graceful bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.closeReason = reason
+	if graceful {
+		// Appended even over budget: it is the last packet.
+		s.queue = append(s.queue, newControl(PacketClose, ""))
+		s.wakeLocked()
+	}
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+	}
+	ws := s.ws
+	close(s.closedCh)
+	s.mu.Unlock()
+
+	if ws != nil && !graceful {
+		ws.close()
+	}
+	s.server.removeSession(s)
+	s.server.handler.OnClose(s, reason)
+}
+
+// startHeartbeat arms the session's single timer. The runtime keeps timers
+// in its own heap, so a session costs no goroutine while it waits.
+func (s *Session) startHeartbeat() {
+	cfg := s.server.cfg
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.protocol == ProtocolV4 {
+		s.heartbeat = time.AfterFunc(cfg.PingInterval, s.onHeartbeatTimer)
+	} else {
+		s.deadline = time.Now().Add(cfg.PingInterval + cfg.PingTimeout)
+		s.heartbeat = time.AfterFunc(cfg.PingInterval+cfg.PingTimeout, s.onHeartbeatTimer)
+	}
+}
+
+func (s *Session) onHeartbeatTimer() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.protocol == ProtocolV3 || s.awaitingPong {
+		s.mu.Unlock()
+		s.closeWith(ReasonPingTimeout, false)
+		return
+	}
+	now := time.Now()
+	s.awaitingPong = true
+	s.pingSentAt = now
+	s.deadline = now.Add(s.server.cfg.PingTimeout)
+	s.queue = append(s.queue, pingMessage)
+	s.queuedBytes += pingMessage.size()
+	s.wakeLocked()
+	s.heartbeat.Reset(s.server.cfg.PingTimeout)
+	s.mu.Unlock()
+}
+
+var (
+	pingMessage = newControl(PacketPing, "")
+	pongMessage = newControl(PacketPong, "")
+	noopMessage = newControl(PacketNoop, "")
+)
+
+// onPacket handles one inbound packet. Engine.IO control packets are handled
+// here; messages go to the handler.
+func (s *Session) onPacket(p Packet) error {
+	switch p.Type {
+	case PacketMessage:
+		s.server.handler.OnMessage(s, p.Data, p.Binary)
+		return nil
+	case PacketPing:
+		if s.protocol != ProtocolV3 {
+			return errHeartbeatDirection
+		}
+		s.mu.Lock()
+		if !s.closed {
+			m := pongMessage
+			if len(p.Data) > 0 {
+				m = newControl(PacketPong, string(p.Data))
+			}
+			s.queue = append(s.queue, m)
+			s.queuedBytes += m.size()
+			s.wakeLocked()
+			d := s.server.cfg.PingInterval + s.server.cfg.PingTimeout
+			s.deadline = time.Now().Add(d)
+			s.heartbeat.Reset(d)
+		}
+		s.mu.Unlock()
+		return nil
+	case PacketPong:
+		s.mu.Lock()
+		if s.protocol == ProtocolV4 && !s.closed && s.awaitingPong {
+			s.awaitingPong = false
+			s.deadline = time.Time{}
+			// Pings keep a fixed cadence from the handshake rather than
+			// drifting by each round trip.
+			next := time.Until(s.pingSentAt.Add(s.server.cfg.PingInterval))
+			s.heartbeat.Reset(max(next, 0))
+		}
+		s.mu.Unlock()
+		return nil
+	case PacketClose:
+		s.closeWith(ReasonClientClose, false)
+		return nil
+	case PacketOpen, PacketUpgrade, PacketNoop:
+		return nil // harmless out of place; socket.io ignores them too
+	default:
+		return errUnexpectedPacket
+	}
+}
+
+var (
+	errUnexpectedPacket   = errors.New("engineio: unexpected packet type")
+	errHeartbeatDirection = errors.New("engineio: ping from a v4 client (the server pings in v4)")
+)

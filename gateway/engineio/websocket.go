@@ -1,0 +1,273 @@
+package engineio
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsConn owns one WebSocket. Reads go through gorilla/websocket (framing,
+// masking, fragmentation, limits); writes are pre-built frames written
+// straight to the socket under writeMu, batched into one writev.
+type wsConn struct {
+	conn      *websocket.Conn
+	raw       net.Conn
+	writeMu   sync.Mutex
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
+	ws := &wsConn{conn: conn, raw: conn.UnderlyingConn(), done: make(chan struct{})}
+	conn.SetReadLimit(maxFrame)
+	// The library's own control replies would write behind our back; route
+	// them through writeFrames instead.
+	conn.SetPingHandler(func(data string) error {
+		return ws.writeFrames(net.Buffers{appendWSFrame(nil, opPong, noPrefix, []byte(data))})
+	})
+	conn.SetCloseHandler(func(code int, text string) error {
+		payload := websocket.FormatCloseMessage(code, "")
+		if code == websocket.CloseNoStatusReceived {
+			payload = nil
+		}
+		ws.writeFrames(net.Buffers{appendWSFrame(nil, opClose, noPrefix, payload)})
+		return nil
+	})
+	return ws
+}
+
+func (ws *wsConn) writeFrames(bufs net.Buffers) error {
+	ws.writeMu.Lock()
+	defer ws.writeMu.Unlock()
+	ws.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := bufs.WriteTo(ws.raw)
+	return err
+}
+
+var normalClosure = appendWSFrame(nil, opClose, noPrefix, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+
+// close sends a close frame when it can and drops the connection.
+func (ws *wsConn) close() {
+	ws.closeOnce.Do(func() {
+		if ws.writeMu.TryLock() {
+			ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
+			ws.raw.Write(normalClosure)
+			ws.writeMu.Unlock()
+		}
+		ws.raw.Close()
+		close(ws.done)
+	})
+}
+
+// flushWebSocket drains the queue onto the socket, coalescing everything
+// queued so far into one write. It runs only while there is something to
+// send, so an idle connection holds no writer goroutine.
+func (s *Session) flushWebSocket() {
+	var bufs net.Buffers
+	for {
+		s.mu.Lock()
+		q := s.takeQueueLocked()
+		ws := s.ws
+		if len(q) == 0 {
+			s.flushing = false
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				ws.close()
+			}
+			return
+		}
+		s.mu.Unlock()
+		bufs = bufs[:0]
+		for _, m := range q {
+			bufs = append(bufs, m.wsFrames(s.protocol)...)
+		}
+		toWrite := bufs // WriteTo consumes the slice header it is given
+		if err := ws.writeFrames(toWrite); err != nil {
+			ws.close()
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		clear(bufs)
+	}
+}
+
+// readLoop dispatches packets from a WebSocket that carries the session.
+func (s *Session) readLoop(ws *wsConn) {
+	for {
+		mt, data, err := ws.conn.ReadMessage()
+		if err != nil {
+			reason := ReasonTransportClose
+			if _, ok := err.(*websocket.CloseError); !ok && !isClosedConnError(err) {
+				reason = ReasonTransportError
+			}
+			ws.close()
+			s.closeWith(reason, false)
+			return
+		}
+		var p Packet
+		if mt == websocket.BinaryMessage {
+			p, err = decodeWSBinary(s.protocol, data)
+		} else {
+			p, err = decodePacketText(data)
+		}
+		if err == nil {
+			s.inbound.Lock()
+			err = s.onPacket(p)
+			s.inbound.Unlock()
+		}
+		if err != nil {
+			s.server.log.Debug("engineio: bad packet", "sid", s.id, "err", err)
+			ws.close()
+			s.closeWith(ReasonParseError, false)
+			return
+		}
+	}
+}
+
+func isClosedConnError(err error) bool {
+	if ne, ok := err.(*net.OpError); ok {
+		err = ne.Err
+	}
+	return err == net.ErrClosed
+}
+
+func (s *Server) cookieHeader(sess *Session) http.Header {
+	if s.cfg.Cookie == "" {
+		return nil
+	}
+	c := &http.Cookie{Name: s.cfg.Cookie, Value: sess.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	return http.Header{"Set-Cookie": {c.String()}}
+}
+
+// serveWebSocketOnly opens a session directly on WebSocket.
+func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, protocol int) {
+	sess, ok := s.newSession(r, protocol, transportWebSocket)
+	if !ok {
+		writeError(w, r, s, errForbidden)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, s.cookieHeader(sess))
+	if err != nil {
+		s.removeSession(sess)
+		return
+	}
+	ws := newWSConn(conn, s.cfg.MaxFrame)
+	sess.mu.Lock()
+	sess.ws = ws
+	sess.queue = append(sess.queue, s.openPacket(sess, false))
+	sess.mu.Unlock()
+	sess.inbound.Lock()
+	s.handler.OnOpen(sess)
+	sess.inbound.Unlock()
+	sess.startHeartbeat()
+	sess.mu.Lock()
+	sess.wakeLocked()
+	sess.mu.Unlock()
+	sess.readLoop(ws)
+}
+
+var (
+	probePing = []byte("2probe")
+	probePong = appendWSFrame(nil, opText, noPrefix, []byte("3probe"))
+	upgradeV  = []byte("5")
+)
+
+// serveUpgrade runs the polling-to-WebSocket upgrade: the client probes the
+// new socket ("2probe" -> "3probe"), lets its pending poll finish, then sends
+// "5"; from then on every queued packet goes over the WebSocket. The queue is
+// the session's, not the transport's, so nothing is lost or sent twice.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Session) {
+	sess.mu.Lock()
+	if sess.transport != transportPolling || sess.closed || sess.probing {
+		// A second WebSocket for a session that is upgrading or upgraded is
+		// accepted and closed at once, as socket.io does; the session and
+		// its first WebSocket are unaffected.
+		sess.mu.Unlock()
+		if conn, err := s.upgrader.Upgrade(w, r, nil); err == nil {
+			newWSConn(conn, s.cfg.MaxFrame).close()
+		}
+		return
+	}
+	sess.probing = true
+	sess.mu.Unlock()
+
+	abandon := func() {
+		sess.mu.Lock()
+		sess.probing = false
+		sess.upgrading = false
+		sess.mu.Unlock()
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		abandon()
+		return
+	}
+	ws := newWSConn(conn, s.cfg.MaxFrame)
+	conn.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil || mt != websocket.TextMessage {
+			abandon()
+			ws.close()
+			return
+		}
+		switch {
+		case bytes.Equal(data, probePing):
+			if err := ws.writeFrames(net.Buffers{probePong}); err != nil {
+				abandon()
+				ws.close()
+				return
+			}
+			sess.mu.Lock()
+			sess.upgrading = true
+			select { // release a waiting GET with a noop
+			case sess.pollWake <- struct{}{}:
+			default:
+			}
+			sess.mu.Unlock()
+		case bytes.Equal(data, upgradeV):
+			sess.mu.Lock()
+			upgrading := sess.upgrading
+			sess.mu.Unlock()
+			if !upgrading {
+				abandon()
+				ws.close()
+				return
+			}
+			// Wait for a POST still dispatching, so its packets come first.
+			sess.inbound.Lock()
+			sess.mu.Lock()
+			if sess.closed {
+				sess.mu.Unlock()
+				sess.inbound.Unlock()
+				ws.close()
+				return
+			}
+			sess.transport = transportWebSocket
+			sess.ws = ws
+			sess.upgrading = false
+			sess.probing = false
+			select {
+			case sess.pollWake <- struct{}{}:
+			default:
+			}
+			if len(sess.queue) > 0 {
+				sess.wakeLocked()
+			}
+			sess.mu.Unlock()
+			sess.inbound.Unlock()
+			conn.SetReadDeadline(time.Time{})
+			sess.readLoop(ws)
+			return
+		default:
+			abandon()
+			ws.close()
+			return
+		}
+	}
+}

@@ -1,0 +1,709 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chatgateway/gateway/socketio"
+	"chatgateway/rooms"
+)
+
+// waitFor bounds every wait in these tests.
+const waitFor = 5 * time.Second
+
+// sent is one event as a fake member received it: the Go value given to the
+// encoder, so tests compare values rather than bytes.
+type sent struct {
+	event string
+	arg   any
+}
+
+// recorder encodes events with a real Socket.IO server and remembers what
+// each Broadcast carries, so fake members can report what they were sent.
+type recorder struct {
+	srv *socketio.Server
+	mu  sync.Mutex
+	all map[*socketio.Broadcast]sent
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		srv: socketio.NewServer(socketio.Config{Logger: discardLogger()}),
+		all: make(map[*socketio.Broadcast]sent),
+	}
+}
+
+func (r *recorder) encode(event string, args ...any) (*socketio.Broadcast, error) {
+	b, err := r.srv.NewBroadcast(Namespace, event, args...)
+	if err != nil {
+		return nil, err
+	}
+	var arg any
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	r.mu.Lock()
+	r.all[b] = sent{event: event, arg: arg}
+	r.mu.Unlock()
+	return b, nil
+}
+
+func (r *recorder) lookup(b *socketio.Broadcast) sent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.all[b]
+}
+
+// fakeMember records what it is sent; a failing one refuses every Send, as a
+// closed or cut-off socket does.
+type fakeMember struct {
+	id      string
+	rec     *recorder
+	failing bool
+	got     chan sent
+}
+
+func newFakeMember(id string, rec *recorder) *fakeMember {
+	return &fakeMember{id: id, rec: rec, got: make(chan sent, 10_000)}
+}
+
+func (m *fakeMember) ID() string { return m.id }
+
+func (m *fakeMember) Send(b *socketio.Broadcast) error {
+	if m.failing {
+		return socketio.ErrConnClosed
+	}
+	m.got <- m.rec.lookup(b)
+	return nil
+}
+
+// next returns the next event or fails the test at the deadline.
+func (m *fakeMember) next(t *testing.T) sent {
+	t.Helper()
+	select {
+	case s := <-m.got:
+		return s
+	case <-time.After(waitFor):
+		t.Fatalf("member %s: no event within %v", m.id, waitFor)
+		return sent{}
+	}
+}
+
+// none asserts nothing was received. Call it only after a later event, sent
+// through the same room pipeline, has reached another member: the pipeline
+// is sequential, so anything meant for m was sent before that.
+func (m *fakeMember) none(t *testing.T) {
+	t.Helper()
+	select {
+	case s := <-m.got:
+		t.Fatalf("member %s: unexpected event %q %v", m.id, s.event, s.arg)
+	default:
+	}
+}
+
+// fakeReader is an in-memory roomReader.
+type fakeReader struct {
+	mu           sync.Mutex
+	messages     map[string][]rooms.Message
+	participants map[string][]rooms.Participant
+	failMessages error
+}
+
+func newFakeReader(roomIDs ...string) *fakeReader {
+	r := &fakeReader{messages: make(map[string][]rooms.Message), participants: make(map[string][]rooms.Participant)}
+	for _, id := range roomIDs {
+		r.messages[id] = []rooms.Message{}
+	}
+	return r
+}
+
+func (r *fakeReader) add(roomID string, msgs ...rooms.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages[roomID] = append(r.messages[roomID], msgs...)
+}
+
+func (r *fakeReader) Messages(ctx context.Context, roomID string, from, to int64) ([]rooms.Message, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failMessages != nil {
+		return nil, r.failMessages
+	}
+	all, ok := r.messages[roomID]
+	if !ok {
+		return nil, rooms.Forbidden()
+	}
+	var out []rooms.Message
+	for _, m := range all {
+		if m.Order >= from && m.Order <= to {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (r *fakeReader) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.messages[roomID]; !ok {
+		return nil, rooms.Forbidden()
+	}
+	return slices.Clone(r.participants[roomID]), nil
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type hubFixture struct {
+	hub    *hub
+	rec    *recorder
+	reader *fakeReader
+	clock  *fakeClock
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newHubFixture(t *testing.T, delivery Delivery, roomIDs ...string) *hubFixture {
+	t.Helper()
+	f := &hubFixture{
+		rec:    newRecorder(),
+		reader: newFakeReader(roomIDs...),
+		clock:  &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
+	}
+	f.hub = newHub(hubConfig{
+		delivery:       delivery,
+		rejoinGrace:    time.Minute,
+		reorderTimeout: 20 * time.Millisecond,
+		reorderLimit:   100,
+		storeTimeout:   time.Second,
+	}, f.reader, discardLogger())
+	f.hub.now = f.clock.Now
+	f.hub.setEncoder(f.rec.encode)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := f.hub.shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+	})
+	return f
+}
+
+// member connects a fake member and joins it to the given rooms.
+func (f *hubFixture) member(t *testing.T, id, username string, roomIDs ...string) *fakeMember {
+	t.Helper()
+	m := newFakeMember(id, f.rec)
+	f.hub.connect(m, "sess-"+id, "")
+	for _, r := range roomIDs {
+		if !f.hub.join(id, r, username) {
+			t.Fatalf("join %s to %s failed", id, r)
+		}
+		if err := f.hub.prepare(context.Background(), r); err != nil {
+			t.Fatalf("prepare %s: %v", r, err)
+		}
+	}
+	return m
+}
+
+func (f *hubFixture) publish(t *testing.T, roomID string, env envelope) {
+	t.Helper()
+	payload, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.handle(roomID, payload)
+}
+
+func (f *hubFixture) publishMessage(t *testing.T, roomID string, order int64) {
+	t.Helper()
+	m := msg(order)
+	f.publish(t, roomID, envelope{Kind: kindMessage, Message: &m})
+}
+
+func msg(order int64) rooms.Message {
+	return rooms.Message{Order: order, Username: "u", Content: fmt.Sprintf("m%d", order), CreatedAt: "2021-03-01T10:00:00.000Z"}
+}
+
+func expectMessage(t *testing.T, m *fakeMember, roomID string, order int64) {
+	t.Helper()
+	got := m.next(t)
+	want := sent{event: roomID, arg: msg(order)}
+	if got != want {
+		t.Fatalf("member %s: got %q %+v, want %q %+v", m.id, got.event, got.arg, want.event, want.arg)
+	}
+}
+
+// expectMessagesOfRooms expects order 1 of each room, in any order across
+// rooms.
+func expectMessagesOfRooms(t *testing.T, m *fakeMember, roomIDs ...string) {
+	t.Helper()
+	var got []string
+	for range roomIDs {
+		e := m.next(t)
+		if e.arg != msg(1) {
+			t.Fatalf("member %s got %+v", m.id, e)
+		}
+		got = append(got, e.event)
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(roomIDs))
+	if !slices.Equal(got, want) {
+		t.Fatalf("member %s got events of rooms %v, want %v", m.id, got, want)
+	}
+}
+
+func TestHubDeliveryModes(t *testing.T) {
+	tests := []struct {
+		delivery Delivery
+		// whether sockets in another room, or in none, get room r1's events
+		outsidersGet bool
+	}{
+		{DeliveryRoom, false},
+		{DeliveryGlobal, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.delivery), func(t *testing.T) {
+			f := newHubFixture(t, tt.delivery, "r1", "r2")
+			inRoom := f.member(t, "a", "alice", "r1")
+			otherRoom := f.member(t, "b", "bob", "r2")
+			noRoom := f.member(t, "c", "carol")
+
+			f.publishMessage(t, "r1", 1)
+			f.publishMessage(t, "r1", 2) // marker: once a member has it, order 1 went everywhere it was going
+			expectMessage(t, inRoom, "r1", 1)
+			expectMessage(t, inRoom, "r1", 2)
+			if tt.outsidersGet {
+				for _, m := range []*fakeMember{otherRoom, noRoom} {
+					expectMessage(t, m, "r1", 1)
+					expectMessage(t, m, "r1", 2)
+				}
+			}
+			inRoom.none(t)
+			otherRoom.none(t)
+			noRoom.none(t)
+		})
+	}
+}
+
+func TestHubReordersMessages(t *testing.T) {
+	tests := []struct {
+		name     string
+		arrivals []int64
+		want     []int64
+	}{
+		{"in order", []int64{1, 2, 3}, []int64{1, 2, 3}},
+		{"reversed", []int64{3, 2, 1}, []int64{1, 2, 3}},
+		{"interleaved", []int64{2, 1, 4, 3, 5}, []int64{1, 2, 3, 4, 5}},
+		{"duplicates dropped", []int64{1, 1, 3, 2, 3, 2, 1, 4}, []int64{1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHubFixture(t, DeliveryRoom, "r1")
+			a := f.member(t, "a", "alice", "r1")
+			b := f.member(t, "b", "bob", "r1")
+			for _, o := range tt.arrivals {
+				f.publishMessage(t, "r1", o)
+			}
+			// A final in-sequence marker proves nothing else is coming.
+			marker := tt.want[len(tt.want)-1] + 1
+			f.publishMessage(t, "r1", marker)
+			for _, m := range []*fakeMember{a, b} {
+				for _, o := range append(slices.Clone(tt.want), marker) {
+					expectMessage(t, m, "r1", o)
+				}
+				m.none(t)
+			}
+		})
+	}
+}
+
+func TestHubFillsGapFromStore(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	a := f.member(t, "a", "alice", "r1")
+	// Order 2 is stored but its publication is lost.
+	f.reader.add("r1", msg(1), msg(2), msg(3))
+	f.publishMessage(t, "r1", 1)
+	f.publishMessage(t, "r1", 3)
+	expectMessage(t, a, "r1", 1)
+	expectMessage(t, a, "r1", 2) // after ReorderTimeout, from the store
+	expectMessage(t, a, "r1", 3)
+	f.reader.add("r1", msg(4))
+	f.publishMessage(t, "r1", 4)
+	expectMessage(t, a, "r1", 4)
+	a.none(t)
+}
+
+func TestHubDiscardsWhatTheStoreDoesNotHave(t *testing.T) {
+	// A message of a room closed and re-created under the same id arrives
+	// late, ahead of the new room's sequence: the store has a different order
+	// 6 (or none), so the stale one must never be delivered.
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	a := f.member(t, "a", "alice", "r1")
+	stale := rooms.Message{Order: 6, Username: "ghost", Content: "stale", CreatedAt: "t"}
+	f.publish(t, "r1", envelope{Kind: kindMessage, Message: &stale})
+	// Order 1 is stored but never published: only the gap filler, reading
+	// [1, 6] from the store, can deliver it, and it discards the stale 6.
+	f.reader.add("r1", msg(1))
+	expectMessage(t, a, "r1", 1)
+	for o := int64(2); o <= 7; o++ {
+		f.reader.add("r1", msg(o))
+		f.publishMessage(t, "r1", o)
+		expectMessage(t, a, "r1", o)
+	}
+	a.none(t)
+}
+
+func TestHubSkipsGapWhenStoreFails(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	a := f.member(t, "a", "alice", "r1")
+	f.reader.mu.Lock()
+	f.reader.failMessages = errors.New("store down")
+	f.reader.mu.Unlock()
+	f.publishMessage(t, "r1", 1)
+	f.publishMessage(t, "r1", 3)
+	expectMessage(t, a, "r1", 1)
+	expectMessage(t, a, "r1", 3) // the room does not stall
+	f.publishMessage(t, "r1", 2) // too late: a duplicate now
+	f.publishMessage(t, "r1", 4)
+	expectMessage(t, a, "r1", 4)
+	a.none(t)
+}
+
+func TestHubReorderLimitFillsAtOnce(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	f.hub.cfg.reorderTimeout = time.Hour // only the limit can trigger the fill
+	a := f.member(t, "a", "alice", "r1")
+	var stored []rooms.Message
+	for o := int64(1); o <= 101; o++ {
+		stored = append(stored, msg(o))
+	}
+	f.reader.add("r1", stored...)
+	for o := int64(2); o <= 101; o++ { // order 1 never published: 100 wait
+		f.publishMessage(t, "r1", o)
+	}
+	for o := int64(1); o <= 101; o++ {
+		expectMessage(t, a, "r1", o)
+	}
+}
+
+func TestHubFailingMemberDoesNotStopOthers(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	a := f.member(t, "a", "alice", "r1")
+	broken := f.member(t, "x", "xavier", "r1")
+	broken.failing = true
+	b := f.member(t, "b", "bob", "r1")
+	for o := int64(1); o <= 50; o++ {
+		f.publishMessage(t, "r1", o)
+	}
+	for o := int64(1); o <= 50; o++ {
+		expectMessage(t, a, "r1", o)
+		expectMessage(t, b, "r1", o)
+	}
+}
+
+func TestHubParticipantsAreReadAtDelivery(t *testing.T) {
+	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
+		t.Run(string(delivery), func(t *testing.T) {
+			f := newHubFixture(t, delivery, "r1")
+			a := f.member(t, "a", "alice", "r1")
+			outsider := f.member(t, "c", "carol")
+			list := []rooms.Participant{{RoomID: "r1", Username: "alice", Avatar: "x", Connected: true}}
+			f.reader.mu.Lock()
+			f.reader.participants["r1"] = list
+			f.reader.mu.Unlock()
+			f.publish(t, "r1", envelope{Kind: kindParticipants})
+			f.publishMessage(t, "r1", 1) // marker
+			receivers := []*fakeMember{a}
+			if delivery == DeliveryGlobal {
+				receivers = append(receivers, outsider)
+			}
+			for _, m := range receivers {
+				got := m.next(t)
+				if got.event != "participants/r1" || !slices.Equal(got.arg.([]rooms.Participant), list) {
+					t.Fatalf("%s got %q %+v", m.id, got.event, got.arg)
+				}
+				expectMessage(t, m, "r1", 1)
+			}
+			a.none(t)
+			outsider.none(t)
+		})
+	}
+}
+
+func TestHubDirectMessages(t *testing.T) {
+	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
+		t.Run(string(delivery), func(t *testing.T) {
+			f := newHubFixture(t, delivery, "r1", "r2")
+			alice := f.member(t, "a", "alice", "r1")
+			bob1 := f.member(t, "b1", "bob", "r1")
+			bob2 := f.member(t, "b2", "bob", "r1") // bob's second tab
+			bobElsewhere := f.member(t, "b3", "bob", "r2")
+			carol := f.member(t, "c", "carol", "r1")
+			sender := f.member(t, "s", "sam") // need not be a member
+			everyone := []*fakeMember{alice, bob1, bob2, bobElsewhere, carol, sender}
+
+			dm := DirectMessage{Type: "direct", RoomID: "r1", From: "sam", To: "bob", Content: "psst", CreatedAt: "t"}
+			f.publish(t, "r1", envelope{Kind: kindDirect, Direct: &dm, Sender: "s"})
+			f.publishMessage(t, "r1", 1) // marker, same room pipeline
+			want := sent{event: "messages", arg: dm}
+			for _, m := range []*fakeMember{bob1, bob2, sender} {
+				if got := m.next(t); got != want {
+					t.Fatalf("%s got %+v", m.id, got)
+				}
+			}
+			for _, m := range everyone {
+				if delivery == DeliveryGlobal || (m != bobElsewhere && m != sender) {
+					expectMessage(t, m, "r1", 1)
+				}
+			}
+			for _, m := range everyone {
+				m.none(t)
+			}
+		})
+	}
+}
+
+func TestHubRoomClose(t *testing.T) {
+	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
+		t.Run(string(delivery), func(t *testing.T) {
+			f := newHubFixture(t, delivery, "r1", "r2")
+			a := f.member(t, "a", "alice", "r1", "r2")
+			b := f.member(t, "b", "bob", "r2")
+			closed := sent{event: "closed/r1", arg: RoomClosedEvent{RoomID: "r1"}}
+
+			f.publishMessage(t, "r1", 1)
+			f.publish(t, "r1", envelope{Kind: kindClosed})
+			receivers := []*fakeMember{a}
+			if delivery == DeliveryGlobal {
+				receivers = append(receivers, b)
+			}
+			for _, m := range receivers {
+				expectMessage(t, m, "r1", 1)
+				if got := m.next(t); got != closed {
+					t.Fatalf("%s got %+v, want %+v", m.id, got, closed)
+				}
+			}
+			b.none(t)
+			// Out of the room once told.
+			if joined := f.hub.disconnect("a"); len(joined) != 1 || joined[0].roomID != "r2" {
+				t.Fatalf("a's joined rooms after close: %+v", joined)
+			}
+			f.hub.connect(a, "sess-a2", "")
+
+			// Re-created under the same id: a fresh sequence from order 1.
+			f.reader.mu.Lock()
+			f.reader.messages["r1"] = []rooms.Message{}
+			f.reader.mu.Unlock()
+			c := f.member(t, "c", "carol", "r1")
+			f.publishMessage(t, "r1", 1)
+			f.publishMessage(t, "r1", 2)
+			expectMessage(t, c, "r1", 1)
+			expectMessage(t, c, "r1", 2)
+			if delivery == DeliveryGlobal {
+				for _, m := range []*fakeMember{a, b} {
+					expectMessage(t, m, "r1", 1)
+					expectMessage(t, m, "r1", 2)
+				}
+			}
+			a.none(t)
+			b.none(t)
+			c.none(t)
+		})
+	}
+}
+
+func TestHubRestoresMembershipFromCookie(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the session id the reconnecting client presents.
+		setup        func(t *testing.T, f *hubFixture) string
+		wantRestored []string
+	}{
+		{
+			name: "departed within grace",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1", "r2")
+				f.hub.disconnect("old")
+				f.clock.Advance(59 * time.Second)
+				return "sess-old"
+			},
+			wantRestored: []string{"r1", "r2"},
+		},
+		{
+			name: "departed after grace",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1")
+				f.hub.disconnect("old")
+				f.clock.Advance(61 * time.Second)
+				return "sess-old"
+			},
+		},
+		{
+			name: "still connected (cut not noticed yet)",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1")
+				return "sess-old"
+			},
+			wantRestored: []string{"r1"},
+		},
+		{
+			name: "unknown session",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1")
+				f.hub.disconnect("old")
+				return "sess-someone-else"
+			},
+		},
+		{
+			name: "room closed during grace",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1", "r2")
+				f.hub.disconnect("old")
+				f.publish(t, "r1", envelope{Kind: kindClosed})
+				return "sess-old"
+			},
+			wantRestored: []string{"r2"},
+		},
+		{
+			name: "no cookie",
+			setup: func(t *testing.T, f *hubFixture) string {
+				f.member(t, "old", "alice", "r1")
+				f.hub.disconnect("old")
+				return ""
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHubFixture(t, DeliveryRoom, "r1", "r2")
+			claimed := tt.setup(t, f)
+			m := newFakeMember("new", f.rec)
+			restored := f.hub.connect(m, "sess-new", claimed)
+			if !slices.Equal(restored, tt.wantRestored) {
+				t.Fatalf("restored %v, want %v", restored, tt.wantRestored)
+			}
+			// Delivery follows the restored membership.
+			observer := f.member(t, "obs", "olga", "r1", "r2")
+			f.publishMessage(t, "r1", 1)
+			f.publishMessage(t, "r2", 1)
+			// Rooms have separate pipelines: their events interleave freely.
+			expectMessagesOfRooms(t, observer, "r1", "r2")
+			expectMessagesOfRooms(t, m, tt.wantRestored...)
+			m.none(t)
+			// A restored membership has no participant entry to mark.
+			if joined := f.hub.disconnect("new"); len(joined) != 0 {
+				t.Fatalf("restored rooms reported as joined: %+v", joined)
+			}
+			// Its rooms are kept for the next reconnect in turn.
+			again := newFakeMember("again", f.rec)
+			if got := f.hub.connect(again, "sess-again", "sess-new"); !slices.Equal(got, tt.wantRestored) {
+				t.Fatalf("second restore %v, want %v", got, tt.wantRestored)
+			}
+		})
+	}
+}
+
+func TestHubSweepsExpiredDepartures(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	f.member(t, "a", "alice", "r1")
+	f.member(t, "b", "bob", "r1")
+	f.hub.disconnect("a")
+	f.clock.Advance(30 * time.Second)
+	f.hub.disconnect("b")
+	f.clock.Advance(31 * time.Second) // a expired, b not
+	f.hub.sweepDeparted()
+	f.hub.mu.Lock()
+	_, aKept := f.hub.departed["sess-a"]
+	_, bKept := f.hub.departed["sess-b"]
+	queued := len(f.hub.expiry)
+	f.hub.mu.Unlock()
+	if aKept || !bKept || queued != 1 {
+		t.Fatalf("after sweep: a kept %v, b kept %v, queue %d", aKept, bKept, queued)
+	}
+}
+
+func TestHubDisconnectReportsJoinedRooms(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1", "r2")
+	f.member(t, "a", "alice", "r2", "r1")
+	got := f.hub.disconnect("a")
+	want := []joinedRoom{{"r1", "alice"}, {"r2", "alice"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if again := f.hub.disconnect("a"); again != nil {
+		t.Fatalf("second disconnect: %+v", again)
+	}
+}
+
+func TestHubUsername(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1", "r2")
+	f.member(t, "a", "alice", "r1")
+	f.hub.join("a", "r2", "alicia")
+	tests := []struct{ member, room, want string }{
+		{"a", "r1", "alice"},
+		{"a", "r2", "alicia"},
+		{"a", "r3", "alicia"}, // last joined name
+		{"nobody", "r1", ""},
+	}
+	for _, tt := range tests {
+		if got := f.hub.username(tt.member, tt.room); got != tt.want {
+			t.Errorf("username(%s, %s) = %q, want %q", tt.member, tt.room, got, tt.want)
+		}
+	}
+}
+
+func TestLastOrder(t *testing.T) {
+	for _, n := range []int64{0, 1, 2, 3, 4, 5, 7, 8, 9, 100, 1000, 1025} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := newFakeReader("r")
+			for o := int64(1); o <= n; o++ {
+				r.add("r", msg(o))
+			}
+			got, err := lastOrder(context.Background(), r, "r")
+			if err != nil || got != n {
+				t.Fatalf("lastOrder = %d, %v; want %d", got, err, n)
+			}
+		})
+	}
+	if _, err := lastOrder(context.Background(), newFakeReader(), "missing"); !errors.Is(err, rooms.ErrForbidden) {
+		t.Fatalf("missing room: err %v", err)
+	}
+}
+
+func TestMemoryBroker(t *testing.T) {
+	b := NewMemoryBroker()
+	var got []string
+	unsubscribe := b.Subscribe(func(roomID string, payload []byte) { got = append(got, roomID+":"+string(payload)) })
+	if err := b.Publish(context.Background(), "r", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	unsubscribe()
+	if err := b.Publish(context.Background(), "r", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Publish(ctx, "r", []byte("3")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish on a cancelled context: %v", err)
+	}
+	if !slices.Equal(got, []string{"r:1"}) {
+		t.Fatalf("got %v", got)
+	}
+}

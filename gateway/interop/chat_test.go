@@ -1,0 +1,204 @@
+//go:build unix
+
+package interop
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"chatgateway/gateway"
+	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/socketio"
+	"chatgateway/httpapi"
+	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
+)
+
+// chatScriptsDir holds the chat scenario scripts, under nodeDirName.
+const chatScriptsDir = "chat"
+
+// TestChatScenarios runs the real-client chat scenarios (transcript replay,
+// room isolation, chat/messages, reconnect) with socket.io-client 2.5 and
+// 4.8 against the full server, once per delivery mode.
+func TestChatScenarios(t *testing.T) {
+	nodeDir := requireNodeSetup(t)
+	files, err := filepath.Glob(filepath.Join(nodeDir, chatScriptsDir, "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no chat scripts under %s/%s (err %v)", nodeDir, chatScriptsDir, err)
+	}
+	for _, delivery := range []gateway.Delivery{gateway.DeliveryRoom, gateway.DeliveryGlobal} {
+		t.Run(string(delivery), func(t *testing.T) {
+			runChatScripts(t, nodeDir, files, delivery)
+		})
+	}
+}
+
+// chatServer is the whole product wired as cmd/chatserver does: rooms
+// service on the memory store, the REST API, and the Socket.IO gateway on
+// the same Echo instance.
+type chatServer struct {
+	url      string
+	sio      *socketio.Server
+	gw       *gateway.Gateway
+	http     *http.Server
+	served   chan error
+	problems *problemLog
+}
+
+func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog) *chatServer {
+	t.Helper()
+	svc := rooms.NewService(memstore.New())
+	sio := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{Cookie: "io", Logger: logger},
+		Logger: logger,
+	})
+	gw := gateway.New(svc, gateway.Config{Delivery: delivery}, logger)
+	gw.Register(sio)
+	e := httpapi.New(svc, logger)
+	e.Any("/socket.io/", echo.WrapHandler(sio))
+	e.Any("/socket.io/*", echo.WrapHandler(sio))
+	ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &chatServer{
+		url:      "http://" + ln.Addr().String(),
+		sio:      sio,
+		gw:       gw,
+		http:     &http.Server{Handler: e},
+		served:   make(chan error, 1),
+		problems: problems,
+	}
+	go func() { s.served <- s.http.Serve(ln) }()
+	return s
+}
+
+// stop shuts down as cmd/chatserver does and reports what went wrong.
+func (s *chatServer) stop() []error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := s.sio.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := <-s.served; !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if err := s.gw.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return append(errs, s.problems.errors()...)
+}
+
+// problemLog collects server log records at error level (handler panics,
+// encoding failures, internal errors): none is acceptable in these scenarios.
+type problemLog struct {
+	slog.Handler
+	mu       *sync.Mutex
+	problems *[]string
+}
+
+func newProblemLog(next slog.Handler) *problemLog {
+	return &problemLog{Handler: next, mu: &sync.Mutex{}, problems: new([]string)}
+}
+
+func (p *problemLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		var b strings.Builder
+		b.WriteString(r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			b.WriteString(" " + a.String())
+			return true
+		})
+		p.mu.Lock()
+		*p.problems = append(*p.problems, b.String())
+		p.mu.Unlock()
+	}
+	return p.Handler.Handle(ctx, r)
+}
+
+func (p *problemLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &problemLog{Handler: p.Handler.WithAttrs(attrs), mu: p.mu, problems: p.problems}
+}
+
+func (p *problemLog) WithGroup(name string) slog.Handler {
+	return &problemLog{Handler: p.Handler.WithGroup(name), mu: p.mu, problems: p.problems}
+}
+
+func (p *problemLog) errors() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, msg := range *p.problems {
+		errs = append(errs, errors.New("server logged an error: "+msg))
+	}
+	return errs
+}
+
+func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery) {
+	t.Helper()
+	serverLog := &lineLogger{t: t, prefix: "server: "}
+	defer serverLog.stop()
+	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := startChatServer(t, delivery, slog.New(problems), problems)
+	t.Logf("chat server %s, DELIVERY=%s", srv.url, delivery)
+
+	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
+	if deadline, ok := t.Deadline(); ok {
+		cancel()
+		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
+	}
+	defer cancel()
+
+	rel := make([]string, len(files))
+	for i, f := range files {
+		r, err := filepath.Rel(nodeDir, f)
+		if err != nil {
+			t.Fatalf("script %s outside %s: %v", f, nodeDir, err)
+		}
+		rel[i] = r
+	}
+	sort.Strings(rel)
+	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
+	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
+	args = append(args, rel...)
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "SERVER_URL="+srv.url, "DELIVERY="+string(delivery), "NO_COLOR=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = killGrace
+	out := &lineLogger{t: t}
+	cmd.Stdout = out
+	cmd.Stderr = out
+
+	runErr := cmd.Run()
+	out.stop()
+
+	for _, problem := range srv.stop() {
+		t.Errorf("chat server: %v", problem)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("node --test %s did not finish in time: %v", strings.Join(rel, " "), ctx.Err())
+	}
+	if runErr != nil {
+		t.Fatalf("node --test %s failed: %v (output above)", strings.Join(rel, " "), runErr)
+	}
+}

@@ -1,0 +1,115 @@
+// Acceptance 4: a socket.io-client 2.x client whose transport is cut
+// reconnects and, without re-sending 'participants' (the original Angular
+// frontend never does), keeps receiving its room's messages. The server
+// restores its room memberships from the io cookie naming the cut session.
+//
+// A browser keeps that cookie by itself. Node's XMLHttpRequest has no cookie
+// jar, so this file plays one: for a client created with jar(), every
+// Set-Cookie the server sends on a long-polling response is stored into the
+// client's extraHeaders, which engine.io-client 3 sends on every later
+// request, the reconnection handshake and WebSocket upgrades included. The
+// cookie value is whatever the server set; the test never forges it.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { test } from 'node:test';
+import { DISCONNECT, GLOBAL, Scope, WAIT_MS, createRoom, generations, join, participant, withDeadline } from './lib.mjs';
+
+const require = createRequire(import.meta.url);
+// socket.io-client 2.5's engine (top-level engine.io-client 3.5.x).
+const { Request } = require('engine.io-client/lib/transports/polling-xhr');
+assert.match(require('engine.io-client/package.json').version, /^3\.5\./);
+
+const JAR = 'X-Test-Cookie-Jar';
+const onLoad = Request.prototype.onLoad;
+Request.prototype.onLoad = function onLoadWithJar() {
+  const headers = this.extraHeaders;
+  if (headers && headers[JAR]) {
+    const setCookie = this.xhr.getResponseHeader('set-cookie');
+    for (const line of [].concat(setCookie || [])) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq > 0 && pair.slice(0, eq).trim() === 'io') headers.Cookie = pair.trim();
+    }
+  }
+  return onLoad.call(this);
+};
+
+// jar returns client options with a cookie jar. engine.io-client 3 keeps
+// extraHeaders only if non-empty at creation, hence the marker header.
+function jar() {
+  return { extraHeaders: { [JAR]: 'on' } };
+}
+
+const v2 = generations.find((g) => g.key === 'v2');
+const reconnectOpts = { reconnectionDelay: 50, reconnectionDelayMax: 100 };
+
+// cutTransport destroys the client's TCP connection under its WebSocket: no
+// close frame, no Engine.IO close packet, as when a network drops.
+async function cutTransport(client) {
+  const engine = client.socket.io.engine;
+  if (engine.transport.name !== 'websocket') {
+    await withDeadline(new Promise((resolve) => engine.once('upgrade', resolve)), WAIT_MS, `${client.name} to upgrade to websocket`);
+  }
+  const sid = engine.id;
+  const reconnected = new Promise((resolve) => client.socket.once('reconnect', resolve));
+  engine.transport.ws._socket.destroy();
+  await client.expect(DISCONNECT, 'transport close');
+  await withDeadline(reconnected, WAIT_MS, `${client.name} to reconnect`);
+  assert.notEqual(client.socket.io.engine.id, sid, 'a new session after the reconnection');
+  return sid;
+}
+
+for (const withCookie of [true, false]) {
+  const receives = withCookie || GLOBAL;
+  const title = withCookie
+    ? 'v2: after its transport is cut, a reconnected client still receives its room (io cookie)'
+    : `v2: control, without the cookie the reconnected client ${receives ? 'still receives (global delivery)' : 'is no longer in the room'}`;
+  test(title, { timeout: 30000 }, async () => {
+    const scope = new Scope();
+    const room = scope.room('reconnect-room');
+    await createRoom(room);
+    try {
+      const B = await scope.open(v2, 'B');
+      join(B, room, 'Titi');
+      await B.expect(`participants/${room}`);
+      const A = await scope.open(v2, 'A', { ...reconnectOpts, ...(withCookie ? jar() : {}) });
+      join(A, room, 'Toto');
+      const joined = [participant(room, 'Titi', true), participant(room, 'Toto', true)];
+      await A.expect(`participants/${room}`, joined);
+      await B.expect(`participants/${room}`, joined);
+      if (withCookie) assert.match(A.socket.io.engine.extraHeaders.Cookie, /^io=.+/, 'the jar holds the io cookie');
+
+      const oldSid = await cutTransport(A);
+      if (withCookie) assert.equal(A.socket.io.engine.extraHeaders.Cookie.startsWith('io='), true);
+      // The cut is noticed: Toto is disconnected (a restored socket does
+      // not claim the entry back: its identity is only a cookie).
+      const left = [participant(room, 'Titi', true), participant(room, 'Toto', false)];
+      await B.expect(`participants/${room}`, left);
+      // Nothing is re-sent by A: B posts, and A must (or must not) get it.
+      const msgs = [];
+      for (const content of ['are you still there?', 'marker']) {
+        B.emit('exchanges', { roomId: room, username: 'Titi', content, createdAt: 't' });
+        const m = { order: msgs.length + 1, username: 'Titi', content, createdAt: 't' };
+        msgs.push(m);
+        await B.expect(room, m);
+      }
+      const got = [];
+      if (receives) {
+        while (got.filter((e) => e.event === room).length < msgs.length) got.push(await A.next());
+      }
+      // B has the marker, so every earlier event has been sent to A; the
+      // round trip lets it arrive.
+      await A.ping();
+      got.push(...A.log.splice(0));
+      // Whether A's new socket also got the list above depends on which came
+      // first, the server noticing the cut or the reconnection: both are right.
+      if (got.length > 0 && got[0].event === `participants/${room}`) assert.deepEqual(got.shift().arg, left);
+      assert.deepEqual(got, receives ? msgs.map((m) => ({ event: room, arg: m })) : []);
+      await B.ping();
+      B.assertNothingElse();
+      assert.equal(typeof oldSid, 'string');
+    } finally {
+      scope.closeAll();
+    }
+  });
+}

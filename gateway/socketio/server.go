@@ -1,0 +1,613 @@
+package socketio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"chatgateway/gateway/engineio"
+)
+
+// Config holds the Socket.IO settings and the engine's.
+type Config struct {
+	Engine engineio.Config
+	// MaxAttachments caps binary attachments in one packet (default 10).
+	MaxAttachments int
+	// MaxJSONDepth caps JSON nesting in one packet (default 32).
+	MaxJSONDepth int
+	// ConnectTimeout closes a v5 session that connects no namespace in time
+	// (default 45s, socket.io 4's connectTimeout).
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxAttachments = 10
+	DefaultMaxJSONDepth   = 32
+	DefaultConnectTimeout = 45 * time.Second
+)
+
+// Disconnect reasons, as socket.io names them.
+const (
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+)
+
+// ErrConnClosed is returned by Emit and Send on a disconnected socket.
+var ErrConnClosed = errors.New("socketio: connection closed")
+
+// ErrWrongNamespace is returned by Send for a broadcast built for another namespace.
+var ErrWrongNamespace = errors.New("socketio: broadcast is for another namespace")
+
+// Server is a Socket.IO server. Register handlers before serving.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *engineio.Server
+	limits DecoderLimits
+
+	mu         sync.RWMutex
+	namespaces map[string]*namespace
+}
+
+type namespace struct {
+	name         string
+	onConnect    func(Conn) error
+	onDisconnect func(Conn, string)
+	events       map[string]*handlerFunc
+}
+
+// NewServer returns a server with namespace "/" registered.
+func NewServer(cfg Config) *Server {
+	if cfg.MaxAttachments <= 0 {
+		cfg.MaxAttachments = DefaultMaxAttachments
+	}
+	if cfg.MaxJSONDepth <= 0 {
+		cfg.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		namespaces: make(map[string]*namespace),
+		limits:     DecoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
+	}
+	s.namespace("/")
+	s.engine = engineio.NewServer(cfg.Engine, (*engineHandler)(s))
+	return s
+}
+
+// Engine exposes the engine, for its settings and session count.
+func (s *Server) Engine() *engineio.Server { return s.engine }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Shutdown disconnects every client gracefully and refuses new ones.
+func (s *Server) Shutdown(ctx context.Context) error { return s.engine.Shutdown(ctx) }
+
+func (s *Server) namespace(name string) *namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := s.namespaces[name]
+	if ns == nil {
+		ns = &namespace{name: name, events: make(map[string]*handlerFunc)}
+		s.namespaces[name] = ns
+	}
+	return ns
+}
+
+func (s *Server) lookupNamespace(name string) *namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.namespaces[name]
+}
+
+func normalizeNamespace(ns string) string {
+	if ns == "" {
+		return "/"
+	}
+	if ns[0] != '/' {
+		return "/" + ns
+	}
+	return ns
+}
+
+// OnConnect registers the namespace (if new) and its connect handler.
+func (s *Server) OnConnect(ns string, f func(Conn) error) {
+	n := s.namespace(normalizeNamespace(ns))
+	s.mu.Lock()
+	n.onConnect = f
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers the namespace (if new) and its disconnect handler.
+func (s *Server) OnDisconnect(ns string, f func(c Conn, reason string)) {
+	n := s.namespace(normalizeNamespace(ns))
+	s.mu.Lock()
+	n.onDisconnect = f
+	s.mu.Unlock()
+}
+
+// OnEvent registers an event handler; see the package documentation for the
+// accepted function shapes. A bad shape panics: it is a programming error.
+func (s *Server) OnEvent(ns, event string, handler any) {
+	h := newHandler(handler, connType)
+	n := s.namespace(normalizeNamespace(ns))
+	s.mu.Lock()
+	n.events[event] = h
+	s.mu.Unlock()
+}
+
+var connType = reflect.TypeOf((*Conn)(nil)).Elem()
+
+// Broadcast is an event encoded once, to be sent to many sockets of one
+// namespace with Conn.Send.
+type Broadcast struct {
+	namespace string
+	msg       *engineio.Message
+}
+
+// NewBroadcast encodes an event once. Acks are not possible on broadcasts.
+func (s *Server) NewBroadcast(ns, event string, args ...any) (*Broadcast, error) {
+	ns = normalizeNamespace(ns)
+	msg, err := encodeEvent(ns, event, -1, args)
+	if err != nil {
+		return nil, err
+	}
+	return &Broadcast{namespace: ns, msg: msg}, nil
+}
+
+func encodeEvent(ns, event string, ackID int64, args []any) (*engineio.Message, error) {
+	data, attachments, err := EncodeArgs(nil, event, args)
+	if err != nil {
+		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
+	}
+	p := Packet{Type: PacketEvent, Namespace: ns, Data: data, Attachments: attachments}
+	if len(attachments) > 0 {
+		p.Type = PacketBinaryEvent
+	}
+	if ackID >= 0 {
+		p.ID, p.HasID = ackID, true
+	}
+	return engineio.NewMessage(AppendPacketText(nil, &p), attachments), nil
+}
+
+func newSocketID() string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("socketio: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// client is the Socket.IO state of one engine session.
+type client struct {
+	server  *Server
+	sess    *engineio.Session
+	decoder *Decoder // used only from the session's dispatch, which is serial
+
+	mu           sync.Mutex
+	sockets      map[string]*conn
+	connectTimer *time.Timer
+	closed       bool
+}
+
+// engineHandler adapts Server to engineio.Handler without exporting the methods.
+type engineHandler Server
+
+func (h *engineHandler) OnOpen(sess *engineio.Session) {
+	s := (*Server)(h)
+	c := &client{server: s, sess: sess, decoder: NewDecoder(s.limits), sockets: make(map[string]*conn, 1)}
+	sess.SetData(c)
+	if sess.Protocol() == engineio.ProtocolV3 {
+		// socket.io 2 connects the root namespace by itself.
+		c.connect("/", nil)
+		return
+	}
+	c.mu.Lock()
+	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		c.mu.Lock()
+		idle := len(c.sockets) == 0
+		c.mu.Unlock()
+		if idle {
+			sess.Close()
+		}
+	})
+	c.mu.Unlock()
+}
+
+func (h *engineHandler) OnMessage(sess *engineio.Session, data []byte, binary bool) {
+	c, _ := sess.Data().(*client)
+	if c == nil {
+		return
+	}
+	var p *Packet
+	var err error
+	if binary {
+		p, err = c.decoder.AddBinary(data)
+	} else {
+		p, err = c.decoder.AddText(data)
+	}
+	if err != nil {
+		c.server.log.Debug("socketio: protocol error", "sid", sess.ID(), "err", err)
+		sess.Close()
+		return
+	}
+	if p != nil {
+		c.dispatch(p)
+	}
+}
+
+func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
+	c, _ := sess.Data().(*client)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.closed = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	socks := make([]*conn, 0, len(c.sockets))
+	for _, k := range c.sockets {
+		socks = append(socks, k)
+	}
+	clear(c.sockets)
+	c.mu.Unlock()
+	for _, k := range socks {
+		k.onClosed(reason)
+	}
+}
+
+// dispatch routes a complete packet. A packet for a namespace the client has
+// not joined, a second CONNECT or a client-sent CONNECT_ERROR is a protocol
+// violation and closes the session, as socket.io does.
+func (c *client) dispatch(p *Packet) {
+	switch p.Type {
+	case PacketConnect:
+		name, _ := splitNamespaceQuery(p.Namespace)
+		if c.socket(name) != nil {
+			if c.sess.Protocol() == engineio.ProtocolV3 && name == "/" {
+				return // socket.io 2 clients confirm the root namespace the server joined for them
+			}
+			c.protocolError("already connected to " + name)
+			return
+		}
+		c.connect(name, p.Data)
+	case PacketDisconnect:
+		c.mu.Lock()
+		k := c.sockets[p.Namespace]
+		delete(c.sockets, p.Namespace)
+		c.mu.Unlock()
+		if k == nil {
+			c.protocolError("disconnect from a namespace not joined")
+			return
+		}
+		k.onClosed(ReasonClientNamespaceDisconnect)
+	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
+		k := c.socket(p.Namespace)
+		if k == nil {
+			c.protocolError("packet for a namespace not joined: " + p.Namespace)
+			return
+		}
+		if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+			k.onEvent(p)
+		} else {
+			k.onAck(p)
+		}
+	default:
+		c.protocolError("unexpected packet type " + p.Type.String())
+	}
+}
+
+func (c *client) protocolError(why string) {
+	c.server.log.Debug("socketio: protocol error", "sid", c.sess.ID(), "err", why)
+	c.sess.Close()
+}
+
+func (c *client) socket(ns string) *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sockets[ns]
+}
+
+func (c *client) send(p *Packet) {
+	c.sess.Send(engineio.NewMessage(AppendPacketText(nil, p), p.Attachments))
+}
+
+// connect joins a namespace: refused with CONNECT_ERROR for an unknown one or
+// when OnConnect fails. Emits made inside OnConnect are held until the
+// CONNECT reply has been queued, so the client sees them after it.
+func (c *client) connect(name string, auth []byte) {
+	s := c.server
+	v5 := c.sess.Protocol() == engineio.ProtocolV4
+	ns := s.lookupNamespace(name)
+	if ns == nil {
+		c.send(connectError(name, "Invalid namespace", v5))
+		return
+	}
+	c.mu.Lock()
+	if c.closed || c.sockets[name] != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+
+	id := c.sess.ID()
+	if v5 {
+		id = newSocketID()
+	} else if name != "/" {
+		id = name + "#" + id
+	}
+	k := &conn{
+		id:      id,
+		ns:      ns,
+		client:  c,
+		pending: []*engineio.Message{},
+		handshake: Handshake{
+			Query:    c.sess.Query(),
+			Header:   c.sess.Header(),
+			Auth:     auth,
+			Time:     time.Now(),
+			Protocol: c.sess.Protocol(),
+		},
+	}
+	s.mu.RLock()
+	onConnect := ns.onConnect
+	s.mu.RUnlock()
+	if onConnect != nil {
+		if err := k.safely("connect", func() error { return onConnect(k) }); err != nil {
+			c.send(connectError(name, err.Error(), v5))
+			return
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
+	c.sockets[name] = k
+	c.mu.Unlock()
+
+	reply := Packet{Type: PacketConnect, Namespace: name}
+	if v5 {
+		reply.Data = []byte(`{"sid":"` + id + `"}`)
+	}
+	k.mu.Lock()
+	c.send(&reply)
+	for _, m := range k.pending {
+		c.sess.Send(m)
+	}
+	k.pending = nil
+	k.mu.Unlock()
+}
+
+func connectError(ns, message string, v5 bool) *Packet {
+	p := &Packet{Type: PacketConnectError, Namespace: ns}
+	quoted, _ := jsonString(message)
+	if v5 {
+		p.Data = append(append([]byte(`{"message":`), quoted...), '}')
+	} else {
+		p.Data = quoted
+	}
+	return p
+}
+
+// conn is one socket: a client connected to one namespace.
+type conn struct {
+	id        string
+	ns        *namespace
+	client    *client
+	handshake Handshake
+
+	mu      sync.Mutex
+	pending []*engineio.Message // emits made during OnConnect; nil once connected
+	acks    map[int64]*handlerFunc
+	nextAck int64
+	closed  bool
+	value   any
+}
+
+func (k *conn) ID() string           { return k.id }
+func (k *conn) SessionID() string    { return k.client.sess.ID() }
+func (k *conn) Namespace() string    { return k.ns.name }
+func (k *conn) RemoteAddr() string   { return k.client.sess.RemoteAddr() }
+func (k *conn) Handshake() Handshake { return k.handshake }
+func (k *conn) Context() any         { k.mu.Lock(); defer k.mu.Unlock(); return k.value }
+func (k *conn) SetContext(v any)     { k.mu.Lock(); k.value = v; k.mu.Unlock() }
+
+func (k *conn) queue(m *engineio.Message) error {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return ErrConnClosed
+	}
+	if k.pending != nil {
+		k.pending = append(k.pending, m)
+		k.mu.Unlock()
+		return nil
+	}
+	k.mu.Unlock()
+	if err := k.client.sess.Send(m); err != nil {
+		return ErrConnClosed
+	}
+	return nil
+}
+
+func (k *conn) Emit(event string, args ...any) error {
+	var ack reflect.Value
+	if n := len(args); n > 0 && args[n-1] != nil && reflect.TypeOf(args[n-1]).Kind() == reflect.Func {
+		ack = reflect.ValueOf(args[n-1])
+		args = args[:n-1]
+	}
+	id := int64(-1)
+	if ack.IsValid() {
+		cb, err := newAckCallback(ack)
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		if k.closed {
+			k.mu.Unlock()
+			return ErrConnClosed
+		}
+		id = k.nextAck
+		k.nextAck++
+		if k.acks == nil {
+			k.acks = make(map[int64]*handlerFunc)
+		}
+		k.acks[id] = cb
+		k.mu.Unlock()
+	}
+	msg, err := encodeEvent(k.ns.name, event, id, args)
+	if err != nil {
+		if id >= 0 {
+			k.mu.Lock()
+			delete(k.acks, id)
+			k.mu.Unlock()
+		}
+		return err
+	}
+	return k.queue(msg)
+}
+
+func (k *conn) Send(b *Broadcast) error {
+	if b.namespace != k.ns.name {
+		return ErrWrongNamespace
+	}
+	return k.queue(b.msg)
+}
+
+// Close sends DISCONNECT for this namespace and runs OnDisconnect.
+func (k *conn) Close() error {
+	c := k.client
+	c.mu.Lock()
+	if c.sockets[k.ns.name] != k {
+		c.mu.Unlock()
+		return nil
+	}
+	delete(c.sockets, k.ns.name)
+	c.mu.Unlock()
+	k.mu.Lock()
+	pending := k.pending
+	k.pending = nil
+	k.mu.Unlock()
+	for _, m := range pending {
+		c.sess.Send(m)
+	}
+	c.send(&Packet{Type: PacketDisconnect, Namespace: k.ns.name})
+	k.onClosed(ReasonServerNamespaceDisconnect)
+	return nil
+}
+
+func (k *conn) onClosed(reason string) {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return
+	}
+	k.closed = true
+	k.acks = nil
+	k.mu.Unlock()
+	k.client.server.mu.RLock()
+	f := k.ns.onDisconnect
+	k.client.server.mu.RUnlock()
+	if f != nil {
+		k.safely("disconnect", func() error { f(k, reason); return nil })
+	}
+}
+
+func (k *conn) onEvent(p *Packet) {
+	event, args, err := SplitArgs(p.Data)
+	if err != nil || reservedEvents[event] {
+		k.client.protocolError("invalid event payload")
+		return
+	}
+	k.client.server.mu.RLock()
+	h := k.ns.events[event]
+	k.client.server.mu.RUnlock()
+	if h == nil {
+		return // unknown events are ignored, as socket.io does
+	}
+	var results []any
+	err = k.safely(event, func() error {
+		var callErr error
+		results, callErr = h.call(reflect.ValueOf(Conn(k)), args, p.Attachments)
+		return callErr
+	})
+	if err != nil || !p.HasID {
+		return
+	}
+	data, attachments, err := EncodeArgs(nil, "", results)
+	if err != nil {
+		k.client.server.log.Error("socketio: cannot encode ack", "event", event, "err", err)
+		return
+	}
+	reply := Packet{Type: PacketAck, Namespace: k.ns.name, ID: p.ID, HasID: true, Data: data, Attachments: attachments}
+	if len(attachments) > 0 {
+		reply.Type = PacketBinaryAck
+	}
+	k.queue(engineio.NewMessage(AppendPacketText(nil, &reply), attachments))
+}
+
+func (k *conn) onAck(p *Packet) {
+	if !p.HasID {
+		return
+	}
+	k.mu.Lock()
+	cb := k.acks[p.ID]
+	delete(k.acks, p.ID)
+	k.mu.Unlock()
+	if cb == nil {
+		return
+	}
+	args, err := SplitAckArgs(p.Data)
+	if err != nil {
+		k.client.protocolError("invalid ack payload")
+		return
+	}
+	k.safely("ack", func() error {
+		_, err := cb.call(reflect.Value{}, args, p.Attachments)
+		return err
+	})
+}
+
+// safely runs user code: a panic is logged with its stack and turned into an
+// error, and the session goes on.
+func (k *conn) safely(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k.client.server.log.Error("socketio: handler panic", "handler", what, "namespace", k.ns.name, "sid", k.client.sess.ID(), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("socketio: handler %q panicked: %v", what, r)
+		}
+	}()
+	err = f()
+	var pe *handlerPanicError
+	if errors.As(err, &pe) {
+		k.client.server.log.Error("socketio: handler panic", "handler", what, "namespace", k.ns.name, "sid", k.client.sess.ID(), "panic", pe.value, "stack", string(pe.stack))
+	} else if err != nil {
+		k.client.server.log.Debug("socketio: handler failed", "handler", what, "err", err)
+	}
+	return err
+}

@@ -1,0 +1,328 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"chatgateway/rooms"
+)
+
+// Route paths, in Echo syntax.
+const (
+	pathRooms    = "/api/v1/rooms"
+	pathRoom     = "/api/v1/rooms/:roomId"
+	pathMessages = "/api/v1/rooms/:roomId/messages"
+)
+
+// Option configures the REST app.
+type Option func(*config)
+
+type config struct {
+	body bodyReader
+}
+
+// WithMaxBodyBytes sets MaxBodyBytes: the largest request body accepted, in bytes
+// after decompression (default DefaultMaxBodyBytes, body-parser's 100kb).
+// Larger bodies get 413. Values below 1 keep the default.
+func WithMaxBodyBytes(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.body.limit = n
+		}
+	}
+}
+
+// WithParameterLimit sets ParameterLimit: how many pairs a urlencoded body
+// may hold (default DefaultParameterLimit). Values below 1 keep the default.
+func WithParameterLimit(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.body.parameterLimit = n
+		}
+	}
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	svc    *rooms.Service
+	logger *slog.Logger
+	body   bodyReader
+}
+
+// New returns an *echo.Echo with the Nest-compatible error handler and 404s
+// and the rooms routes registered. See the package comment for mounting
+// Socket.IO on it.
+func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
+	cfg := config{body: bodyReader{limit: DefaultMaxBodyBytes, parameterLimit: DefaultParameterLimit}}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &api{svc: svc, logger: logger, body: cfg.body}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = a.handleError
+	e.Pre(normalizeRoomsPath)
+
+	// Route-level middleware, not a Group: an Echo group with middleware
+	// registers a catch-all "/*" route, which is not ours to claim.
+	e.POST(pathRooms, a.createRoom, a.recoverPanics)
+	e.GET(pathMessages, a.getMessages, a.recoverPanics)
+	e.HEAD(pathMessages, a.getMessages, a.recoverPanics) // Express answers HEAD with the GET route
+	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics)
+	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
+	// no such route (and no CORS on REST), so it is a plain 404.
+	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
+		e.OPTIONS(p, a.notFound)
+	}
+	return e
+}
+
+// recoverPanics turns a panic in a REST handler into Nest's 500 instead of
+// a dropped connection. It is installed on the REST routes only, so it never
+// wraps a handler mounted later (Socket.IO's hijacks connections).
+func (a *api) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic in %s %s: %v\n%s", c.Request().Method, c.Path(), r, debug.Stack())
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (a *api) createRoom(c echo.Context) error {
+	body, herr := a.body.read(c.Request())
+	if herr != nil {
+		return herr
+	}
+	roomID, creator := body.field("roomId"), body.field("creatorUsername")
+	if roomID.notString || creator.notString {
+		return notStringError(
+			namedField{"roomId", roomID},
+			namedField{"creatorUsername", creator},
+		)
+	}
+	err := a.svc.CreateRoom(c.Request().Context(), rooms.CreateRoomInput{RoomID: roomID.text, CreatorUsername: creator.text})
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusCreated)
+}
+
+type namedField struct {
+	name  string
+	field dtoField
+}
+
+// notStringError reports object/array members. The original accepted them
+// (class-validator's IsNotEmpty passes for {}) and then keyed a room by an
+// object nobody could ever address again; here they fail validation with
+// class-validator's IsString wording, alongside any empty field.
+func notStringError(fields ...namedField) error {
+	v := &rooms.ValidationError{}
+	for _, f := range fields {
+		switch {
+		case f.field.notString:
+			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " must be a string"})
+		case f.field.text == "":
+			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " should not be empty"})
+		}
+	}
+	return v
+}
+
+func (a *api) getMessages(c echo.Context) error {
+	if _, herr := a.body.read(c.Request()); herr != nil {
+		return herr
+	}
+	roomID, err := roomIDParam(c)
+	if err != nil {
+		return err
+	}
+	rawQuery := c.Request().URL.RawQuery
+	from, ok := indexParam(rawQuery, "fromIndex")
+	if !ok {
+		return badRequest("Validation failed (numeric string is expected)")
+	}
+	to, ok := indexParam(rawQuery, "toIndex")
+	if !ok {
+		return badRequest("Validation failed (numeric string is expected)")
+	}
+	fromArg, toArg := indexArgs(from, to)
+	msgs, err := a.svc.Messages(c.Request().Context(), roomID, fromArg, toArg)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, http.StatusOK, messagesJSON(msgs))
+}
+
+func indexParam(rawQuery, name string) (float64, bool) {
+	v, ok := singleQueryValue(rawQuery, name)
+	if !ok {
+		return 0, false
+	}
+	return parseIndexParam(v)
+}
+
+func (a *api) closeRoom(c echo.Context) error {
+	if _, herr := a.body.read(c.Request()); herr != nil {
+		return herr
+	}
+	roomID, err := roomIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := a.svc.CloseRoom(c.Request().Context(), roomID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// roomIDParam decodes :roomId like Express's decode_param.
+func roomIDParam(c echo.Context) (string, error) {
+	raw := c.Param("roomId")
+	id, ok := decodeURIComponent(raw)
+	if !ok {
+		// Express 4 raises this as a 400 URIError, which Nest 7 turned into
+		// a 500; a malformed escape is the client's mistake, so 400 it is.
+		return "", badRequest("Failed to decode param '" + raw + "'")
+	}
+	return id, nil
+}
+
+// errNotFound marks "no such route" for the error handler.
+var errNotFound = errors.New("route not found")
+
+func (a *api) notFound(echo.Context) error { return errNotFound }
+
+// handleError renders every failure in the shape the original used.
+func (a *api) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	req := c.Request()
+	status, body := a.renderError(err, c)
+	if status == http.StatusNotFound && isRouteNotFound(err) {
+		// body-parser ran before routing in Express, so a bad body wins.
+		if _, herr := a.body.read(req); herr != nil {
+			status, body = herr.status, nestErrorJSON(herr.status, herr.message)
+		}
+	}
+	if werr := sendJSON(c, status, body); werr != nil {
+		a.logger.Debug("write error response", "err", werr)
+	}
+}
+
+func isRouteNotFound(err error) bool {
+	var he *echo.HTTPError
+	return errors.Is(err, errNotFound) ||
+		(errors.As(err, &he) && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed))
+}
+
+func (a *api) renderError(err error, c echo.Context) (int, []byte) {
+	req := c.Request()
+	if isRouteNotFound(err) {
+		// Nest's fallback: "Cannot <METHOD> <url as requested>".
+		return http.StatusNotFound, nestErrorJSON(http.StatusNotFound, "Cannot "+req.Method+" "+req.RequestURI)
+	}
+
+	var herr *httpError
+	if errors.As(err, &herr) {
+		return herr.status, nestErrorJSON(herr.status, herr.message)
+	}
+
+	var verr *rooms.ValidationError
+	if errors.As(err, &verr) {
+		return http.StatusBadRequest, nestValidationJSON(verr.Messages())
+	}
+
+	var derr *rooms.Error
+	if errors.As(err, &derr) {
+		switch derr.Code {
+		case rooms.CodeRoomConflict:
+			return http.StatusConflict, codeMessageJSON(derr.Code, derr.Message)
+		case rooms.CodeRoomNotFound:
+			return http.StatusNotFound, codeMessageJSON(derr.Code, derr.Message)
+		case rooms.CodeAccessForbidden:
+			return http.StatusForbidden, codeMessageJSON(derr.Code, derr.Message)
+		case rooms.CodeValidation:
+			return http.StatusBadRequest, codeMessageJSON(derr.Code, derr.Message)
+		case rooms.CodeUnavailable:
+			a.logger.Warn("store unavailable", "method", req.Method, "path", req.URL.Path, "err", err)
+			msg := derr.Message
+			if msg == "" {
+				msg = http.StatusText(http.StatusServiceUnavailable)
+			}
+			return http.StatusServiceUnavailable, nestErrorJSON(http.StatusServiceUnavailable, msg)
+		}
+	}
+
+	var echoErr *echo.HTTPError
+	if errors.As(err, &echoErr) && echoErr.Code >= 400 && echoErr.Code < 500 {
+		// Raised by Echo itself or a middleware someone added.
+		msg, ok := echoErr.Message.(string)
+		if !ok || msg == "" {
+			msg = http.StatusText(echoErr.Code)
+		}
+		return echoErr.Code, nestErrorJSON(echoErr.Code, msg)
+	}
+
+	a.logger.Error("unexpected error", "method", req.Method, "path", req.URL.Path, "err", err)
+	return http.StatusInternalServerError, internalErrorJSON
+}
+
+// normalizeRoomsPath gives Express's route matching to the rooms routes:
+// case-insensitive, one optional trailing slash, matched on the raw
+// (still percent-encoded) path so that "%2F" inside a room id is not a
+// separator. Other paths, /socket.io/ among them, are left alone.
+func normalizeRoomsPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if canonical, ok := canonicalRoomsPath(u.EscapedPath()); ok {
+			u.RawPath = canonical
+			// Path is unused by the router once RawPath is set, but keep
+			// the pair consistent for anyone reading it later.
+			if p, err := url.PathUnescape(canonical); err == nil {
+				u.Path = p
+			}
+		}
+		return next(c)
+	}
+}
+
+// canonicalRoomsPath maps a raw path that Express would route to one of the
+// rooms routes onto the exact Echo route path, keeping the raw room id.
+func canonicalRoomsPath(raw string) (string, bool) {
+	const prefix = "/api/v1/rooms"
+	if len(raw) < len(prefix) || !strings.EqualFold(raw[:len(prefix)], prefix) {
+		return "", false
+	}
+	rest := strings.TrimSuffix(raw[len(prefix):], "/")
+	if rest == "" {
+		return prefix, true
+	}
+	if rest[0] != '/' {
+		return "", false
+	}
+	segments := strings.Split(rest[1:], "/")
+	switch {
+	case len(segments) == 1 && segments[0] != "":
+		return prefix + "/" + segments[0], true
+	case len(segments) == 2 && segments[0] != "" && strings.EqualFold(segments[1], "messages"):
+		return prefix + "/" + segments[0] + "/messages", true
+	}
+	return "", false
+}

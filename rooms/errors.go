@@ -1,0 +1,64 @@
+package rooms
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The texts, typos included, are the original server's wire contract.
+const (
+	CodeRoomConflict    = "room.conflict"
+	CodeRoomNotFound    = "room.not-fond"
+	CodeAccessForbidden = "access-forbidden"
+	CodeValidation      = "req-params.validation"
+	CodeUnavailable     = "store.unavailable"
+	CodeInternal        = "internal"
+)
+
+// Error is a domain error with a stable code and a human message.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is matches on code so errors.Is(err, ErrRoomNotFound) works for any room id.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// Sentinels for errors.Is; use the constructors for wire messages.
+var (
+	ErrRoomConflict = &Error{Code: CodeRoomConflict}
+	ErrRoomNotFound = &Error{Code: CodeRoomNotFound}
+	ErrForbidden    = &Error{Code: CodeAccessForbidden}
+	ErrUnavailable  = &Error{Code: CodeUnavailable}
+)
+
+func RoomConflict(roomID string) *Error {
+	return &Error{Code: CodeRoomConflict, Message: fmt.Sprintf("Room with '%s' already exists", roomID)}
+}
+
+func RoomNotFound(roomID string) *Error {
+	return &Error{Code: CodeRoomNotFound, Message: fmt.Sprintf("Room with '%s' not found", roomID)}
+}
+
+func Forbidden() *Error {
+	return &Error{Code: CodeAccessForbidden, Message: "The access is forbidden"}
+}
+
+// ErrorCode extracts the code of a domain error, or CodeInternal.
+// A *ValidationError has CodeValidation.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	var v *ValidationError
+	if errors.As(err, &v) {
+		return CodeValidation
+	}
+	return CodeInternal
+}

@@ -1,0 +1,202 @@
+// Package memstore is an in-memory rooms.Store: the original server's
+// behaviour (state lives and dies with the process), minus its races.
+package memstore
+
+import (
+	"context"
+	"sync"
+
+	"chatgateway/rooms"
+)
+
+// Store keeps rooms in maps guarded by mutexes: one lock for the room index
+// and one per room, so traffic in different rooms does not contend.
+type Store struct {
+	mu    sync.RWMutex
+	rooms map[string]*room
+}
+
+type room struct {
+	mu sync.Mutex
+	// closed is set under mu when the room leaves the index, so an operation
+	// that looked the room up just before a close cannot write into it.
+	closed bool
+	meta   rooms.Room
+	// messages[i] has order i+1, which keeps orders gapless and makes a
+	// range read a slice operation.
+	messages     []rooms.Message
+	participants []rooms.Participant
+	bySocket     map[string]int // socket id -> index in participants
+}
+
+var _ rooms.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{rooms: make(map[string]*room)}
+}
+
+// CreateRoom implements rooms.Store.
+func (s *Store) CreateRoom(ctx context.Context, r rooms.Room) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.rooms[r.ID]; taken {
+		return rooms.RoomConflict(r.ID)
+	}
+	s.rooms[r.ID] = &room{meta: r, bySocket: make(map[string]int)}
+	return nil
+}
+
+// GetRoom implements rooms.Store.
+func (s *Store) GetRoom(ctx context.Context, roomID string) (rooms.Room, error) {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return rooms.Room{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return rooms.Room{}, rooms.RoomNotFound(roomID)
+	}
+	return r.meta, nil
+}
+
+// CloseRoom implements rooms.Store.
+func (s *Store) CloseRoom(ctx context.Context, roomID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	r, ok := s.rooms[roomID]
+	if ok {
+		delete(s.rooms, roomID)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return rooms.RoomNotFound(roomID)
+	}
+	r.mu.Lock()
+	r.closed = true
+	r.messages, r.participants, r.bySocket = nil, nil, nil
+	r.mu.Unlock()
+	return nil
+}
+
+// AppendMessage implements rooms.Store.
+func (s *Store) AppendMessage(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return rooms.Message{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return rooms.Message{}, rooms.RoomNotFound(roomID)
+	}
+	msg := rooms.Message{
+		Order:     int64(len(r.messages)) + 1,
+		Username:  m.Username,
+		Content:   m.Content,
+		CreatedAt: m.CreatedAt,
+	}
+	r.messages = append(r.messages, msg)
+	return msg, nil
+}
+
+// Messages implements rooms.Store.
+func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder int64) ([]rooms.Message, error) {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, rooms.RoomNotFound(roomID)
+	}
+	n := int64(len(r.messages))
+	// Clamp before any arithmetic: toOrder may be math.MaxInt64.
+	from, to := max(fromOrder, 1), min(toOrder, n)
+	if from > to {
+		return []rooms.Message{}, nil
+	}
+	out := make([]rooms.Message, to-from+1)
+	copy(out, r.messages[from-1:to])
+	return out, nil
+}
+
+// UpsertParticipant implements rooms.Store.
+func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+	r, err := s.lookup(ctx, p.RoomID)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return rooms.RoomNotFound(p.RoomID)
+	}
+	if i, ok := r.bySocket[p.SocketID]; ok {
+		r.participants[i] = p
+		return nil
+	}
+	r.bySocket[p.SocketID] = len(r.participants)
+	r.participants = append(r.participants, p)
+	return nil
+}
+
+// SetConnected implements rooms.Store.
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.RLock()
+	r, ok := s.rooms[roomID]
+	s.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false, nil
+	}
+	i, ok := r.bySocket[socketID]
+	if !ok {
+		return false, nil
+	}
+	r.participants[i].Connected = connected
+	return true, nil
+}
+
+// Participants implements rooms.Store.
+func (s *Store) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, rooms.RoomNotFound(roomID)
+	}
+	out := make([]rooms.Participant, len(r.participants))
+	copy(out, r.participants)
+	return out, nil
+}
+
+func (s *Store) lookup(ctx context.Context, roomID string) (*room, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	r, ok := s.rooms[roomID]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, rooms.RoomNotFound(roomID)
+	}
+	return r, nil
+}

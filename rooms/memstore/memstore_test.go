@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
+	"chatgateway/rooms/storetest"
+)
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) rooms.Store { return memstore.New() })
+}

@@ -1,0 +1,72 @@
+// Package rooms is the domain of the chat server: rooms, their ordered
+// message history and their participants. It knows nothing about HTTP,
+// Socket.IO or any storage engine; adapters depend on it, never the reverse.
+package rooms
+
+import (
+	"context"
+	"time"
+)
+
+// Room is a chat room. Rooms are created over REST and closed (deleted) over REST.
+type Room struct {
+	ID        string
+	Creator   string
+	CreatedAt time.Time
+}
+
+// Message is one stored chat message. Order is 1-based and gapless per room.
+// CreatedAt is kept exactly as the client sent it (the original echoes it
+// verbatim), so it is a string, not a time.Time.
+type Message struct {
+	Order     int64  `json:"order"`
+	Username  string `json:"username"`
+	Content   string `json:"content"`
+	CreatedAt string `json:"createdAt"`
+}
+
+// Participant is a user present in a room through one socket.
+// SocketID is internal: the wire form has no socket id.
+type Participant struct {
+	RoomID    string `json:"roomId"`
+	Username  string `json:"username"`
+	Avatar    string `json:"avatar"`
+	Connected bool   `json:"connected"`
+	SocketID  string `json:"-"`
+}
+
+// NewMessage is what a poster supplies; the store assigns Order.
+type NewMessage struct {
+	Username  string
+	Content   string
+	CreatedAt string
+}
+
+// Store persists rooms, messages and participants. Implementations must be
+// safe for concurrent use. Every method that can block takes a context.
+type Store interface {
+	// CreateRoom fails with ErrRoomConflict when the id is taken.
+	CreateRoom(ctx context.Context, room Room) error
+	// GetRoom fails with ErrRoomNotFound.
+	GetRoom(ctx context.Context, roomID string) (Room, error)
+	// CloseRoom deletes the room, its history and its participants.
+	// It fails with ErrRoomNotFound.
+	CloseRoom(ctx context.Context, roomID string) error
+	// AppendMessage atomically assigns the next order (last+1, starting at 1)
+	// and stores the message. It fails with ErrRoomNotFound.
+	AppendMessage(ctx context.Context, roomID string, msg NewMessage) (Message, error)
+	// Messages returns the messages with fromOrder <= order <= toOrder, in
+	// order. Its cost must be O(range), not O(history): toOrder may be
+	// math.MaxInt64. It fails with ErrRoomNotFound.
+	Messages(ctx context.Context, roomID string, fromOrder, toOrder int64) ([]Message, error)
+	// UpsertParticipant adds the participant keyed by (RoomID, SocketID), or
+	// replaces the entry with that key. Entries keep their first-insertion
+	// position in the list. It fails with ErrRoomNotFound.
+	UpsertParticipant(ctx context.Context, p Participant) error
+	// SetConnected flips the connected flag of the entry (roomID, socketID).
+	// A missing room or entry is not an error: it returns false.
+	SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error)
+	// Participants lists a room's participants in insertion order. It fails
+	// with ErrRoomNotFound.
+	Participants(ctx context.Context, roomID string) ([]Participant, error)
+}

@@ -1,0 +1,253 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// DefaultMaxContentBytes is the default cap on a message's content, in bytes
+// of UTF-8. The original had no cap of its own (only the transport's frame
+// limit); 64 KiB is far above any chat message and well below that limit.
+const DefaultMaxContentBytes = 64 << 10
+
+// Wire texts of the history range checks, typo included: clients match them.
+const (
+	msgIndexesNotPositive = "Invalid parameters, 'fromIndex' and 'toIndex' must be positive"
+	msgIndexesReversed    = "Invalid parameters, 'toIndex' must no not be less than 'fromIndex'"
+)
+
+// jsISOLayout formats like JavaScript's Date.prototype.toISOString.
+const jsISOLayout = "2006-01-02T15:04:05.000Z"
+
+// Service holds the rules of the chat domain on top of a Store. It is safe
+// for concurrent use.
+type Service struct {
+	store           Store
+	now             func() time.Time
+	maxContentBytes int
+	validate        *validator.Validate
+
+	hooksMu     sync.RWMutex
+	closedHooks []func(ctx context.Context, roomID string)
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now, for deterministic tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *Service) { s.now = now }
+}
+
+// WithMaxContentBytes sets MaxContentBytes: the largest accepted message
+// content in bytes. Values below 1 keep the default.
+func WithMaxContentBytes(n int) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.maxContentBytes = n
+		}
+	}
+}
+
+// NewService returns a Service backed by store.
+func NewService(store Store, opts ...Option) *Service {
+	s := &Service{store: store, now: time.Now, maxContentBytes: DefaultMaxContentBytes}
+	for _, opt := range opts {
+		opt(s)
+	}
+	s.validate = newValidator(s.maxContentBytes)
+	return s
+}
+
+// MaxContentBytes reports the content cap in effect.
+func (s *Service) MaxContentBytes() int { return s.maxContentBytes }
+
+// CreateRoomInput is the body of POST /api/v1/rooms.
+type CreateRoomInput struct {
+	RoomID          string `json:"roomId" validate:"required"`
+	CreatorUsername string `json:"creatorUsername" validate:"required"`
+}
+
+// CreateRoom creates an empty room. It fails with a *ValidationError for
+// missing fields and with RoomConflict when the id is taken.
+func (s *Service) CreateRoom(ctx context.Context, in CreateRoomInput) error {
+	if err := s.check(in); err != nil {
+		return err
+	}
+	err := s.store.CreateRoom(ctx, Room{ID: in.RoomID, Creator: in.CreatorUsername, CreatedAt: s.now().UTC()})
+	if errors.Is(err, ErrRoomConflict) {
+		return RoomConflict(in.RoomID)
+	}
+	return err
+}
+
+// CloseRoom deletes a room with its history and participants, then runs every
+// OnRoomClosed hook in registration order. It fails with RoomNotFound.
+//
+// The hooks get a context that keeps ctx's values but not its cancellation:
+// the room is gone either way, so members must be told even if the caller
+// (say, an HTTP client) has already hung up.
+func (s *Service) CloseRoom(ctx context.Context, roomID string) error {
+	if err := s.store.CloseRoom(ctx, roomID); err != nil {
+		if errors.Is(err, ErrRoomNotFound) {
+			return RoomNotFound(roomID)
+		}
+		return err
+	}
+	s.hooksMu.RLock()
+	hooks := slices.Clone(s.closedHooks)
+	s.hooksMu.RUnlock()
+	hookCtx := context.WithoutCancel(ctx)
+	for _, hook := range hooks {
+		hook(hookCtx, roomID)
+	}
+	return nil
+}
+
+// OnRoomClosed registers f to run after every successful CloseRoom. Hooks run
+// synchronously on the closing goroutine, so they must not block for long.
+func (s *Service) OnRoomClosed(f func(ctx context.Context, roomID string)) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	s.closedHooks = append(s.closedHooks, f)
+}
+
+// Messages returns the messages with fromIndex <= order <= toIndex. The index
+// checks come first, with the original's wire texts (CodeValidation); an
+// unknown room is then reported as Forbidden, as the original did.
+func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toIndex int64) ([]Message, error) {
+	if fromIndex <= 0 || toIndex <= 0 {
+		return nil, &Error{Code: CodeValidation, Message: msgIndexesNotPositive}
+	}
+	if fromIndex > toIndex {
+		return nil, &Error{Code: CodeValidation, Message: msgIndexesReversed}
+	}
+	msgs, err := s.store.Messages(ctx, roomID, fromIndex, toIndex)
+	if errors.Is(err, ErrRoomNotFound) {
+		return nil, Forbidden()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(msgs), nil
+}
+
+// postInput is the validated shape of a message post.
+type postInput struct {
+	RoomID   string `json:"roomId" validate:"required"`
+	Username string `json:"username" validate:"required"`
+	Content  string `json:"content" validate:"required,contentbytes"`
+}
+
+// Post appends a message to a room's history and returns it with its order.
+// A missing CreatedAt becomes the server time in toISOString form; a given
+// one is kept verbatim (the original echoes whatever the client sent). It
+// fails with a *ValidationError, or RoomNotFound for an unknown room.
+func (s *Service) Post(ctx context.Context, roomID string, m NewMessage) (Message, error) {
+	if err := s.check(postInput{RoomID: roomID, Username: m.Username, Content: m.Content}); err != nil {
+		return Message{}, err
+	}
+	if m.CreatedAt == "" {
+		m.CreatedAt = s.now().UTC().Format(jsISOLayout)
+	}
+	msg, err := s.store.AppendMessage(ctx, roomID, m)
+	if errors.Is(err, ErrRoomNotFound) {
+		return Message{}, RoomNotFound(roomID)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	return msg, nil
+}
+
+// joinInput is the validated shape of a join. RoomID is deliberately not
+// required: the original treated a missing room id like an unknown room.
+type joinInput struct {
+	SocketID string `json:"socketId" validate:"required"`
+}
+
+// Join adds or refreshes the participant entry keyed by (RoomID, SocketID),
+// marks it connected and returns the room's whole participant list in
+// insertion order. An unknown or empty room id is Forbidden.
+func (s *Service) Join(ctx context.Context, p Participant) ([]Participant, error) {
+	if err := s.check(joinInput{SocketID: p.SocketID}); err != nil {
+		return nil, err
+	}
+	if p.RoomID == "" {
+		return nil, Forbidden()
+	}
+	p.Connected = true
+	if err := s.store.UpsertParticipant(ctx, p); err != nil {
+		if errors.Is(err, ErrRoomNotFound) {
+			return nil, Forbidden()
+		}
+		return nil, err
+	}
+	list, err := s.store.Participants(ctx, p.RoomID)
+	if errors.Is(err, ErrRoomNotFound) {
+		// Closed between the two calls.
+		return nil, Forbidden()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(list), nil
+}
+
+// nonNil keeps lists JSON-encoding as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Leave marks the entry (roomID, socketID) disconnected and returns the
+// room's participant list. changed is true when the entry existed. A missing
+// room or entry is not an error: (nil, false, nil). Unlike the original, this
+// holds for a socket whose room was closed and re-created under the same id.
+func (s *Service) Leave(ctx context.Context, roomID, socketID string) (list []Participant, changed bool, err error) {
+	if roomID == "" || socketID == "" {
+		return nil, false, nil
+	}
+	found, err := s.store.SetConnected(ctx, roomID, socketID, false)
+	if err != nil {
+		if errors.Is(err, ErrRoomNotFound) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if !found {
+		return nil, false, nil
+	}
+	list, err = s.store.Participants(ctx, roomID)
+	if errors.Is(err, ErrRoomNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return nonNil(list), true, nil
+}
+
+// Participants lists a room's participants in insertion order; an unknown
+// room is Forbidden.
+func (s *Service) Participants(ctx context.Context, roomID string) ([]Participant, error) {
+	list, err := s.store.Participants(ctx, roomID)
+	if errors.Is(err, ErrRoomNotFound) {
+		return nil, Forbidden()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(list), nil
+}
+
+func (s *Service) check(in any) error {
+	return validateStruct(s.validate, in, s.maxContentBytes)
+}

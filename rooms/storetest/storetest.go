@@ -1,0 +1,590 @@
+// Package storetest is the contract every rooms.Store must meet. A store's
+// own tests call Run with a constructor that returns a fresh, empty store:
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) rooms.Store { return memstore.New() })
+//	}
+//
+// The concurrency cases are meant for -race and repeated runs (-count=20).
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chatgateway/rooms"
+)
+
+// Sizes of the concurrency cases: large enough to interleave on any
+// scheduler, small enough to stay fast against a networked store.
+const (
+	concurrentWriters   = 8
+	appendsPerWriter    = 40
+	concurrentReaders   = 4
+	readsPerReader      = 40
+	closeRecreateRounds = 5
+)
+
+// Run runs the whole contract; each case gets its own store from newStore.
+func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
+	t.Helper()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, s rooms.Store)
+	}{
+		{"RoomLifecycle", testRoomLifecycle},
+		{"MissingRoom", testMissingRoom},
+		{"AppendAssignsGaplessOrders", testAppendAssignsGaplessOrders},
+		{"MessagesRange", testMessagesRange},
+		{"RoomsAreIsolated", testRoomsAreIsolated},
+		{"CloseRemovesHistoryAndRecreateStartsAtOne", testCloseRemovesHistory},
+		{"ParticipantsKeyedBySocketKeepInsertionOrder", testParticipantsOrder},
+		{"SetConnected", testSetConnected},
+		{"ReturnedSlicesAreCopies", testReturnedSlicesAreCopies},
+		{"ConcurrentAppendsAreGaplessAndIncreasing", testConcurrentAppends},
+		{"ConcurrentRangeReadsSeeGaplessPrefixes", testConcurrentRangeReads},
+		{"ConcurrentParticipants", testConcurrentParticipants},
+		{"CloseAndRecreateWhileAppending", testCloseWhileAppending},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, newStore(t))
+		})
+	}
+}
+
+var createdAt = time.Date(2021, 3, 1, 10, 0, 0, 123_000_000, time.UTC)
+
+func mustCreate(t *testing.T, s rooms.Store, id string) {
+	t.Helper()
+	if err := s.CreateRoom(context.Background(), rooms.Room{ID: id, Creator: "bob", CreatedAt: createdAt}); err != nil {
+		t.Fatalf("CreateRoom(%q): %v", id, err)
+	}
+}
+
+func mustAppend(t *testing.T, s rooms.Store, roomID string, m rooms.NewMessage) rooms.Message {
+	t.Helper()
+	msg, err := s.AppendMessage(context.Background(), roomID, m)
+	if err != nil {
+		t.Fatalf("AppendMessage(%q): %v", roomID, err)
+	}
+	return msg
+}
+
+func mustMessages(t *testing.T, s rooms.Store, roomID string, from, to int64) []rooms.Message {
+	t.Helper()
+	msgs, err := s.Messages(context.Background(), roomID, from, to)
+	if err != nil {
+		t.Fatalf("Messages(%q, %d, %d): %v", roomID, from, to, err)
+	}
+	return msgs
+}
+
+func mustParticipants(t *testing.T, s rooms.Store, roomID string) []rooms.Participant {
+	t.Helper()
+	list, err := s.Participants(context.Background(), roomID)
+	if err != nil {
+		t.Fatalf("Participants(%q): %v", roomID, err)
+	}
+	return list
+}
+
+func mustUpsert(t *testing.T, s rooms.Store, p rooms.Participant) {
+	t.Helper()
+	if err := s.UpsertParticipant(context.Background(), p); err != nil {
+		t.Fatalf("UpsertParticipant(%+v): %v", p, err)
+	}
+}
+
+func orders(msgs []rooms.Message) []int64 {
+	out := make([]int64, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Order
+	}
+	return out
+}
+
+func seq(from, to int64) []int64 {
+	out := []int64{}
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func testRoomLifecycle(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "lifecycle")
+
+	got, err := s.GetRoom(ctx, "lifecycle")
+	if err != nil {
+		t.Fatalf("GetRoom: %v", err)
+	}
+	if got.ID != "lifecycle" || got.Creator != "bob" || !got.CreatedAt.Equal(createdAt) {
+		t.Fatalf("GetRoom = %+v, want id lifecycle, creator bob, created %v", got, createdAt)
+	}
+
+	err = s.CreateRoom(ctx, rooms.Room{ID: "lifecycle", Creator: "alice", CreatedAt: createdAt})
+	if !errors.Is(err, rooms.ErrRoomConflict) {
+		t.Fatalf("second CreateRoom: err = %v, want ErrRoomConflict", err)
+	}
+	if got, _ := s.GetRoom(ctx, "lifecycle"); got.Creator != "bob" {
+		t.Fatalf("conflicting CreateRoom replaced the room: creator %q", got.Creator)
+	}
+
+	if _, err := s.GetRoom(ctx, "no-such-room"); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Fatalf("GetRoom(missing): err = %v, want ErrRoomNotFound", err)
+	}
+	if err := s.CloseRoom(ctx, "lifecycle"); err != nil {
+		t.Fatalf("CloseRoom: %v", err)
+	}
+	if _, err := s.GetRoom(ctx, "lifecycle"); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Fatalf("GetRoom after close: err = %v, want ErrRoomNotFound", err)
+	}
+	if err := s.CloseRoom(ctx, "lifecycle"); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Fatalf("second CloseRoom: err = %v, want ErrRoomNotFound", err)
+	}
+}
+
+func testMissingRoom(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	if _, err := s.AppendMessage(ctx, "ghost", rooms.NewMessage{Username: "u", Content: "c"}); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Errorf("AppendMessage: err = %v, want ErrRoomNotFound", err)
+	}
+	if _, err := s.Messages(ctx, "ghost", 1, 20); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Errorf("Messages: err = %v, want ErrRoomNotFound", err)
+	}
+	if err := s.UpsertParticipant(ctx, rooms.Participant{RoomID: "ghost", SocketID: "s1", Username: "u"}); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Errorf("UpsertParticipant: err = %v, want ErrRoomNotFound", err)
+	}
+	if _, err := s.Participants(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Errorf("Participants: err = %v, want ErrRoomNotFound", err)
+	}
+	changed, err := s.SetConnected(ctx, "ghost", "s1", false)
+	if err != nil || changed {
+		t.Errorf("SetConnected on a missing room = (%v, %v), want (false, nil)", changed, err)
+	}
+}
+
+func testAppendAssignsGaplessOrders(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	in := []rooms.NewMessage{
+		{Username: "Toto", Content: "hello", CreatedAt: "2021-03-01T10:00:00.000Z"},
+		{Username: "Titi", Content: "quotes \" and \\ and\nnewline", CreatedAt: "not a date at all"},
+		{Username: "Zoë", Content: "unicode ✓ 🎉 \u2028", CreatedAt: "2021-03-01T10:00:02.000Z"},
+	}
+	for i, m := range in {
+		got := mustAppend(t, s, "r", m)
+		want := rooms.Message{Order: int64(i + 1), Username: m.Username, Content: m.Content, CreatedAt: m.CreatedAt}
+		if got != want {
+			t.Fatalf("append #%d = %+v, want %+v", i+1, got, want)
+		}
+	}
+	stored := mustMessages(t, s, "r", 1, 3)
+	for i, m := range in {
+		want := rooms.Message{Order: int64(i + 1), Username: m.Username, Content: m.Content, CreatedAt: m.CreatedAt}
+		if i >= len(stored) || stored[i] != want {
+			t.Fatalf("stored history = %+v, want message %d = %+v", stored, i+1, want)
+		}
+	}
+}
+
+func testMessagesRange(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "empty")
+	if got := mustMessages(t, s, "empty", 1, 20); len(got) != 0 {
+		t.Fatalf("empty room history = %+v, want none", got)
+	}
+
+	mustCreate(t, s, "r")
+	for i := 1; i <= 5; i++ {
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: fmt.Sprint("m", i), CreatedAt: "t"})
+	}
+	tests := []struct {
+		from, to int64
+		want     []int64
+	}{
+		{1, 5, seq(1, 5)},
+		{1, 20, seq(1, 5)},
+		{2, 4, seq(2, 4)},
+		{3, 3, []int64{3}},
+		{5, 9, []int64{5}},
+		{6, 10, nil},
+		{1, math.MaxInt64, seq(1, 5)},
+		{4, math.MaxInt64, seq(4, 5)},
+		{math.MaxInt64, math.MaxInt64, nil},
+	}
+	for _, tc := range tests {
+		got := mustMessages(t, s, "r", tc.from, tc.to)
+		if !slices.Equal(orders(got), tc.want) {
+			t.Errorf("Messages(%d, %d) orders = %v, want %v", tc.from, tc.to, orders(got), tc.want)
+		}
+		for _, m := range got {
+			if m.Content != fmt.Sprint("m", m.Order) {
+				t.Errorf("Messages(%d, %d): order %d has content %q", tc.from, tc.to, m.Order, m.Content)
+			}
+		}
+	}
+}
+
+func testRoomsAreIsolated(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "a")
+	mustCreate(t, s, "b")
+	mustAppend(t, s, "a", rooms.NewMessage{Username: "u", Content: "a1"})
+	mustAppend(t, s, "a", rooms.NewMessage{Username: "u", Content: "a2"})
+	if got := mustAppend(t, s, "b", rooms.NewMessage{Username: "u", Content: "b1"}); got.Order != 1 {
+		t.Fatalf("first message of room b has order %d, want 1", got.Order)
+	}
+	if got := mustMessages(t, s, "b", 1, 10); len(got) != 1 || got[0].Content != "b1" {
+		t.Fatalf("room b history = %+v, want only b1", got)
+	}
+	mustUpsert(t, s, rooms.Participant{RoomID: "a", SocketID: "s1", Username: "Toto", Connected: true})
+	if got := mustParticipants(t, s, "b"); len(got) != 0 {
+		t.Fatalf("room b participants = %+v, want none", got)
+	}
+}
+
+func testCloseRemovesHistory(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	for i := 0; i < 3; i++ {
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "old"})
+	}
+	mustUpsert(t, s, rooms.Participant{RoomID: "r", SocketID: "old-socket", Username: "Toto", Connected: true})
+	if err := s.CloseRoom(ctx, "r"); err != nil {
+		t.Fatalf("CloseRoom: %v", err)
+	}
+	if _, err := s.Messages(ctx, "r", 1, 10); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Fatalf("Messages after close: err = %v, want ErrRoomNotFound", err)
+	}
+
+	mustCreate(t, s, "r")
+	if got := mustMessages(t, s, "r", 1, math.MaxInt64); len(got) != 0 {
+		t.Fatalf("re-created room still has history %+v", got)
+	}
+	if got := mustParticipants(t, s, "r"); len(got) != 0 {
+		t.Fatalf("re-created room still has participants %+v", got)
+	}
+	if changed, err := s.SetConnected(ctx, "r", "old-socket", false); err != nil || changed {
+		t.Fatalf("SetConnected for a socket of the closed room = (%v, %v), want (false, nil)", changed, err)
+	}
+	if got := mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "new"}); got.Order != 1 {
+		t.Fatalf("first message after re-create has order %d, want 1", got.Order)
+	}
+}
+
+func testParticipantsOrder(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	mustCreate(t, s, "other")
+	toto := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Avatar: "toto.svg", Connected: true}
+	titi := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", Avatar: "titi.svg", Connected: true}
+	tata := rooms.Participant{RoomID: "r", SocketID: "s3", Username: "Tata", Avatar: "tata.svg", Connected: true}
+	for _, p := range []rooms.Participant{toto, titi, tata} {
+		mustUpsert(t, s, p)
+	}
+	want := []rooms.Participant{toto, titi, tata}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("participants = %+v, want %+v", got, want)
+	}
+
+	// Re-upserting a socket replaces its entry in place.
+	titi2 := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi2", Avatar: "new.svg", Connected: false}
+	mustUpsert(t, s, titi2)
+	want = []rooms.Participant{toto, titi2, tata}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("after re-upsert of s2: participants = %+v, want %+v", got, want)
+	}
+
+	// The same username on another socket is another entry, appended.
+	toto2 := rooms.Participant{RoomID: "r", SocketID: "s4", Username: "Toto", Avatar: "toto.svg", Connected: true}
+	mustUpsert(t, s, toto2)
+	want = []rooms.Participant{toto, titi2, tata, toto2}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("after a second Toto socket: participants = %+v, want %+v", got, want)
+	}
+
+	// The same socket id in another room is a separate key.
+	elsewhere := rooms.Participant{RoomID: "other", SocketID: "s1", Username: "Elsewhere", Connected: true}
+	mustUpsert(t, s, elsewhere)
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("upsert in another room changed room r: %+v", got)
+	}
+	if got := mustParticipants(t, s, "other"); !slices.Equal(got, []rooms.Participant{elsewhere}) {
+		t.Fatalf("room other participants = %+v, want [%+v]", got, elsewhere)
+	}
+}
+
+func testSetConnected(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	a := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "A", Connected: true}
+	b := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "B", Connected: true}
+	mustUpsert(t, s, a)
+	mustUpsert(t, s, b)
+
+	changed, err := s.SetConnected(ctx, "r", "s1", false)
+	if err != nil || !changed {
+		t.Fatalf("SetConnected(s1, false) = (%v, %v), want (true, nil)", changed, err)
+	}
+	a.Connected = false
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a, b}) {
+		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
+	}
+
+	changed, err = s.SetConnected(ctx, "r", "s1", true)
+	if err != nil || !changed {
+		t.Fatalf("SetConnected(s1, true) = (%v, %v), want (true, nil)", changed, err)
+	}
+	a.Connected = true
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a, b}) {
+		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
+	}
+
+	if changed, err := s.SetConnected(ctx, "r", "unknown-socket", false); err != nil || changed {
+		t.Fatalf("SetConnected(unknown socket) = (%v, %v), want (false, nil)", changed, err)
+	}
+	if changed, err := s.SetConnected(ctx, "missing-room", "s1", false); err != nil || changed {
+		t.Fatalf("SetConnected(missing room) = (%v, %v), want (false, nil)", changed, err)
+	}
+}
+
+func testReturnedSlicesAreCopies(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "original"})
+	mustUpsert(t, s, rooms.Participant{RoomID: "r", SocketID: "s1", Username: "original", Connected: true})
+
+	msgs := mustMessages(t, s, "r", 1, 1)
+	msgs[0].Content = "mutated"
+	parts := mustParticipants(t, s, "r")
+	parts[0].Username = "mutated"
+
+	if got := mustMessages(t, s, "r", 1, 1); got[0].Content != "original" {
+		t.Fatalf("mutating a returned message changed the store: %+v", got[0])
+	}
+	if got := mustParticipants(t, s, "r"); got[0].Username != "original" {
+		t.Fatalf("mutating a returned participant changed the store: %+v", got[0])
+	}
+}
+
+// appendResult is what one concurrent append observed.
+type appendResult struct {
+	order   int64
+	content string
+}
+
+func testConcurrentAppends(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "busy")
+	ctx := context.Background()
+	results := make([][]appendResult, concurrentWriters)
+	errs := make(chan error, concurrentWriters)
+	var wg sync.WaitGroup
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appendsPerWriter {
+				content := fmt.Sprintf("w%d-%d", w, i)
+				msg, err := s.AppendMessage(ctx, "busy", rooms.NewMessage{Username: fmt.Sprint("w", w), Content: content, CreatedAt: "t"})
+				if err != nil {
+					errs <- fmt.Errorf("writer %d append %d: %w", w, i, err)
+					return
+				}
+				results[w] = append(results[w], appendResult{msg.Order, content})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	const total = concurrentWriters * appendsPerWriter
+	contentByOrder := make(map[int64]string, total)
+	for w, rs := range results {
+		for i, r := range rs {
+			if i > 0 && r.order <= rs[i-1].order {
+				t.Fatalf("writer %d got order %d after %d: not strictly increasing", w, r.order, rs[i-1].order)
+			}
+			if prev, dup := contentByOrder[r.order]; dup {
+				t.Fatalf("order %d assigned twice (%q and %q)", r.order, prev, r.content)
+			}
+			contentByOrder[r.order] = r.content
+		}
+	}
+	for o := int64(1); o <= total; o++ {
+		if _, ok := contentByOrder[o]; !ok {
+			t.Fatalf("order %d never assigned: orders have a gap", o)
+		}
+	}
+	stored := mustMessages(t, s, "busy", 1, math.MaxInt64)
+	if !slices.Equal(orders(stored), seq(1, total)) {
+		t.Fatalf("stored orders = %v, want 1..%d", orders(stored), total)
+	}
+	for _, m := range stored {
+		if m.Content != contentByOrder[m.Order] {
+			t.Fatalf("stored order %d has content %q, but the append that got it sent %q", m.Order, m.Content, contentByOrder[m.Order])
+		}
+	}
+}
+
+// testConcurrentRangeReads requires that a read never shows a gap: a client
+// paging history while others post would otherwise skip a message for good.
+func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "busy")
+	ctx := context.Background()
+	errs := make(chan error, concurrentWriters+concurrentReaders)
+	var wg sync.WaitGroup
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appendsPerWriter {
+				if _, err := s.AppendMessage(ctx, "busy", rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		}()
+	}
+	for r := range concurrentReaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := int64(1 + r) // readers start at different offsets
+			for range readsPerReader {
+				msgs, err := s.Messages(ctx, "busy", from, math.MaxInt64)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: %w", r, err)
+					return
+				}
+				for i, m := range msgs {
+					if m.Order != from+int64(i) {
+						errs <- fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(msgs))
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func testConcurrentParticipants(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	ctx := context.Background()
+	const socketsPerWriter = 10
+	errs := make(chan error, concurrentWriters)
+	var wg sync.WaitGroup
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range socketsPerWriter {
+				id := fmt.Sprintf("w%d-s%d", w, i)
+				p := rooms.Participant{RoomID: "r", SocketID: id, Username: id, Connected: true}
+				if err := s.UpsertParticipant(ctx, p); err != nil {
+					errs <- fmt.Errorf("upsert %s: %w", id, err)
+					return
+				}
+				if changed, err := s.SetConnected(ctx, "r", id, false); err != nil || !changed {
+					errs <- fmt.Errorf("SetConnected(%s) = (%v, %v), want (true, nil)", id, changed, err)
+					return
+				}
+				// Re-upsert: same key, must not add an entry or move it.
+				p.Connected = true
+				if err := s.UpsertParticipant(ctx, p); err != nil {
+					errs <- fmt.Errorf("re-upsert %s: %w", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	list := mustParticipants(t, s, "r")
+	if len(list) != concurrentWriters*socketsPerWriter {
+		t.Fatalf("got %d participants, want %d (one per socket)", len(list), concurrentWriters*socketsPerWriter)
+	}
+	position := make(map[string]int, len(list))
+	for i, p := range list {
+		if _, dup := position[p.SocketID]; dup {
+			t.Fatalf("socket %s listed twice", p.SocketID)
+		}
+		if !p.Connected || p.Username != p.SocketID {
+			t.Fatalf("entry %+v: want connected, username == socket id", p)
+		}
+		position[p.SocketID] = i
+	}
+	// Each writer inserted its sockets in sequence, so they keep that order.
+	for w := range concurrentWriters {
+		for i := 1; i < socketsPerWriter; i++ {
+			prev, cur := fmt.Sprintf("w%d-s%d", w, i-1), fmt.Sprintf("w%d-s%d", w, i)
+			if position[prev] > position[cur] {
+				t.Fatalf("%s listed after %s, but was inserted before it", prev, cur)
+			}
+		}
+	}
+}
+
+func testCloseWhileAppending(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	ctx := context.Background()
+	errs := make(chan error, concurrentWriters+1)
+	var wg sync.WaitGroup
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appendsPerWriter {
+				msg, err := s.AppendMessage(ctx, "r", rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)})
+				switch {
+				case errors.Is(err, rooms.ErrRoomNotFound):
+					// Landed between a close and the re-create.
+				case err != nil:
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				case msg.Order < 1:
+					errs <- fmt.Errorf("writer %d: order %d", w, msg.Order)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range closeRecreateRounds {
+			if err := s.CloseRoom(ctx, "r"); err != nil {
+				errs <- fmt.Errorf("close: %w", err)
+				return
+			}
+			if err := s.CreateRoom(ctx, rooms.Room{ID: "r", Creator: "bob", CreatedAt: createdAt}); err != nil {
+				errs <- fmt.Errorf("re-create: %w", err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	final := mustMessages(t, s, "r", 1, math.MaxInt64)
+	if !slices.Equal(orders(final), seq(1, int64(len(final)))) {
+		t.Fatalf("history after close/re-create races = %v, want a gapless run from 1", orders(final))
+	}
+}
