@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -32,28 +33,43 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 		return
 	}
 	sess.pollActive = true
+	// While an upgrade is in progress a poll is released with a noop after
+	// upgradePollRelease, as socket.io's 100 ms check does: a pausing client
+	// waits for that before it sends the upgrade packet. If the upgrade
+	// completes first, the client polled without pausing and the request is
+	// refused like any poll on an upgraded session.
+	var upgradeWait <-chan time.Time
 	var batch []*Message
 	for {
-		if len(sess.queue) > 0 {
+		if len(sess.queue) > 0 && sess.transport == transportPolling {
 			batch = sess.takeQueueLocked()
 			break
 		}
-		if sess.closed || sess.transport != transportPolling {
-			// Closed with nothing queued, or upgraded underneath this GET:
-			// a noop lets the client finish the request cleanly.
+		if sess.closed {
 			batch = []*Message{noopMessage}
 			break
 		}
-		if sess.upgrading {
-			// The client is pausing polling to switch to WebSocket; it waits
-			// for this request to complete before it sends the upgrade packet.
-			batch = []*Message{noopMessage}
-			break
+		if sess.transport != transportPolling {
+			sess.pollActive = false
+			sess.mu.Unlock()
+			writeError(w, r, s, errBadRequest)
+			return
+		}
+		if sess.upgrading && upgradeWait == nil {
+			upgradeWait = time.After(upgradePollRelease)
 		}
 		sess.mu.Unlock()
 		select {
 		case <-sess.pollWake:
 		case <-sess.closedCh:
+		case <-upgradeWait:
+			sess.mu.Lock()
+			if sess.transport == transportPolling && len(sess.queue) == 0 && !sess.closed {
+				batch = []*Message{noopMessage}
+				sess.mu.Unlock()
+				goto respond
+			}
+			sess.mu.Unlock()
 		case <-r.Context().Done():
 			sess.mu.Lock()
 			sess.pollActive = false
@@ -64,7 +80,23 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 		sess.mu.Lock()
 	}
 	sess.mu.Unlock()
+respond:
+	err := s.writePayload(w, r, sess, batch)
+	sess.mu.Lock()
+	sess.pollActive = false
+	sess.mu.Unlock()
+	if err != nil {
+		// The response was lost with the packets in it: the session cannot
+		// guarantee delivery any more.
+		sess.closeWith(ReasonTransportError, false)
+	}
+}
 
+// upgradePollRelease is how long a poll that arrived during an upgrade waits
+// for it before it is answered with a noop.
+const upgradePollRelease = 100 * time.Millisecond
+
+func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, sess *Session, batch []*Message) error {
 	bufp := payloadPool.Get().(*[]byte)
 	body, contentType := s.encodePayload((*bufp)[:0], sess, batch)
 	s.setCORS(w, r)
@@ -78,15 +110,7 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 	if cap(body) <= 1<<20 {
 		payloadPool.Put(bufp)
 	}
-
-	sess.mu.Lock()
-	sess.pollActive = false
-	sess.mu.Unlock()
-	if err != nil {
-		// The response was lost with the packets in it: the session cannot
-		// guarantee delivery any more.
-		sess.closeWith(ReasonTransportError, false)
-	}
+	return err
 }
 
 func (s *Server) encodePayload(dst []byte, sess *Session, batch []*Message) ([]byte, string) {

@@ -221,6 +221,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sess.closeWith(ReasonPingTimeout, false)
 		sess = nil
 	}
+	if sess != nil && sess.isClosed() {
+		if r.Method == http.MethodGet && transport == "polling" && sess.takeOwedNoop() {
+			s.removeSession(sess)
+			s.writePayload(w, r, sess, []*Message{noopMessage})
+			return
+		}
+		sess = nil
+	}
 	if sess == nil {
 		writeError(w, r, s, errUnknownSID)
 		return

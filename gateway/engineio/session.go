@@ -68,6 +68,7 @@ type Session struct {
 	closeReason   string
 	pollActive    bool          // a GET is being served
 	postActive    bool          // a POST is being read or dispatched
+	owesNoop      bool          // closed by the client; one racing GET still gets a noop
 	pollWake      chan struct{} // signals the waiting GET (buffered 1)
 	ws            *wsConn       // set once upgraded, or for a WebSocket-only session
 	flushing      bool          // a WebSocket flush goroutine is running
@@ -158,6 +159,16 @@ func (s *Session) takeQueueLocked() []*Message {
 	return q
 }
 
+// takeOwedNoop reports, once, whether a closed session still owes a noop to
+// a poll that raced with the client's close packet.
+func (s *Session) takeOwedNoop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owed := s.closed && s.owesNoop
+	s.owesNoop = false
+	return owed
+}
+
 func (s *Session) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -195,13 +206,22 @@ func (s *Session) closeWith(reason string, graceful bool) {
 		s.heartbeat.Stop()
 	}
 	ws := s.ws
+	// A client that closes over polling while its next poll is already on
+	// the wire gets that poll completed with a noop rather than an error:
+	// the session lingers, closed, for that one request.
+	lingers := reason == ReasonClientClose && s.transport == transportPolling && !s.pollActive
+	s.owesNoop = lingers
 	close(s.closedCh)
 	s.mu.Unlock()
 
 	if ws != nil && !graceful {
 		ws.close()
 	}
-	s.server.removeSession(s)
+	if lingers {
+		time.AfterFunc(s.server.cfg.PingTimeout, func() { s.server.removeSession(s) })
+	} else {
+		s.server.removeSession(s)
+	}
 	s.server.handler.OnClose(s, reason)
 }
 
