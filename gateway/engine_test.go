@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +26,15 @@ import (
 // These tests run the gateway on the real engine over loopback WebSockets,
 // with a minimal Engine.IO v4 / Socket.IO v5 text client.
 
-// startEngineServer serves a full gateway on 127.0.0.1 and returns its address.
-func startEngineServer(t *testing.T, engineCfg engineio.Config, cfg Config) (string, *rooms.Service) {
+type engineServer struct {
+	addr string
+	svc  *rooms.Service
+	srv  *socketio.Server
+	g    *Gateway
+}
+
+// startEngineServer serves a full gateway on 127.0.0.1.
+func startEngineServer(t *testing.T, engineCfg engineio.Config, cfg Config) *engineServer {
 	t.Helper()
 	engineCfg.Logger = discardLogger()
 	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})
@@ -58,7 +66,10 @@ func startEngineServer(t *testing.T, engineCfg engineio.Config, cfg Config) (str
 			t.Errorf("gateway shutdown: %v", err)
 		}
 	})
-	return ln.Addr().String(), svc
+	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	return &engineServer{addr: ln.Addr().String(), svc: svc, srv: srv, g: g}
 }
 
 type wsEvent struct {
@@ -80,6 +91,7 @@ type wsClient struct {
 	acks    map[int]chan json.RawMessage
 	acksMu  sync.Mutex
 	done    chan struct{}
+	sid     string // Socket.IO socket id
 }
 
 // dialWS connects and completes the namespace handshake. readBuffer, when
@@ -107,9 +119,12 @@ func dialWS(t *testing.T, addr string, readBuffer int) *wsClient {
 		t.Fatalf("open packet %q", open)
 	}
 	c.write("40")
-	if connect := c.readRaw(); !strings.HasPrefix(connect, "40{") {
+	connect := c.readRaw()
+	var reply struct{ Sid string }
+	if !strings.HasPrefix(connect, "40{") || json.Unmarshal([]byte(connect[2:]), &reply) != nil || reply.Sid == "" {
 		t.Fatalf("connect reply %q", connect)
 	}
+	c.sid = reply.Sid
 	return c
 }
 
@@ -273,25 +288,63 @@ func (c *wsClient) nextEvent() wsEvent {
 	}
 }
 
+// timedConn measures the time the hub spends in Send for one socket: as a
+// room's deliveries are sequential, that is exactly the delay the socket can
+// impose on the other members.
+type timedConn struct {
+	socketio.Conn
+	stats *sendStats
+}
+
+func (c timedConn) Send(b *socketio.Broadcast) error {
+	start := time.Now()
+	err := c.Conn.Send(b)
+	c.stats.add(c.ID(), time.Since(start))
+	return err
+}
+
+type sendStats struct {
+	mu    sync.Mutex
+	total map[string]time.Duration
+}
+
+func (s *sendStats) add(id string, d time.Duration) {
+	s.mu.Lock()
+	s.total[id] += d
+	s.mu.Unlock()
+}
+
+func (s *sendStats) of(id string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total[id]
+}
+
 // TestSlowMemberIsCutOffWithoutDelayingOthers: a member that stops reading is
-// disconnected once its outbound queue overflows, and meanwhile every other
-// member gets each message within maxDelay of its post.
+// disconnected once its outbound queue overflows, while every other member
+// keeps getting every message, in order.
+//
+// The delay it imposes on the others is measured where it can arise: the
+// time delivery spends sending to it, its overflow and disconnection
+// included, must stay under maxDelay in total. End to end, the median
+// latency must not move by maxDelay from a baseline taken before it stopped
+// reading; end-to-end maxima are only logged, as on a loaded machine they
+// measure the scheduler, not the server.
 func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 	const (
 		maxDelay    = 100 * time.Millisecond
 		contentSize = 16 << 10
+		baseline    = 50
 		maxMessages = 2000 // bound: the cut must come well before (~32 MB)
 	)
-	addr, svc := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{})
-	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
-		t.Fatal(err)
-	}
-	sender := dialWS(t, addr, 0)
+	es := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{})
+	stats := &sendStats{total: make(map[string]time.Duration)}
+	es.srv.OnConnect(Namespace, func(c socketio.Conn) error { return es.g.onConnect(timedConn{Conn: c, stats: stats}) })
+
+	sender := dialWS(t, es.addr, 0)
 	sender.join("r", "sender")
-	observer := dialWS(t, addr, 0)
+	observer := dialWS(t, es.addr, 0)
 	observer.join("r", "observer")
-	slow := dialWS(t, addr, 4096)
-	slow.join("r", "slow") // and never reads again
 	sender.startReading()
 	observer.startReading()
 
@@ -299,19 +352,42 @@ func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 	posted := make(map[int64]time.Time)
 	received := map[*wsClient]map[int64]time.Time{sender: {}, observer: {}}
 	slowCut := false
+	consume := func(c *wsClient, e wsEvent) {
+		switch e.name {
+		case "r":
+			var m rooms.Message
+			if err := json.Unmarshal(e.arg, &m); err != nil {
+				t.Fatal(err)
+			}
+			if got := received[c]; m.Order != int64(len(got))+1 {
+				t.Fatalf("received order %d after %d messages", m.Order, len(got))
+			}
+			received[c][m.Order] = e.at
+		case "participants/r":
+			var list []rooms.Participant
+			if err := json.Unmarshal(e.arg, &list); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range list {
+				if p.Username == "slow" && !p.Connected {
+					slowCut = true
+				}
+			}
+		}
+	}
 	// collect consumes whatever has arrived without waiting.
 	collect := func(c *wsClient) {
 		for {
 			select {
 			case e := <-c.events:
-				record(t, e, received[c], &slowCut)
+				consume(c, e)
 			default:
 				return
 			}
 		}
 	}
 	n := int64(0)
-	for !slowCut && n < maxMessages {
+	post := func() {
 		at := time.Now()
 		var m rooms.Message
 		if err := json.Unmarshal(sender.call("chat", map[string]string{"roomId": "r", "content": content}), &m); err != nil || m.Order != n+1 {
@@ -319,64 +395,50 @@ func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 		}
 		n = m.Order
 		posted[n] = at
-		println("POSTED", n, at.UnixMicro(), time.Now().UnixMicro())
 		collect(sender)
 		collect(observer)
+	}
+	for n < baseline {
+		post()
+	}
+	slow := dialWS(t, es.addr, 4096)
+	slow.join("r", "slow") // and never reads again
+	for !slowCut && n < maxMessages {
+		post()
 	}
 	if !slowCut {
 		t.Fatalf("the slow member was not cut off after %d messages of %d bytes", n, contentSize)
 	}
+	if spent := stats.of(slow.sid); spent > maxDelay {
+		t.Errorf("delivery spent %v sending to the slow member (overflow and disconnection included), want <= %v", spent, maxDelay)
+	} else {
+		t.Logf("delivery spent %v in total on the slow member", spent)
+	}
 	for _, c := range []*wsClient{sender, observer} {
 		for int64(len(received[c])) < n {
-			record(t, c.nextEvent(), received[c], &slowCut)
+			consume(c, c.nextEvent())
 		}
-		worst := time.Duration(0)
-		for order, at := range posted {
-			got, ok := received[c][order]
-			if !ok {
-				t.Fatalf("order %d never received", order)
-			}
-			if d := got.Sub(at); d > worst {
-				worst = d
-			}
-		}
+		var before, during []time.Duration
 		for order := int64(1); order <= n; order++ {
-			if d := received[c][order].Sub(posted[order]); d > maxDelay/2 {
-				println("LATE", order, d.String(), received[c][order].UnixMicro())
+			d := received[c][order].Sub(posted[order])
+			if order <= baseline {
+				before = append(before, d)
+			} else {
+				during = append(during, d)
 			}
 		}
-		if worst > maxDelay {
-			t.Errorf("worst delivery delay %v over %d messages, want <= %v", worst, n, maxDelay)
+		mb, md := median(before), median(during)
+		if md-mb > maxDelay {
+			t.Errorf("median delivery delay %v with the slow member, %v before it, want at most %v more", md, mb, maxDelay)
 		}
-		t.Logf("%d messages; worst post-to-delivery delay %v", n, worst)
+		t.Logf("%d messages; median delay %v before the slow member, %v with it (worst %v, %v)", n, mb, md, slices.Max(before), slices.Max(during))
 	}
 }
 
-// record notes a message's arrival time, checking order, and whether a
-// participant list shows the slow member disconnected.
-func record(t *testing.T, e wsEvent, got map[int64]time.Time, slowCut *bool) {
-	t.Helper()
-	switch e.name {
-	case "r":
-		var m rooms.Message
-		if err := json.Unmarshal(e.arg, &m); err != nil {
-			t.Fatal(err)
-		}
-		if m.Order != int64(len(got))+1 {
-			t.Fatalf("received order %d after %d messages", m.Order, len(got))
-		}
-		got[m.Order] = e.at
-	case "participants/r":
-		var list []rooms.Participant
-		if err := json.Unmarshal(e.arg, &list); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range list {
-			if p.Username == "slow" && !p.Connected {
-				*slowCut = true
-			}
-		}
-	}
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // TestConcurrentSendersOverWebSocket: 20 clients post at once, without
@@ -386,10 +448,7 @@ func TestConcurrentSendersOverWebSocket(t *testing.T) {
 	const total = senders * perSender
 	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
 		t.Run(string(delivery), func(t *testing.T) {
-			addr, svc := startEngineServer(t, engineio.Config{}, Config{Delivery: delivery})
-			if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
-				t.Fatal(err)
-			}
+			addr := startEngineServer(t, engineio.Config{}, Config{Delivery: delivery}).addr
 			clients := make([]*wsClient, senders)
 			for i := range clients {
 				clients[i] = dialWS(t, addr, 0)
@@ -436,10 +495,7 @@ func TestConcurrentSendersOverWebSocket(t *testing.T) {
 // TestEngineCookieRestoresMembership drives the restore through the real
 // engine: the reconnecting client presents the io cookie of its cut session.
 func TestEngineCookieRestoresMembership(t *testing.T) {
-	addr, svc := startEngineServer(t, engineio.Config{Cookie: "io"}, Config{})
-	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
-		t.Fatal(err)
-	}
+	addr := startEngineServer(t, engineio.Config{Cookie: "io"}, Config{}).addr
 	sender := dialWS(t, addr, 0)
 	sender.join("r", "sender")
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"context"
 	"encoding/json"
 	"errors"
@@ -478,7 +477,6 @@ func (h *hub) handle(roomID string, payload []byte) {
 // released with any successors already waiting; ahead of order it waits (and
 // a gap timer starts); behind, it is a duplicate and dropped.
 func (h *hub) arrive(roomID string, msg rooms.Message) {
-	println("ARRIVE", msg.Order, time.Now().UnixMicro())
 	h.mu.Lock()
 	rs := h.rooms[roomID]
 	h.mu.Unlock()
@@ -696,9 +694,7 @@ func (h *hub) drain(rs *roomState) {
 func (h *hub) deliver(rs *roomState, d delivery) {
 	switch d.kind {
 	case kindMessage:
-		println("DELIVER", d.message.Order, time.Now().UnixMicro())
 		h.broadcast(h.recipients(rs), messageEvent(rs.id), d.message)
-		println("DELIVERED", d.message.Order, time.Now().UnixMicro())
 	case kindParticipants:
 		rs.mu.Lock()
 		rs.participantsQueued = false
@@ -793,12 +789,7 @@ func (h *hub) broadcast(to []member, event string, arg any) {
 	for _, m := range to {
 		// An error means the socket is gone or was just cut off as a slow
 		// consumer; its disconnect handler cleans up.
-		t0 := time.Now()
-		err := m.Send(b)
-		if d := time.Since(t0); d > 20*time.Millisecond {
-			println("SLOW SEND", m.ID(), d.String(), fmt.Sprint(err))
-		}
-		if err != nil {
+		if err := m.Send(b); err != nil {
 			h.log.Debug("gateway: send failed", "socket", m.ID(), "event", event, "err", err)
 		}
 	}

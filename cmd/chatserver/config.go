@@ -32,6 +32,10 @@ type config struct {
 	MaxBodyBytes    int64
 	MaxContentBytes int
 	RejoinGrace     time.Duration
+	ReorderTimeout  time.Duration
+	ReorderLimit    int
+	StoreTimeout    time.Duration
+	MaxFieldBytes   int
 	ShutdownTimeout time.Duration
 	Cookie          string
 }
@@ -75,6 +79,10 @@ func settings() []setting {
 		{"max-body", "MAX_BODY", "102400", "max REST request body, bytes (body-parser's 100kb)", int64Setter(func(c *config) *int64 { return &c.MaxBodyBytes })},
 		{"max-content", "MAX_CONTENT", "65536", "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
 		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery)", durationSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
+		{"reorder-timeout", "REORDER_TIMEOUT", "2s", "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
+		{"reorder-limit", "REORDER_LIMIT", "10000", "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
+		{"store-timeout", "STORE_TIMEOUT", "5s", "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},
+		{"max-field", "MAX_FIELD", "1024", "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt)", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "grace period for a clean shutdown on SIGTERM/SIGINT", durationSetter(func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 		{"cookie", "COOKIE", "io", "name of the EIO3-style session cookie; empty disables it", func(c *config, v string) error { c.Cookie = v; return nil }},
 	}

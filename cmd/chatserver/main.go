@@ -80,8 +80,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		Logger:         logger,
 	})
 	gw := gateway.New(svc, gateway.Config{
-		Delivery:    gateway.Delivery(cfg.Delivery),
-		RejoinGrace: cfg.RejoinGrace,
+		Delivery:       gateway.Delivery(cfg.Delivery),
+		RejoinGrace:    cfg.RejoinGrace,
+		ReorderTimeout: cfg.ReorderTimeout,
+		ReorderLimit:   cfg.ReorderLimit,
+		StoreTimeout:   cfg.StoreTimeout,
+		MaxFieldBytes:  cfg.MaxFieldBytes,
 	}, logger)
 	gw.Register(sio)
 

@@ -69,6 +69,7 @@ type Session struct {
 	pollActive    bool          // a GET is being served
 	postActive    bool          // a POST is being read or dispatched
 	owesNoop      bool          // closed by the client; one racing GET still gets a noop
+	overflowed    bool          // the outbound budget was exceeded; closing
 	pollWake      chan struct{} // signals the waiting GET (buffered 1)
 	ws            *wsConn       // set once upgraded, or for a WebSocket-only session
 	flushing      bool          // a WebSocket flush goroutine is running
@@ -115,9 +116,17 @@ func (s *Session) Send(m *Message) error {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
-	if !s.enqueueLocked(m) {
+	if s.overflowed {
 		s.mu.Unlock()
-		s.closeWith(ReasonSlowConsumer, false)
+		return ErrSlowConsumer
+	}
+	if !s.enqueueLocked(m) {
+		s.overflowed = true
+		s.mu.Unlock()
+		// The caller is often a broadcast loop: tearing the session down
+		// (handlers, a close frame to a peer that does not read) happens
+		// elsewhere so it never delays the other recipients.
+		go s.closeWith(ReasonSlowConsumer, false)
 		return ErrSlowConsumer
 	}
 	s.mu.Unlock()

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(config) bool
+		wantErr bool
+	}{
+		{"defaults", nil, nil, func(c config) bool {
+			return c.Port == 3000 && c.Store == "memory" && c.Delivery == "room" && c.PingInterval == 25*time.Second &&
+				c.PingTimeout == 20*time.Second && c.MaxPayload == 1_000_000 && c.Cookie == "io" && c.CORSOrigins == nil
+		}, false},
+		{"env", nil, map[string]string{"PORT": "3456", "DELIVERY": "global", "CORS_ORIGINS": "http://a, http://b"}, func(c config) bool {
+			return c.Port == 3456 && c.Delivery == "global" && len(c.CORSOrigins) == 2 && c.CORSOrigins[1] == "http://b"
+		}, false},
+		{"flag wins over env", []string{"--port", "4000"}, map[string]string{"PORT": "3456"}, func(c config) bool { return c.Port == 4000 }, false},
+		{"bad delivery", nil, map[string]string{"DELIVERY": "everywhere"}, nil, true},
+		{"bad duration", []string{"--ping-interval", "soon"}, nil, nil, true},
+		{"non-positive limit", nil, map[string]string{"MAX_BUFFERED": "0"}, nil, true},
+		{"bad log level", nil, map[string]string{"LOG_LEVEL": "loud"}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil && !tc.check(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
