@@ -273,6 +273,20 @@ func (s *Server) removeSession(sess *Session) {
 	s.mu.Lock()
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
+		if !sess.uncounted {
+			sess.uncounted = true
+			s.count.Add(-1)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// uncount takes a closed session out of SessionCount while its map entry
+// lingers.
+func (s *Server) uncount(sess *Session) {
+	s.mu.Lock()
+	if s.sessions[sess.id] == sess && !sess.uncounted {
+		sess.uncounted = true
 		s.count.Add(-1)
 	}
 	s.mu.Unlock()

@@ -70,6 +70,7 @@ type Session struct {
 	postActive    bool          // a POST is being read or dispatched
 	owesNoop      bool          // closed by the client; one racing GET still gets a noop
 	overflowed    bool          // the outbound budget was exceeded; closing
+	uncounted     bool          // already subtracted from the server's session count (guarded by Server.mu)
 	pollWake      chan struct{} // signals the waiting GET (buffered 1)
 	ws            *wsConn       // set once upgraded, or for a WebSocket-only session
 	flushing      bool          // a WebSocket flush goroutine is running
@@ -227,6 +228,9 @@ func (s *Session) closeWith(reason string, graceful bool) {
 		ws.close()
 	}
 	if lingers {
+		// Gone as far as anyone counting sessions can tell; only the map
+		// entry waits for the racing poll.
+		s.server.uncount(s)
 		time.AfterFunc(s.server.cfg.PingTimeout, func() { s.server.removeSession(s) })
 	} else {
 		s.server.removeSession(s)

@@ -17,6 +17,7 @@ type wsConn struct {
 	conn      *websocket.Conn
 	raw       net.Conn
 	writeMu   sync.Mutex
+	closeSent bool // a Close frame went out; guarded by writeMu
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -34,7 +35,13 @@ func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
 		if code == websocket.CloseNoStatusReceived {
 			payload = nil
 		}
-		ws.writeFrames(net.Buffers{appendWSFrame(nil, opClose, noPrefix, payload)})
+		ws.writeMu.Lock()
+		defer ws.writeMu.Unlock()
+		if !ws.closeSent {
+			ws.closeSent = true
+			ws.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
+			ws.raw.Write(appendWSFrame(nil, opClose, noPrefix, payload))
+		}
 		return nil
 	})
 	return ws
@@ -54,8 +61,11 @@ var normalClosure = appendWSFrame(nil, opClose, noPrefix, websocket.FormatCloseM
 func (ws *wsConn) close() {
 	ws.closeOnce.Do(func() {
 		if ws.writeMu.TryLock() {
-			ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
-			ws.raw.Write(normalClosure)
+			if !ws.closeSent {
+				ws.closeSent = true
+				ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
+				ws.raw.Write(normalClosure)
+			}
 			ws.writeMu.Unlock()
 		}
 		ws.raw.Close()

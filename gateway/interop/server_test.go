@@ -229,8 +229,8 @@ func (h *harness) newSocketServer(sockets *socketCounter) *socketio.Server {
 			sockets.disconnected()
 		})
 		// A variadic handler receives every argument, attachments as []byte
-		// wherever they are nested; its []any result is spread into the ack.
-		srv.OnEvent(ns, "echo-ack", func(c socketio.Conn, args ...any) []any {
+		// wherever they are nested; an Args result is spread into the ack.
+		srv.OnEvent(ns, "echo-ack", func(c socketio.Conn, args ...any) socketio.Args {
 			return args
 		})
 		srv.OnEvent(ns, "echo-emit", func(c socketio.Conn, args ...any) {

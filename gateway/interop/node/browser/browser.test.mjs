@@ -81,7 +81,9 @@ describe('browser (chromium)', () => {
           });
         });
         page.on('pageerror', (err) => pageErrors.push(err.message));
+        const consoleErrors = [];
         page.on('console', (msg) => {
+          if (msg.type() === 'error') consoleErrors.push(msg.text());
           if (msg.type() === 'error' || msg.type() === 'warning') t.diagnostic(`console ${msg.type()}: ${msg.text()}`);
         });
         try {
@@ -105,7 +107,15 @@ describe('browser (chromium)', () => {
           assert.equal(result.transports.initial, transport.initial, 'first transport');
           assert.equal(result.transports.final, transport.final, 'final transport');
           assert.deepStrictEqual(result.upgrades, transport.upgrades, 'upgrades');
+          if (transport.final === 'websocket') {
+            // The client's close must end in a clean WebSocket closing
+            // handshake (one Close frame each way).
+            assert.deepStrictEqual(result.wsClose, { code: 1005, wasClean: true, error: false }, 'WebSocket close');
+          } else {
+            assert.equal(result.wsClose, null);
+          }
           assert.deepStrictEqual(pageErrors, [], 'uncaught errors in the page');
+          assert.deepStrictEqual(consoleErrors, [], 'errors in the browser console');
           if (gen === 2 && transport.name === 'polling-only') {
             // Browsers support XHR2, so socket.io-client 2 frames Engine.IO
             // v3 payloads that carry binary as binary in both directions.

@@ -126,7 +126,7 @@
   }
 
   async function runChecks(opts) {
-    var result = { version: null, transports: {}, upgrades: [], checks: [] };
+    var result = { transports: {}, upgrades: [], checks: [], wsClose: null };
     var record = function (name, expected, received) {
       result.checks.push({ name: name, expected: encode(expected), received: encode(received) });
     };
@@ -183,8 +183,32 @@
       result.transports.final = socket.io.engine.transport.name;
       return result;
     } finally {
-      socket.close();
+      await closeAndWatch(socket, result);
     }
+  }
+
+  // closeAndWatch closes the socket and, when it runs over WebSocket, waits
+  // for the WebSocket's own close event: a closing handshake the browser
+  // considers broken (for example a second Close frame from the server)
+  // shows up as wasClean === false with code 1006.
+  async function closeAndWatch(socket, result) {
+    var transport = socket.io.engine && socket.io.engine.transport;
+    var ws = transport && transport.name === 'websocket' ? transport.ws : null;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      socket.close();
+      return;
+    }
+    var errored = false;
+    ws.addEventListener('error', function () {
+      errored = true;
+    });
+    var closed = new Promise(function (resolve) {
+      ws.addEventListener('close', function (ev) {
+        resolve({ code: ev.code, wasClean: ev.wasClean, error: errored });
+      });
+    });
+    socket.close();
+    result.wsClose = await withDeadline(closed, WAIT_MS, 'the WebSocket to close');
   }
 
   window.loadClient = loadClient;
