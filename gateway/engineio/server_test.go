@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
 
@@ -288,5 +289,55 @@ func TestAbandonedHandshakesAreReaped(t *testing.T) {
 			t.Fatalf("%d of %d abandoned sessions still open", srv.SessionCount(), n)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func TestAllowedOriginsGovernCORSAndWebSocket(t *testing.T) {
+	tests := []struct {
+		name       string
+		allowed    []string
+		origin     string
+		wantStatus int
+		wantACAO   string
+		wantCreds  string
+	}{
+		{"default reflects any origin", nil, "http://app.example", 200, "http://app.example", "true"},
+		{"default without origin", nil, "", 200, "*", ""},
+		{"listed origin", []string{"http://app.example"}, "http://app.example", 200, "http://app.example", "true"},
+		{"unlisted origin", []string{"http://app.example"}, "http://evil.example", 403, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, base := newTestServer(t, Config{AllowedOrigins: tc.allowed})
+			req, _ := http.NewRequest("GET", base+"?EIO=4&transport=polling", nil)
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || resp.Header.Get("Access-Control-Allow-Origin") != tc.wantACAO ||
+				resp.Header.Get("Access-Control-Allow-Credentials") != tc.wantCreds {
+				t.Fatalf("got %d ACAO=%q creds=%q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+			}
+			// The WebSocket Origin check follows the same list.
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			ws, wsResp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"?EIO=4&transport=websocket", h)
+			if tc.wantStatus == 403 {
+				if err == nil || wsResp == nil || wsResp.StatusCode != 403 {
+					t.Fatalf("WebSocket from a refused origin: err=%v resp=%v", err, wsResp)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("WebSocket refused: %v", err)
+			}
+			ws.Close()
+		})
 	}
 }
