@@ -59,7 +59,9 @@ type chatServer struct {
 	problems *problemLog
 }
 
-func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog) *chatServer {
+// startChatServer wires the server as cmd/chatserver does; mount, when
+// given, adds test-only routes to the same Echo before it serves.
+func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
 	t.Helper()
 	svc := rooms.NewService(memstore.New())
 	sio := socketio.NewServer(socketio.Config{
@@ -71,6 +73,9 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logge
 	e := httpapi.New(svc, logger)
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
+	for _, m := range mount {
+		m(e)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,20 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS } from './chromium.mjs';
 import { CONTROL_URL, SIO_URL, waitForSessions, withDeadline } from '../test/lib.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const LAUNCH_TIMEOUT_MS = 30000;
 const PAGE_TIMEOUT_MS = 45000;
 
 const GENERATIONS = [

@@ -1,0 +1,114 @@
+//go:build unix
+
+package interop
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"chatgateway/gateway"
+)
+
+const (
+	// browserChatScript is the two-page chat, under nodeDirName. Its name
+	// does not match TestChatScenarios' chat/*.test.mjs glob: it needs the
+	// test page routes only TestBrowserChat mounts.
+	browserChatScript = "chat/browser-chat.browser.mjs"
+	// testPagePrefix is where the test page and the client bundle are
+	// served, on the chat server's own origin: the REST API sends no CORS
+	// headers, like the original, so the page must be same-origin.
+	testPagePrefix = "/__test/"
+)
+
+// TestBrowserChat is issue 3's acceptance test 5: two headless Chromium
+// pages, each with the socket.io-client 2.5 bundle on default transports
+// (as ngx-socket-io 3), load the REST history, join and chat through the
+// full server in room delivery; each sees both messages and both
+// participants.
+func TestBrowserChat(t *testing.T) {
+	nodeDir := requireNodeSetup(t)
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing (%v): run gateway/interop/setup.sh", chromium, err)
+	}
+	script := filepath.Join(nodeDir, browserChatScript)
+	if _, err := os.Stat(script); err != nil {
+		t.Fatalf("browser chat script: %v", err)
+	}
+	// Only these files are served; anything else under the prefix is 404.
+	testFiles := map[string]string{
+		"chat.html":    filepath.Join(nodeDir, "chat", "chat.html"),
+		"socket.io.js": filepath.Join(nodeDir, "node_modules", "sio2", "dist", "socket.io.js"),
+	}
+	for name, path := range testFiles {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("test page file %s: %v", name, err)
+		}
+	}
+
+	serverLog := &lineLogger{t: t, prefix: "server: "}
+	defer serverLog.stop()
+	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := startChatServerWithTestFiles(t, gateway.DeliveryRoom, slog.New(problems), problems, testFiles)
+	t.Logf("chat server %s, DELIVERY=%s", srv.url, gateway.DeliveryRoom)
+
+	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
+	if deadline, ok := t.Deadline(); ok {
+		cancel()
+		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
+	}
+	defer cancel()
+
+	args := []string{"--test", "--test-reporter=spec"}
+	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
+	args = append(args, browserChatScript)
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "SERVER_URL="+srv.url, "NO_COLOR=1")
+	// node --test runs the file in a child process, which starts chromium:
+	// on timeout kill the whole process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = killGrace
+	out := &lineLogger{t: t}
+	cmd.Stdout = out
+	cmd.Stderr = out
+
+	runErr := cmd.Run()
+	out.stop()
+
+	for _, problem := range srv.stop() {
+		t.Errorf("chat server: %v", problem)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("node --test %s did not finish in time: %v", browserChatScript, ctx.Err())
+	}
+	if runErr != nil {
+		t.Fatalf("node --test %s failed: %v (output above)", browserChatScript, runErr)
+	}
+}
+
+// startChatServerWithTestFiles wires the product as startChatServer does
+// and also serves files (name → path) under testPagePrefix. The routes must
+// be mounted before the server starts: Echo's router is not safe to change
+// while it serves.
+func startChatServerWithTestFiles(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog, files map[string]string) *chatServer {
+	t.Helper()
+	return startChatServer(t, delivery, logger, problems, func(e *echo.Echo) {
+		e.GET(testPagePrefix+"*", func(c echo.Context) error {
+			path, ok := files[c.Param("*")]
+			if !ok {
+				return echo.ErrNotFound
+			}
+			return c.File(path)
+		})
+	})
+}
