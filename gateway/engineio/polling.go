@@ -66,6 +66,7 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 			sess.mu.Lock()
 			if sess.transport == transportPolling && len(sess.queue) == 0 && !sess.closed {
 				batch = []*Message{noopMessage}
+				sess.pollActive = false
 				sess.mu.Unlock()
 				goto respond
 			}
@@ -79,12 +80,14 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 		}
 		sess.mu.Lock()
 	}
+	// The batch belongs to this request now. The poll stops being active
+	// before the response is written: a large body reaches the client
+	// during Write, and its next poll may arrive before this handler
+	// returns; it must not be mistaken for a duplicate poll.
+	sess.pollActive = false
 	sess.mu.Unlock()
 respond:
 	err := s.writePayload(w, r, sess, batch)
-	sess.mu.Lock()
-	sess.pollActive = false
-	sess.mu.Unlock()
 	if err != nil {
 		// The response was lost with the packets in it: the session cannot
 		// guarantee delivery any more.
