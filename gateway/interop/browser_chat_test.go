@@ -3,15 +3,10 @@
 package interop
 
 import (
-	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -60,40 +55,7 @@ func TestBrowserChat(t *testing.T) {
 	srv := startChatServerWithTestFiles(t, gateway.DeliveryRoom, slog.New(problems), problems, testFiles)
 	t.Logf("chat server %s, DELIVERY=%s", srv.url, gateway.DeliveryRoom)
 
-	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
-	if deadline, ok := t.Deadline(); ok {
-		cancel()
-		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
-	}
-	defer cancel()
-
-	args := []string{"--test", "--test-reporter=spec"}
-	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
-	args = append(args, browserChatScript)
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "SERVER_URL="+srv.url, "NO_COLOR=1")
-	// node --test runs the file in a child process, which starts chromium:
-	// on timeout kill the whole process group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = killGrace
-	out := &lineLogger{t: t}
-	cmd.Stdout = out
-	cmd.Stderr = out
-
-	runErr := cmd.Run()
-	out.stop()
-
-	for _, problem := range srv.stop() {
-		t.Errorf("chat server: %v", problem)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("node --test %s did not finish in time: %v", browserChatScript, ctx.Err())
-	}
-	if runErr != nil {
-		t.Fatalf("node --test %s failed: %v (output above)", browserChatScript, runErr)
-	}
+	runNode(t, nodeDir, []string{browserChatScript}, []string{"SERVER_URL=" + srv.url}, srv.stop, "chat server")
 }
 
 // startChatServerWithTestFiles wires the product as startChatServer does

@@ -8,15 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -165,45 +160,5 @@ func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gatew
 	srv := startChatServer(t, delivery, slog.New(problems), problems)
 	t.Logf("chat server %s, DELIVERY=%s", srv.url, delivery)
 
-	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
-	if deadline, ok := t.Deadline(); ok {
-		cancel()
-		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
-	}
-	defer cancel()
-
-	rel := make([]string, len(files))
-	for i, f := range files {
-		r, err := filepath.Rel(nodeDir, f)
-		if err != nil {
-			t.Fatalf("script %s outside %s: %v", f, nodeDir, err)
-		}
-		rel[i] = r
-	}
-	sort.Strings(rel)
-	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
-	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
-	args = append(args, rel...)
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "SERVER_URL="+srv.url, "DELIVERY="+string(delivery), "NO_COLOR=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = killGrace
-	out := &lineLogger{t: t}
-	cmd.Stdout = out
-	cmd.Stderr = out
-
-	runErr := cmd.Run()
-	out.stop()
-
-	for _, problem := range srv.stop() {
-		t.Errorf("chat server: %v", problem)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("node --test %s did not finish in time: %v", strings.Join(rel, " "), ctx.Err())
-	}
-	if runErr != nil {
-		t.Fatalf("node --test %s failed: %v (output above)", strings.Join(rel, " "), runErr)
-	}
+	runNode(t, nodeDir, files, []string{"SERVER_URL=" + srv.url, "DELIVERY=" + string(delivery)}, srv.stop, "chat server")
 }

@@ -80,51 +80,7 @@ func runNodeTests(t *testing.T, nodeDir string, files []string) {
 	h := startHarness(t, nodeDir, slog.New(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	t.Logf("Socket.IO server %s, control server %s", h.sioURL, h.controlURL)
 
-	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
-	if deadline, ok := t.Deadline(); ok {
-		cancel()
-		// Leave time to stop the servers and report.
-		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
-	}
-	defer cancel()
-
-	rel := make([]string, len(files))
-	for i, f := range files {
-		r, err := filepath.Rel(nodeDir, f)
-		if err != nil {
-			t.Fatalf("test file %s outside %s: %v", f, nodeDir, err)
-		}
-		rel[i] = r
-	}
-	sort.Strings(rel)
-	// One file at a time: they share the server, its counters and restarts.
-	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
-	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
-	args = append(args, rel...)
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "SIO_URL="+h.sioURL, "CONTROL_URL="+h.controlURL, "NO_COLOR=1")
-	// node --test runs each file in a child process; on timeout kill the
-	// whole process group, not just the runner.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = killGrace
-	out := &lineLogger{t: t}
-	cmd.Stdout = out
-	cmd.Stderr = out
-
-	runErr := cmd.Run()
-	out.stop()
-
-	for _, problem := range h.close() {
-		t.Errorf("test server: %v", problem)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("node --test %s did not finish in time: %v", strings.Join(rel, " "), ctx.Err())
-	}
-	if runErr != nil {
-		t.Fatalf("node --test %s failed: %v (output above)", strings.Join(rel, " "), runErr)
-	}
+	runNode(t, nodeDir, files, []string{"SIO_URL=" + h.sioURL, "CONTROL_URL=" + h.controlURL}, h.close, "test server")
 }
 
 // requireNodeSetup fails, not skips, when the JavaScript side is not
@@ -198,4 +154,59 @@ func (l *lineLogger) stop() {
 	}
 	l.buf.Reset()
 	l.stopped = true
+}
+
+// runNode runs `node --test` on files (under nodeDir) with env added, one
+// file at a time since they share one server, streams the output into the
+// test log, then stops the server with stop and fails on a non-zero exit,
+// a timeout, or anything the server reported as wrong.
+func runNode(t *testing.T, nodeDir string, files, env []string, stop func() []error, serverName string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), nodeRunTimeout)
+	if deadline, ok := t.Deadline(); ok {
+		cancel()
+		// Leave time to stop the servers and report.
+		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
+	}
+	defer cancel()
+
+	rel := make([]string, len(files))
+	for i, f := range files {
+		rel[i] = f
+		if filepath.IsAbs(f) {
+			r, err := filepath.Rel(nodeDir, f)
+			if err != nil {
+				t.Fatalf("test file %s outside %s: %v", f, nodeDir, err)
+			}
+			rel[i] = r
+		}
+	}
+	sort.Strings(rel)
+	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
+	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
+	args = append(args, rel...)
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = nodeDir
+	cmd.Env = append(append(os.Environ(), env...), "NO_COLOR=1")
+	// node --test runs each file in a child process (which may start
+	// chromium); on timeout kill the whole process group, not just the runner.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = killGrace
+	out := &lineLogger{t: t}
+	cmd.Stdout = out
+	cmd.Stderr = out
+
+	runErr := cmd.Run()
+	out.stop()
+
+	for _, problem := range stop() {
+		t.Errorf("%s: %v", serverName, problem)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("node --test %s did not finish in time: %v", strings.Join(rel, " "), ctx.Err())
+	}
+	if runErr != nil {
+		t.Fatalf("node --test %s failed: %v (output above)", strings.Join(rel, " "), runErr)
+	}
 }
