@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/socketio"
 )
 
@@ -32,6 +33,12 @@ const (
 	// staticRoutesFile maps control-server URL paths to files under node/;
 	// refserver.mjs reads the same file.
 	staticRoutesFile = "static-routes.json"
+	// A client that is torn down mid-request (a browser page closed while
+	// its close packet was still in flight) leaves a session only the
+	// heartbeat can reap. Short heartbeats let the tests' "sessions drain
+	// to 0" checks see that reaping within their deadline.
+	harnessPingInterval = 2 * time.Second
+	harnessPingTimeout  = 3 * time.Second
 )
 
 // socketCounter counts OnConnect and OnDisconnect calls of one server
@@ -219,7 +226,10 @@ func (h *harness) startInstance(addr string) (*sioInstance, error) {
 
 // newSocketServer registers the contract's handlers on every namespace.
 func (h *harness) newSocketServer(sockets *socketCounter) *socketio.Server {
-	srv := socketio.NewServer(socketio.Config{Logger: h.logger})
+	srv := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{PingInterval: harnessPingInterval, PingTimeout: harnessPingTimeout},
+		Logger: h.logger,
+	})
 	for _, ns := range namespaces {
 		srv.OnConnect(ns, func(c socketio.Conn) error {
 			sockets.connected()
