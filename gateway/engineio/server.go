@@ -303,14 +303,15 @@ func newSessionID() string {
 }
 
 func (s *Server) newSession(r *http.Request, protocol int, transport transportKind) (*Session, bool) {
+	query := r.URL.Query()
 	sess := &Session{
 		id:             newSessionID(),
 		protocol:       protocol,
 		server:         s,
-		query:          r.URL.Query(),
+		query:          query,
 		header:         r.Header.Clone(),
 		remoteAddr:     r.RemoteAddr,
-		supportsBinary: !(protocol == ProtocolV3 && r.URL.Query().Get("b64") != ""),
+		supportsBinary: !(protocol == ProtocolV3 && query.Get("b64") != ""),
 		transport:      transport,
 		pollWake:       make(chan struct{}, 1),
 		closedCh:       make(chan struct{}),

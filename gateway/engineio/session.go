@@ -16,15 +16,14 @@ var ErrSlowConsumer = errors.New("engineio: outbound queue overflow")
 
 // Close reasons reported to Handler.OnClose, named as socket.io names them.
 const (
-	ReasonTransportClose  = "transport close"
-	ReasonTransportError  = "transport error"
-	ReasonPingTimeout     = "ping timeout"
-	ReasonParseError      = "parse error"
-	ReasonServerClose     = "forced close"
-	ReasonServerShutdown  = "server shutting down"
-	ReasonSlowConsumer    = "slow consumer"
-	ReasonClientClose     = "client close" // the client sent a close packet
-	ReasonTransportFailed = "transport failed"
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
+	ReasonParseError     = "parse error"
+	ReasonServerClose    = "forced close"
+	ReasonServerShutdown = "server shutting down"
+	ReasonSlowConsumer   = "slow consumer"
+	ReasonClientClose    = "client close" // the client sent a close packet
 )
 
 type transportKind uint8
@@ -58,29 +57,27 @@ type Session struct {
 	// order handlers see, even across the polling-to-WebSocket switch.
 	inbound sync.Mutex
 
-	mu            sync.Mutex
-	transport     transportKind
-	probing       bool // a WebSocket is probing for the upgrade
-	upgrading     bool // the probe succeeded; polling is being drained
-	queue         []*Message
-	queuedBytes   int64
-	closed        bool
-	closeReason   string
-	pollActive    bool          // a GET is being served
-	postActive    bool          // a POST is being read or dispatched
-	owesNoop      bool          // closed by the client; one racing GET still gets a noop
-	overflowed    bool          // the outbound budget was exceeded; closing
-	uncounted     bool          // already subtracted from the server's session count (guarded by Server.mu)
-	pollWake      chan struct{} // signals the waiting GET (buffered 1)
-	ws            *wsConn       // set once upgraded, or for a WebSocket-only session
-	flushing      bool          // a WebSocket flush goroutine is running
-	awaitingPong  bool          // v4: a ping was sent and no pong came yet
-	pingSentAt    time.Time     // v4: when the last ping was queued
-	deadline      time.Time     // when the heartbeat expires, checked on every request too
-	heartbeat     *time.Timer
-	closedCh      chan struct{}
-	data          any
-	pingsReceived int
+	mu           sync.Mutex
+	transport    transportKind
+	probing      bool // a WebSocket is probing for the upgrade
+	upgrading    bool // the probe succeeded; polling is being drained
+	queue        []*Message
+	queuedBytes  int64
+	closed       bool
+	pollActive   bool          // a GET is being served
+	postActive   bool          // a POST is being read or dispatched
+	owesNoop     bool          // closed by the client; one racing GET still gets a noop
+	overflowed   bool          // the outbound budget was exceeded; closing
+	uncounted    bool          // already subtracted from the server's session count (guarded by Server.mu)
+	pollWake     chan struct{} // signals the waiting GET (buffered 1)
+	ws           *wsConn       // set once upgraded, or for a WebSocket-only session
+	flushing     bool          // a WebSocket flush goroutine is running
+	awaitingPong bool          // v4: a ping was sent and no pong came yet
+	pingSentAt   time.Time     // v4: when the last ping was queued
+	deadline     time.Time     // when the heartbeat expires, checked on every request too
+	heartbeat    *time.Timer
+	closedCh     chan struct{}
+	data         any
 }
 
 // ID is the session id, a random string from crypto/rand.
@@ -206,7 +203,6 @@ func (s *Session) closeWith(reason string, graceful bool) {
 		return
 	}
 	s.closed = true
-	s.closeReason = reason
 	if graceful {
 		// Appended even over budget: it is the last packet.
 		s.queue = append(s.queue, newControl(PacketClose, ""))

@@ -6,8 +6,6 @@ import (
 	"reflect"
 )
 
-type jsonRaw = json.RawMessage
-
 func jsonString(s string) ([]byte, error) { return json.Marshal(s) }
 
 // newAckCallback adapts a func(args...) given to Emit: its parameters are
