@@ -31,6 +31,7 @@ type encodeFunc func(event string, args ...any) (*socketio.Broadcast, error)
 // broadcasts.
 type roomReader interface {
 	Messages(ctx context.Context, roomID string, fromIndex, toIndex int64) ([]rooms.Message, error)
+	LastOrder(ctx context.Context, roomID string) (int64, error)
 	Participants(ctx context.Context, roomID string) ([]rooms.Participant, error)
 }
 
@@ -372,7 +373,7 @@ func (h *hub) prepare(ctx context.Context, roomID string) error {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		gen := h.closes.Load()
-		last, err := lastOrder(ctx, h.reader, roomID)
+		last, err := h.reader.LastOrder(ctx, roomID)
 		if err != nil {
 			return err
 		}
@@ -391,48 +392,6 @@ func (h *hub) prepare(ctx context.Context, roomID string) error {
 		h.mu.Unlock()
 		return nil
 	}
-}
-
-// lastOrder finds the highest stored order with single-message reads:
-// orders are gapless from 1, so presence is monotone and an exponential then
-// binary search costs about 2*log2(n) O(1) reads, once per room.
-func lastOrder(ctx context.Context, r roomReader, roomID string) (int64, error) {
-	has := func(order int64) (bool, error) {
-		msgs, err := r.Messages(ctx, roomID, order, order)
-		return len(msgs) > 0, err
-	}
-	ok, err := has(1)
-	if err != nil || !ok {
-		return 0, err
-	}
-	lo, hi := int64(1), int64(2) // lo is present
-	for {
-		ok, err := has(hi)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		lo = hi
-		if hi > 1<<61 {
-			return lo, nil
-		}
-		hi *= 2
-	}
-	for hi-lo > 1 { // lo present, hi absent
-		mid := lo + (hi-lo)/2
-		ok, err := has(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
 }
 
 // handle is the Broker subscriber.

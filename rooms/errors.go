@@ -49,6 +49,27 @@ func Forbidden() *Error {
 	return &Error{Code: CodeAccessForbidden, Message: "The access is forbidden"}
 }
 
+// unavailableMessage is what callers are told while the store cannot be
+// reached; the cause is for the logs only.
+const unavailableMessage = "The storage is unavailable, retry later"
+
+// Unavailable wraps a storage failure that is not the caller's fault (the
+// database cannot be reached, a call timed out), so adapters answer 503 or
+// an error ack without knowing the store. errors.Is(err, ErrUnavailable)
+// holds for the result, and errors.Is/As also see cause.
+func Unavailable(cause error) error {
+	return &unavailableError{domain: &Error{Code: CodeUnavailable, Message: unavailableMessage}, cause: cause}
+}
+
+type unavailableError struct {
+	domain *Error
+	cause  error
+}
+
+func (e *unavailableError) Error() string { return e.domain.Error() + ": " + e.cause.Error() }
+
+func (e *unavailableError) Unwrap() []error { return []error{e.domain, e.cause} }
+
 // ErrorCode extracts the code of a domain error, or CodeInternal.
 // A *ValidationError has CodeValidation.
 func ErrorCode(err error) string {

@@ -26,13 +26,17 @@ type Message struct {
 }
 
 // Participant is a user present in a room through one socket.
-// SocketID is internal: the wire form has no socket id.
+// SocketID and NodeID are internal: the wire form has neither. NodeID names
+// the server process holding the socket, so that when that process dies the
+// others can mark its participants disconnected; single-node stores keep it
+// but never need it.
 type Participant struct {
 	RoomID    string `json:"roomId"`
 	Username  string `json:"username"`
 	Avatar    string `json:"avatar"`
 	Connected bool   `json:"connected"`
 	SocketID  string `json:"-"`
+	NodeID    string `json:"-"`
 }
 
 // NewMessage is what a poster supplies; the store assigns Order.
@@ -59,6 +63,9 @@ type Store interface {
 	// order. Its cost must be O(range), not O(history): toOrder may be
 	// math.MaxInt64. It fails with ErrRoomNotFound.
 	Messages(ctx context.Context, roomID string, fromOrder, toOrder int64) ([]Message, error)
+	// LastOrder is the highest order stored in the room, 0 when it has no
+	// message. It fails with ErrRoomNotFound.
+	LastOrder(ctx context.Context, roomID string) (int64, error)
 	// UpsertParticipant adds the participant keyed by (RoomID, SocketID), or
 	// replaces the entry with that key. Entries keep their first-insertion
 	// position in the list. It fails with ErrRoomNotFound.

@@ -137,6 +137,16 @@ func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toInde
 	return nonNil(msgs), nil
 }
 
+// LastOrder is the highest order stored in the room (0 for none); an unknown
+// room is RoomNotFound.
+func (s *Service) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	n, err := s.store.LastOrder(ctx, roomID)
+	if errors.Is(err, ErrRoomNotFound) {
+		return 0, RoomNotFound(roomID)
+	}
+	return n, err
+}
+
 // postInput is the validated shape of a message post.
 type postInput struct {
 	RoomID   string `json:"roomId" validate:"required"`

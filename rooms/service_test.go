@@ -352,6 +352,7 @@ func (f failingStore) AppendMessage(context.Context, string, rooms.NewMessage) (
 func (f failingStore) Messages(context.Context, string, int64, int64) ([]rooms.Message, error) {
 	return nil, f.err
 }
+func (f failingStore) LastOrder(context.Context, string) (int64, error)           { return 0, f.err }
 func (f failingStore) UpsertParticipant(context.Context, rooms.Participant) error { return f.err }
 func (f failingStore) SetConnected(context.Context, string, string, bool) (bool, error) {
 	return false, f.err

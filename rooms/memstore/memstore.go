@@ -128,6 +128,20 @@ func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder 
 	return out, nil
 }
 
+// LastOrder implements rooms.Store.
+func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, rooms.RoomNotFound(roomID)
+	}
+	return int64(len(r.messages)), nil
+}
+
 // UpsertParticipant implements rooms.Store.
 func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
 	r, err := s.lookup(ctx, p.RoomID)

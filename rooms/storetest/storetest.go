@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 		{"MissingRoom", testMissingRoom},
 		{"AppendAssignsGaplessOrders", testAppendAssignsGaplessOrders},
 		{"MessagesRange", testMessagesRange},
+		{"LastOrder", testLastOrder},
 		{"RoomsAreIsolated", testRoomsAreIsolated},
 		{"CloseRemovesHistoryAndRecreateStartsAtOne", testCloseRemovesHistory},
 		{"ParticipantsKeyedBySocketKeepInsertionOrder", testParticipantsOrder},
@@ -166,6 +167,9 @@ func testMissingRoom(t *testing.T, s rooms.Store) {
 	if _, err := s.Participants(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
 		t.Errorf("Participants: err = %v, want ErrRoomNotFound", err)
 	}
+	if _, err := s.LastOrder(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
+		t.Errorf("LastOrder: err = %v, want ErrRoomNotFound", err)
+	}
 	changed, err := s.SetConnected(ctx, "ghost", "s1", false)
 	if err != nil || changed {
 		t.Errorf("SetConnected on a missing room = (%v, %v), want (false, nil)", changed, err)
@@ -232,6 +236,39 @@ func testMessagesRange(t *testing.T, s rooms.Store) {
 	}
 }
 
+func testLastOrder(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	mustCreate(t, s, "other")
+	lastOf := func(roomID string) int64 {
+		t.Helper()
+		n, err := s.LastOrder(ctx, roomID)
+		if err != nil {
+			t.Fatalf("LastOrder(%q): %v", roomID, err)
+		}
+		return n
+	}
+	if n := lastOf("r"); n != 0 {
+		t.Fatalf("LastOrder of an empty room = %d, want 0", n)
+	}
+	for i := 1; i <= 5; i++ {
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: fmt.Sprint(i)})
+		if n := lastOf("r"); n != int64(i) {
+			t.Fatalf("LastOrder after %d appends = %d", i, n)
+		}
+	}
+	if n := lastOf("other"); n != 0 {
+		t.Fatalf("LastOrder of another room = %d, want 0", n)
+	}
+	if err := s.CloseRoom(ctx, "r"); err != nil {
+		t.Fatalf("CloseRoom: %v", err)
+	}
+	mustCreate(t, s, "r")
+	if n := lastOf("r"); n != 0 {
+		t.Fatalf("LastOrder of a re-created room = %d, want 0", n)
+	}
+}
+
 func testRoomsAreIsolated(t *testing.T, s rooms.Store) {
 	mustCreate(t, s, "a")
 	mustCreate(t, s, "b")
@@ -281,8 +318,8 @@ func testCloseRemovesHistory(t *testing.T, s rooms.Store) {
 func testParticipantsOrder(t *testing.T, s rooms.Store) {
 	mustCreate(t, s, "r")
 	mustCreate(t, s, "other")
-	toto := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Avatar: "toto.svg", Connected: true}
-	titi := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", Avatar: "titi.svg", Connected: true}
+	toto := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Avatar: "toto.svg", Connected: true, NodeID: "node-a"}
+	titi := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", Avatar: "titi.svg", Connected: true, NodeID: "node-b"}
 	tata := rooms.Participant{RoomID: "r", SocketID: "s3", Username: "Tata", Avatar: "tata.svg", Connected: true}
 	for _, p := range []rooms.Participant{toto, titi, tata} {
 		mustUpsert(t, s, p)
