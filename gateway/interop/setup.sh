@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the interop tests need; safe to run again (does nothing when
+# Installs what the tests need; safe to run again (does nothing when
 # everything is already in place). Called by the Makefile.
 #   - Debian's chromium at /usr/bin/chromium (never a downloaded browser)
+#   - Debian's redis-server, which the Redis store and multi-node tests start
+#     themselves on random loopback ports (no service is left running)
 #   - the pinned npm packages in node/, from package-lock.json via `npm ci`
 set -euo pipefail
 
@@ -14,10 +16,18 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "setup.sh: installing Debian chromium"
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing Debian packages: ${missing[*]}"
   as_root apt-get update
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  # Debian's package starts a system redis on port 6379; the tests start
+  # their own, so stop it rather than leave a service behind.
+  if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+    as_root service redis-server stop >/dev/null 2>&1 || true
+  fi
 fi
 
 for tool in node npm; do
@@ -32,4 +42,4 @@ if [ ! -d "$node_dir/node_modules" ] || [ "$want" != "$have" ]; then
   (cd "$node_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   echo "$want" > "$stamp"
 fi
-echo "setup.sh: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), node $(node --version), npm packages up to date"
+echo "setup.sh: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), $(redis-server --version | awk '{print $1, $3}'), node $(node --version), npm packages up to date"
