@@ -88,11 +88,17 @@ type Gateway struct {
 	validate     *payloadValidator
 	messageTypes map[string]messageHandler
 	unsubscribe  func()
+	unresync     func()
 	cookieName   string // Engine.IO session cookie, read at Register
+
+	stopLiveness func()
+	livenessDone chan struct{}
 }
 
-// New builds a gateway on svc. It panics on an invalid cfg.Delivery, a
-// programming error the command line rejects first.
+// New builds a gateway on svc. It panics on an invalid cfg (an unknown
+// Delivery, NodeTTL not above HeartbeatInterval), programming errors the
+// command line rejects first. With cfg.Nodes set it starts beating for this
+// node at once; Shutdown stops it.
 func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -120,9 +126,23 @@ func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
 		messageTypeDirect: g.directMessage,
 	}
 	g.unsubscribe = cfg.Broker.Subscribe(g.hub.handle)
+	g.unresync = func() {}
+	if r, ok := cfg.Broker.(resyncNotifier); ok {
+		// Off the broker's receive loop: catching up reads the store.
+		g.unresync = r.OnResync(func() { go g.hub.resync() })
+	}
 	svc.OnRoomClosed(g.roomClosed)
+	if cfg.Nodes != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stopLiveness = cancel
+		g.livenessDone = make(chan struct{})
+		go g.runLiveness(ctx, g.livenessDone)
+	}
 	return g
 }
+
+// NodeID is the name of this node in participant entries and the registry.
+func (g *Gateway) NodeID() string { return g.cfg.NodeID }
 
 // Register installs the handlers on srv's root namespace. Call it before
 // serving.
@@ -144,6 +164,17 @@ func (g *Gateway) Register(srv *socketio.Server) {
 // sockets get their close packets.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.unsubscribe()
+	g.unresync()
+	if g.stopLiveness != nil {
+		g.stopLiveness()
+		<-g.livenessDone
+		// Sockets were closed first, so this node's participants are
+		// already disconnected; leaving the registry spares the others a
+		// pointless reap.
+		if err := g.cfg.Nodes.RemoveNode(ctx, g.cfg.NodeID); err != nil {
+			g.log.Warn("gateway: cannot leave the node registry", "node", g.cfg.NodeID, "err", err)
+		}
+	}
 	return g.hub.shutdown(ctx)
 }
 
@@ -203,7 +234,7 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	}
 	ctx, cancel := g.opContext()
 	defer cancel()
-	_, err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID()})
+	_, err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
 	if err != nil {
 		g.refuse(c, g.errorText(err))
 		return

@@ -36,6 +36,10 @@ const (
 	DefaultReorderLimit   = 10_000
 	DefaultStoreTimeout   = 5 * time.Second
 	DefaultMaxFieldBytes  = 1024
+	// DefaultHeartbeatInterval and DefaultNodeTTL: a node that dies is
+	// noticed between NodeTTL and NodeTTL+HeartbeatInterval later.
+	DefaultHeartbeatInterval = 2 * time.Second
+	DefaultNodeTTL           = 6 * time.Second
 )
 
 // Config holds every setting of the gateway. Zero values take the defaults.
@@ -62,8 +66,23 @@ type Config struct {
 	// 1024). Message content is capped by the rooms service's MaxContentBytes.
 	MaxFieldBytes int
 	// Broker carries envelopes from publishers to the hub (default: a new
-	// in-process MemoryBroker).
+	// in-process MemoryBroker). A broker that can miss envelopes while
+	// disconnected (Redis) should offer OnResync, so the hub catches up
+	// from the store when it is back.
 	Broker Broker
+	// NodeID names this server process in participant entries and the node
+	// registry (default: hostname plus a random suffix).
+	NodeID string
+	// Nodes is the liveness registry shared by every node of a multi-node
+	// deployment; nil for a single node.
+	Nodes NodeRegistry
+	// HeartbeatInterval is how often this node renews its registry entry
+	// and looks for dead nodes (default 2s). Only used with Nodes.
+	HeartbeatInterval time.Duration
+	// NodeTTL is how long an entry lives without renewal before other nodes
+	// declare the node dead and mark its participants disconnected (default
+	// 6s). It must exceed HeartbeatInterval. Only used with Nodes.
+	NodeTTL time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -91,6 +110,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Broker == nil {
 		c.Broker = NewMemoryBroker()
+	}
+	if c.NodeID == "" {
+		c.NodeID = NewNodeID()
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.NodeTTL <= 0 {
+		c.NodeTTL = DefaultNodeTTL
+	}
+	if c.NodeTTL <= c.HeartbeatInterval {
+		return c, fmt.Errorf("gateway: NodeTTL %v must exceed HeartbeatInterval %v", c.NodeTTL, c.HeartbeatInterval)
 	}
 	return c, nil
 }

@@ -41,6 +41,10 @@ const (
 	kindParticipants = "participants" // the participant list changed; re-read at delivery
 	kindDirect       = "direct"       // a direct message; not stored
 	kindClosed       = "closed"       // the room was closed
+	// kindSync asks every node to read the room's messages it has not
+	// released back from the store: a node died between storing and
+	// publishing, so the envelope of its last message may never come.
+	kindSync = "sync"
 )
 
 // envelope is what travels on the Broker.
@@ -427,6 +431,13 @@ func (h *hub) handle(roomID string, payload []byte) {
 		h.enqueue(rs, delivery{kind: kindDirect, direct: *env.Direct, sender: env.Sender})
 	case kindClosed:
 		h.closeRoom(roomID)
+	case kindSync:
+		h.mu.Lock()
+		rs := h.rooms[roomID]
+		h.mu.Unlock()
+		if rs != nil {
+			h.catchUp(rs)
+		}
 	default:
 		h.log.Warn("gateway: unknown envelope kind", "room", roomID, "kind", env.Kind)
 	}
@@ -558,6 +569,58 @@ func (h *hub) fillGap(rs *roomState) {
 		h.armGapLocked(rs, h.cfg.reorderTimeout)
 	}
 	h.startDrainLocked(rs)
+}
+
+// catchUpChunk bounds one store read of a catch-up.
+const catchUpChunk = 1000
+
+// resync catches every room this node delivers up with the store, after the
+// broker lost its subscription for a while: whatever was published then
+// never arrives, but it was stored first. Participant lists are re-read too.
+func (h *hub) resync() {
+	h.mu.Lock()
+	states := slices.Collect(maps.Values(h.rooms))
+	h.mu.Unlock()
+	for _, rs := range states {
+		h.catchUp(rs)
+		h.enqueue(rs, delivery{kind: kindParticipants})
+	}
+}
+
+// catchUp releases, in order, the stored messages of rs from its next
+// expected order on. A room the store no longer has was closed meanwhile,
+// and is closed here too, so its members are told.
+func (h *hub) catchUp(rs *roomState) {
+	if !h.track() {
+		return
+	}
+	defer h.work.Done()
+	for {
+		rs.mu.Lock()
+		ready, closed, from := rs.ready, rs.closed, rs.next
+		rs.mu.Unlock()
+		if !ready || closed {
+			return
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.storeTimeout)
+		stored, err := h.reader.Messages(ctx, rs.id, from, from+catchUpChunk-1)
+		cancel()
+		if errors.Is(err, rooms.ErrForbidden) || errors.Is(err, rooms.ErrRoomNotFound) {
+			h.closeRoom(rs.id)
+			return
+		}
+		if err != nil {
+			// The next message's gap timer, or the next resync, retries.
+			h.log.Warn("gateway: cannot catch a room up with the store", "room", rs.id, "from", from, "err", err)
+			return
+		}
+		for _, m := range stored {
+			h.arrive(rs.id, m)
+		}
+		if len(stored) < catchUpChunk {
+			return
+		}
+	}
 }
 
 // closeRoom stops the room's sequencer at once, so a re-created room with the

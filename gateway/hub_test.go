@@ -705,3 +705,54 @@ func TestMemoryBroker(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// Envelopes published while a node's broker subscription was down, or by a
+// node that died between storing and publishing, never arrive: the hub must
+// read those messages back from the store, in order, exactly once.
+func TestHubCatchesUpFromTheStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		trigger func(t *testing.T, f *hubFixture)
+		// the participant list is re-read after a resync, not after a sync
+		participants bool
+	}{
+		{"resync after the broker reconnected", func(t *testing.T, f *hubFixture) { f.hub.resync() }, true},
+		{"sync envelope for a dead node's room", func(t *testing.T, f *hubFixture) { f.publish(t, "r1", envelope{Kind: kindSync}) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHubFixture(t, DeliveryRoom, "r1", "r2")
+			a := f.member(t, "a", "alice", "r1")
+			f.publishMessage(t, "r1", 1)
+			f.reader.add("r1", msg(1), msg(2), msg(3)) // 2 and 3 stored, never published
+			expectMessage(t, a, "r1", 1)
+
+			tt.trigger(t, f)
+			expectMessage(t, a, "r1", 2)
+			expectMessage(t, a, "r1", 3)
+			if tt.participants {
+				if e := a.next(t); e.event != participantsEvent("r1") {
+					t.Fatalf("after the messages: got %q, want the participant list", e.event)
+				}
+			}
+			f.publishMessage(t, "r1", 3) // a late echo is a duplicate
+			f.reader.add("r1", msg(4))
+			f.publishMessage(t, "r1", 4)
+			expectMessage(t, a, "r1", 4)
+			a.none(t)
+		})
+	}
+}
+
+func TestHubResyncClosesRoomsClosedMeanwhile(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r1")
+	a := f.member(t, "a", "alice", "r1")
+	f.reader.mu.Lock()
+	delete(f.reader.messages, "r1")
+	f.reader.mu.Unlock()
+	f.hub.resync()
+	if e := a.next(t); e.event != closedEvent("r1") {
+		t.Fatalf("got %q, want the closed event", e.event)
+	}
+	a.none(t)
+}

@@ -1,0 +1,298 @@
+// Package redisbroker is the gateway Broker for several nodes: envelopes
+// are published on one Redis pub/sub channel that every node subscribes to.
+//
+// A node delivers its own envelopes to its local subscribers at once, on the
+// publishing goroutine, and drops its own copy when Redis echoes it back, so
+// local members never wait for a Redis round trip.
+//
+// Redis pub/sub is at-most-once: an envelope published while a node's
+// subscription is down never reaches that node. The broker therefore tells
+// its resync listeners every time the subscription is re-established; the
+// hub then reads what it missed back from the store (messages are stored
+// before they are published, so the store is complete).
+package redisbroker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Options.
+const (
+	DefaultChannel        = "chat:events"
+	DefaultMinBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultHealthInterval = 15 * time.Second
+)
+
+// Options configure a Broker. Zero values take the defaults.
+type Options struct {
+	// Channel is the pub/sub channel shared by every node (default
+	// "chat:events"). Nodes of one deployment must use the same channel.
+	Channel string
+	// NodeID tags this node's envelopes so it can skip its own echoes
+	// (default: random).
+	NodeID string
+	// MinBackoff and MaxBackoff bound the wait between attempts to
+	// re-subscribe after the subscription failed; the wait doubles per
+	// failure (defaults 100ms and 5s).
+	MinBackoff, MaxBackoff time.Duration
+	// HealthInterval is how long the subscription may stay silent before it
+	// is pinged, so a connection that died without a reset is noticed
+	// (default 15s).
+	HealthInterval time.Duration
+	Logger         *slog.Logger
+}
+
+// Broker implements the gateway's Broker and resync notification on Redis.
+type Broker struct {
+	client redis.UniversalClient
+	opts   Options
+	log    *slog.Logger
+
+	mu       sync.RWMutex
+	nextID   int
+	subs     map[int]func(roomID string, payload []byte)
+	resyncs  map[int]func()
+	running  bool
+	cancel   context.CancelFunc
+	loopDone chan struct{}
+
+	// subscribed is closed once the first subscription is confirmed.
+	subscribed     chan struct{}
+	subscribedOnce sync.Once
+}
+
+// New returns a broker on client. The subscription starts with the first
+// Subscribe; Close stops it. The caller owns client.
+func New(client redis.UniversalClient, opts Options) *Broker {
+	if opts.Channel == "" {
+		opts.Channel = DefaultChannel
+	}
+	if opts.NodeID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		opts.NodeID = hex.EncodeToString(b[:])
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(DefaultMaxBackoff, opts.MinBackoff)
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = DefaultHealthInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Broker{
+		client:     client,
+		opts:       opts,
+		log:        opts.Logger,
+		subs:       make(map[int]func(string, []byte)),
+		resyncs:    make(map[int]func()),
+		subscribed: make(chan struct{}),
+	}
+}
+
+// Publish delivers payload to this node's subscribers, then to the other
+// nodes through Redis. An error means other nodes may not have it; local
+// subscribers always do.
+func (b *Broker) Publish(ctx context.Context, roomID string, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.deliverLocal(roomID, payload)
+	if err := b.client.Publish(ctx, b.opts.Channel, encodeFrame(b.opts.NodeID, roomID, payload)).Err(); err != nil {
+		return fmt.Errorf("redisbroker: publish: %w", err)
+	}
+	return nil
+}
+
+func (b *Broker) deliverLocal(roomID string, payload []byte) {
+	b.mu.RLock()
+	subs := make([]func(string, []byte), 0, len(b.subs))
+	for _, f := range b.subs {
+		subs = append(subs, f)
+	}
+	b.mu.RUnlock()
+	for _, f := range subs {
+		f(roomID, payload)
+	}
+}
+
+// Subscribe registers deliver for envelopes from every node, this one
+// included, and starts the Redis subscription if it is not running.
+func (b *Broker) Subscribe(deliver func(roomID string, payload []byte)) (unsubscribe func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.nextID
+	b.nextID++
+	b.subs[id] = deliver
+	if !b.running {
+		b.running = true
+		ctx, cancel := context.WithCancel(context.Background())
+		b.cancel = cancel
+		b.loopDone = make(chan struct{})
+		go b.receiveLoop(ctx, b.loopDone)
+	}
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, id)
+		b.mu.Unlock()
+	}
+}
+
+// OnResync registers f to run each time the subscription is re-established
+// after a failure, when envelopes may have been missed.
+func (b *Broker) OnResync(f func()) (unregister func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.nextID
+	b.nextID++
+	b.resyncs[id] = f
+	return func() {
+		b.mu.Lock()
+		delete(b.resyncs, id)
+		b.mu.Unlock()
+	}
+}
+
+// WaitSubscribed blocks until the first subscription is confirmed by Redis
+// or ctx ends. Envelopes published by other nodes before that are missed.
+func (b *Broker) WaitSubscribed(ctx context.Context) error {
+	select {
+	case <-b.subscribed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the subscription and waits for its goroutine.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	cancel, done := b.cancel, b.loopDone
+	b.running = false
+	b.cancel, b.loopDone = nil, nil
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+func (b *Broker) receiveLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	ps := b.client.Subscribe(ctx, b.opts.Channel)
+	defer ps.Close()
+	backoff := b.opts.MinBackoff
+	confirmed := false // a subscription was confirmed on some connection
+	broken := false    // the connection failed since the last confirmation
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, b.opts.HealthInterval)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var netTimeout interface{ Timeout() bool }
+			if errors.As(err, &netTimeout) && netTimeout.Timeout() && !broken {
+				// Silent for a while: a ping either gets a Pong or makes
+				// the next receive fail on a dead connection.
+				if perr := ps.Ping(ctx); perr == nil {
+					continue
+				}
+			}
+			if !broken {
+				b.log.Warn("redisbroker: subscription lost; reconnecting", "err", err)
+			}
+			broken = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, b.opts.MaxBackoff)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			backoff = b.opts.MinBackoff
+			if confirmed || broken {
+				b.log.Info("redisbroker: subscription re-established; resynchronising")
+				b.resync()
+			}
+			confirmed, broken = true, false
+			b.subscribedOnce.Do(func() { close(b.subscribed) })
+		case *redis.Message:
+			node, roomID, payload, err := decodeFrame([]byte(m.Payload))
+			if err != nil {
+				b.log.Warn("redisbroker: undecodable frame dropped", "err", err)
+				continue
+			}
+			if node == b.opts.NodeID {
+				continue // delivered locally when published
+			}
+			b.deliverLocal(roomID, payload)
+		case *redis.Pong:
+		}
+	}
+}
+
+func (b *Broker) resync() {
+	b.mu.RLock()
+	fs := make([]func(), 0, len(b.resyncs))
+	for _, f := range b.resyncs {
+		fs = append(fs, f)
+	}
+	b.mu.RUnlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// A frame is uvarint(len(node)) node uvarint(len(room)) room payload.
+func encodeFrame(node, roomID string, payload []byte) []byte {
+	buf := make([]byte, 0, 2*binary.MaxVarintLen32+len(node)+len(roomID)+len(payload))
+	buf = binary.AppendUvarint(buf, uint64(len(node)))
+	buf = append(buf, node...)
+	buf = binary.AppendUvarint(buf, uint64(len(roomID)))
+	buf = append(buf, roomID...)
+	return append(buf, payload...)
+}
+
+var errBadFrame = errors.New("redisbroker: malformed frame")
+
+func decodeFrame(frame []byte) (node, roomID string, payload []byte, err error) {
+	field := func() (string, bool) {
+		n, k := binary.Uvarint(frame)
+		if k <= 0 || n > uint64(len(frame)-k) {
+			return "", false
+		}
+		s := string(frame[k : k+int(n)])
+		frame = frame[k+int(n):]
+		return s, true
+	}
+	var ok bool
+	if node, ok = field(); !ok {
+		return "", "", nil, errBadFrame
+	}
+	if roomID, ok = field(); !ok {
+		return "", "", nil, errBadFrame
+	}
+	return node, roomID, frame, nil
+}
