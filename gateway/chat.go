@@ -224,8 +224,9 @@ func (g *Gateway) leave(roomID, socketID string) {
 }
 
 // onParticipants joins the socket to a room and broadcasts the room's
-// participant list. Any failure answers "exception" and disconnects the
-// socket; the original disconnected without a word.
+// participant list. A refusal answers "exception" and disconnects the
+// socket (the original disconnected without a word); an unavailable store
+// answers "exception" and keeps the socket, so the client can retry.
 func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	var in participantsPayload
 	if err := g.validate.decode(raw, &in); err != nil {
@@ -235,6 +236,11 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	ctx, cancel := g.opContext()
 	defer cancel()
 	_, err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
+	if errors.Is(err, rooms.ErrUnavailable) {
+		// Not the client's fault: it may retry on the same socket.
+		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
+		return
+	}
 	if err != nil {
 		g.refuse(c, g.errorText(err))
 		return

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,7 +102,12 @@ type gatewayFixture struct {
 
 func newGatewayFixture(t *testing.T, delivery Delivery) *gatewayFixture {
 	t.Helper()
-	svc := rooms.NewService(memstore.New(), rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
+	return newGatewayFixtureOn(t, delivery, memstore.New())
+}
+
+func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store) *gatewayFixture {
+	t.Helper()
+	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
 	f := &gatewayFixture{svc: svc, rec: newRecorder()}
 	f.g = New(svc, Config{Delivery: delivery, RejoinGrace: time.Minute}, discardLogger())
 	f.g.hub.setEncoder(f.rec.encode)
@@ -538,4 +545,97 @@ func TestConcurrentSenders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// outageStore fails every call with a storage fault while down is set.
+type outageStore struct {
+	rooms.Store
+	down atomic.Bool
+}
+
+var errRedisDown = errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+func (s *outageStore) fault() error {
+	if s.down.Load() {
+		return rooms.Unavailable(errRedisDown)
+	}
+	return nil
+}
+
+func (s *outageStore) AppendMessage(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
+	if err := s.fault(); err != nil {
+		return rooms.Message{}, err
+	}
+	return s.Store.AppendMessage(ctx, roomID, m)
+}
+
+func (s *outageStore) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	if err := s.fault(); err != nil {
+		return 0, err
+	}
+	return s.Store.LastOrder(ctx, roomID)
+}
+
+func (s *outageStore) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+	if err := s.fault(); err != nil {
+		return err
+	}
+	return s.Store.UpsertParticipant(ctx, p)
+}
+
+func (s *outageStore) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	if err := s.fault(); err != nil {
+		return nil, err
+	}
+	return s.Store.Participants(ctx, roomID)
+}
+
+// While the store is unreachable every socket event gets a clear error, the
+// socket stays connected, and it works again once the store is back.
+func TestStoreOutage(t *testing.T) {
+	const text = "The storage is unavailable, retry later"
+	store := &outageStore{Store: memstore.New()}
+	f := newGatewayFixtureOn(t, DeliveryRoom, store)
+	f.createRoom(t, "r1")
+	f.createRoom(t, "r2")
+	c := f.connect(t, "c", "")
+	f.join(t, c, "r1", "alice")
+
+	store.down.Store(true)
+	tests := []struct {
+		name string
+		send func() any // returns the ack, nil for events without one
+		want []sent
+		ack  any
+	}{
+		{"chat", func() any { return f.g.onChat(c, raw(t, `{"roomId":"r1","content":"hi"}`)) }, nil,
+			AckError{Code: rooms.CodeUnavailable, Message: text}},
+		{"messages group", func() any { return f.g.onMessages(c, raw(t, `{"type":"group","roomId":"r1","content":"hi"}`)) }, nil,
+			AckError{Code: rooms.CodeUnavailable, Message: text}},
+		{"exchanges", func() any {
+			f.g.onExchanges(c, raw(t, `{"roomId":"r1","username":"alice","content":"hi"}`))
+			return nil
+		}, []sent{exception(text)}, nil},
+		{"participants keeps the socket", func() any {
+			f.g.onParticipants(c, raw(t, `{"roomId":"r2","username":"alice"}`))
+			return nil
+		}, []sent{exception(text)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.send(); got != tt.ack {
+				t.Fatalf("ack %+v, want %+v", got, tt.ack)
+			}
+			expectSent(t, c, tt.want...)
+			c.none(t)
+		})
+	}
+
+	store.down.Store(false)
+	ack := f.g.onChat(c, raw(t, `{"roomId":"r1","content":"back"}`))
+	want := rooms.Message{Order: 1, Username: "alice", Content: "back", CreatedAt: fixedISO}
+	if ack != want {
+		t.Fatalf("after the outage: ack %+v, want %+v", ack, want)
+	}
+	expectSent(t, c, sent{event: "r1", arg: want})
 }

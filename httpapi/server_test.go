@@ -330,6 +330,8 @@ func TestStoreFailures(t *testing.T) {
 			`{"statusCode":503,"message":"Service Unavailable","error":"Service Unavailable"}`, "WARN"},
 		{"unavailable with message", &rooms.Error{Code: rooms.CodeUnavailable, Message: "storage is unavailable, retry later"}, 503,
 			`{"statusCode":503,"message":"storage is unavailable, retry later","error":"Service Unavailable"}`, "WARN"},
+		{"store fault wrapped by rooms.Unavailable", rooms.Unavailable(errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")), 503,
+			`{"statusCode":503,"message":"The storage is unavailable, retry later","error":"Service Unavailable"}`, "WARN"},
 		{"unexpected", errors.New("disk on fire"), 500,
 			`{"statusCode":500,"message":"Internal server error"}`, "ERROR"},
 	}
