@@ -173,10 +173,11 @@ func expectParticipants(t *testing.T, c *fakeConn, roomID string) []rooms.Partic
 	if got.event != "participants/"+roomID || !ok {
 		t.Fatalf("%s: got %q %+v, want participants/%s", c.id, got.event, got.arg, roomID)
 	}
-	// SocketID is not on the wire (json:"-"); compare what clients see.
+	// SocketID and NodeID are not on the wire (json:"-"); compare what
+	// clients see.
 	out := slices.Clone(list)
 	for i := range out {
-		out[i].SocketID = ""
+		out[i].SocketID, out[i].NodeID = "", ""
 	}
 	return out
 }
