@@ -446,9 +446,17 @@ func (h *hub) handle(roomID string, payload []byte) {
 // arrive feeds a stored message to its room's sequencer: in order it is
 // released with any successors already waiting; ahead of order it waits (and
 // a gap timer starts); behind, it is a duplicate and dropped.
+//
+// In global delivery every socket hears every room, including rooms nobody
+// on this node joined or posted to (their messages come from other nodes):
+// such a room's sequence starts at the first message that reaches this node.
 func (h *hub) arrive(roomID string, msg rooms.Message) {
+	global := h.cfg.delivery == DeliveryGlobal
 	h.mu.Lock()
 	rs := h.rooms[roomID]
+	if rs == nil && global {
+		rs = h.roomLocked(roomID)
+	}
 	h.mu.Unlock()
 	if rs == nil {
 		h.log.Debug("gateway: message for a room without delivery state dropped", "room", roomID, "order", msg.Order)
@@ -456,6 +464,10 @@ func (h *hub) arrive(roomID string, msg rooms.Message) {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if !rs.ready && global && !rs.closed {
+		rs.ready = true
+		rs.next = msg.Order
+	}
 	if !rs.ready || rs.closed {
 		h.log.Debug("gateway: message for an unprepared room dropped", "room", roomID, "order", msg.Order)
 		return

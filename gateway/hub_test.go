@@ -756,3 +756,30 @@ func TestHubResyncClosesRoomsClosedMeanwhile(t *testing.T) {
 	}
 	a.none(t)
 }
+
+// In global delivery, messages of a room that nobody on this node joined or
+// posted to (they come from another node) still reach every local socket,
+// in order from the first one that arrived; in room delivery they are
+// nobody's business here.
+func TestHubRoomUnknownToThisNode(t *testing.T) {
+	tests := []struct {
+		delivery Delivery
+		want     []int64
+	}{
+		{DeliveryGlobal, []int64{5, 6, 7}},
+		{DeliveryRoom, nil},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.delivery), func(t *testing.T) {
+			f := newHubFixture(t, tt.delivery, "elsewhere")
+			a := f.member(t, "a", "alice")
+			for _, order := range []int64{5, 7, 6, 5} {
+				f.publishMessage(t, "elsewhere", order)
+			}
+			for _, order := range tt.want {
+				expectMessage(t, a, "elsewhere", order)
+			}
+			a.none(t)
+		})
+	}
+}
