@@ -66,6 +66,9 @@ type Broker struct {
 	running  bool
 	cancel   context.CancelFunc
 	loopDone chan struct{}
+	// pubsub is the running subscription; closing it is what interrupts a
+	// blocked receive (go-redis reads ignore context cancellation).
+	pubsub *redis.PubSub
 
 	// subscribed is closed once the first subscription is confirmed.
 	subscribed     chan struct{}
@@ -144,7 +147,8 @@ func (b *Broker) Subscribe(deliver func(roomID string, payload []byte)) (unsubsc
 		ctx, cancel := context.WithCancel(context.Background())
 		b.cancel = cancel
 		b.loopDone = make(chan struct{})
-		go b.receiveLoop(ctx, b.loopDone)
+		b.pubsub = b.client.Subscribe(ctx, b.opts.Channel)
+		go b.receiveLoop(ctx, b.pubsub, b.loopDone)
 	}
 	return func() {
 		b.mu.Lock()
@@ -182,21 +186,20 @@ func (b *Broker) WaitSubscribed(ctx context.Context) error {
 // Close stops the subscription and waits for its goroutine.
 func (b *Broker) Close() error {
 	b.mu.Lock()
-	cancel, done := b.cancel, b.loopDone
+	cancel, done, ps := b.cancel, b.loopDone, b.pubsub
 	b.running = false
-	b.cancel, b.loopDone = nil, nil
+	b.cancel, b.loopDone, b.pubsub = nil, nil, nil
 	b.mu.Unlock()
 	if cancel != nil {
 		cancel()
+		_ = ps.Close()
 		<-done
 	}
 	return nil
 }
 
-func (b *Broker) receiveLoop(ctx context.Context, done chan struct{}) {
+func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan struct{}) {
 	defer close(done)
-	ps := b.client.Subscribe(ctx, b.opts.Channel)
-	defer ps.Close()
 	backoff := b.opts.MinBackoff
 	confirmed := false // a subscription was confirmed on some connection
 	broken := false    // the connection failed since the last confirmation
