@@ -1,0 +1,320 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"chatgateway/rooms"
+)
+
+// Store is a rooms.Store and a node registry on one Redis database. It is
+// safe for concurrent use; several Stores (processes) may share a database.
+type Store struct {
+	client     redis.UniversalClient
+	ownsClient bool
+	prefix     string
+	reapBatch  int
+}
+
+var _ rooms.Store = (*Store)(nil)
+
+// Open connects to the Redis at rawURL (redis://[user:password@]HOST:PORT/DB,
+// or rediss:// for TLS), with the timeouts of opts replacing any given in
+// the URL's query, and checks it answers PING. An unreachable server is a
+// rooms.ErrUnavailable error; a malformed URL or option is a plain error.
+// Close releases the connections.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+	set, err := newSettings(opts)
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// The URL may hold a password: name it only in redacted form.
+		if u, perr := url.Parse(rawURL); perr == nil {
+			return nil, fmt.Errorf("redisstore: bad Redis URL %q: %w", u.Redacted(), err)
+		}
+		return nil, fmt.Errorf("redisstore: bad Redis URL: %w", err)
+	}
+	ropts.DialTimeout = set.dialTimeout
+	ropts.DialerRetries = set.dialAttempts
+	ropts.ReadTimeout = set.readTimeout
+	ropts.WriteTimeout = set.writeTimeout
+	ropts.PoolTimeout = set.poolTimeout
+	// go-redis reads MaxRetries 0 as "the default, 3"; -1 means none.
+	ropts.MaxRetries = set.maxRetries
+	if ropts.MaxRetries == 0 {
+		ropts.MaxRetries = -1
+	}
+	// Without this go-redis ignores context deadlines on reads and writes.
+	ropts.ContextTimeoutEnabled = true
+
+	client := redis.NewClient(ropts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, rooms.Unavailable(fmt.Errorf("redisstore: Redis at %s (db %d) does not answer PING: %w", ropts.Addr, ropts.DB, err))
+	}
+	s := newStore(client, set)
+	s.ownsClient = true
+	return s, nil
+}
+
+// New returns a Store on a client the caller configured and owns (Close
+// leaves it open). Only WithKeyPrefix and WithReapBatch matter here; a reap
+// batch below 1 falls back to DefaultReapBatch.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	set := settings{keyPrefix: DefaultKeyPrefix, reapBatch: DefaultReapBatch}
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.reapBatch < 1 {
+		set.reapBatch = DefaultReapBatch
+	}
+	return newStore(client, set)
+}
+
+func newStore(client redis.UniversalClient, set settings) *Store {
+	return &Store{client: client, prefix: set.keyPrefix, reapBatch: set.reapBatch}
+}
+
+// Client is the Store's Redis client, for other components of the same
+// deployment (the pub/sub broker). The Store keeps owning it.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Close closes the client if Open created it.
+func (s *Store) Close() error {
+	if !s.ownsClient {
+		return nil
+	}
+	return s.client.Close()
+}
+
+// roomKeys are one room's keys, all in the room's hash slot.
+type roomKeys struct {
+	room, messages, people, joined, state string
+}
+
+func (s *Store) roomKeys(roomID string) roomKeys {
+	k := func(part string) string { return s.prefix + "{" + roomID + "}:" + part }
+	return roomKeys{
+		room:     k(partRoom),
+		messages: k(partMessages),
+		people:   k(partPeople),
+		joined:   k(partJoined),
+		state:    k(partState),
+	}
+}
+
+// all is the KEYS order every room script expects.
+func (k roomKeys) all() []string {
+	return []string{k.room, k.messages, k.people, k.joined, k.state}
+}
+
+func (s *Store) nodesKey() string { return s.prefix + keyNodes }
+
+// storedMessage is a message as kept in the history list; its order is its
+// position, so it is not stored.
+type storedMessage struct {
+	Username  string `json:"username"`
+	Content   string `json:"content"`
+	CreatedAt string `json:"createdAt"`
+}
+
+// storedParticipant is the part of a participant that only changes on
+// upsert; the connected flag and node id live in the room's state hash.
+type storedParticipant struct {
+	Username string `json:"username"`
+	Avatar   string `json:"avatar"`
+}
+
+// unavailable reports a failure to get an answer from Redis.
+func unavailable(op string, err error) error {
+	return rooms.Unavailable(fmt.Errorf("redisstore: %s: %w", op, err))
+}
+
+// isNoRoom reports whether a script answered that the room does not exist.
+func isNoRoom(err error) bool { return redis.HasErrorPrefix(err, noRoomReply) }
+
+// corrupt reports stored data this package did not write; it is not the
+// caller's fault and retrying will not help, so it is not ErrUnavailable.
+func corrupt(op, roomID, what string, err error) error {
+	return fmt.Errorf("redisstore: %s: room %q: corrupt %s: %w", op, roomID, what, err)
+}
+
+// CreateRoom implements rooms.Store.
+func (s *Store) CreateRoom(ctx context.Context, r rooms.Room) error {
+	created, err := createRoomScript.Run(ctx, s.client, s.roomKeys(r.ID).all(),
+		r.Creator, r.CreatedAt.Format(time.RFC3339Nano)).Int64()
+	if err != nil {
+		return unavailable("create room", err)
+	}
+	if created == 0 {
+		return rooms.RoomConflict(r.ID)
+	}
+	return nil
+}
+
+// GetRoom implements rooms.Store.
+func (s *Store) GetRoom(ctx context.Context, roomID string) (rooms.Room, error) {
+	vals, err := s.client.HMGet(ctx, s.roomKeys(roomID).room, "creator", "createdAt").Result()
+	if err != nil {
+		return rooms.Room{}, unavailable("get room", err)
+	}
+	creator, ok1 := vals[0].(string)
+	createdAt, ok2 := vals[1].(string)
+	if !ok1 && !ok2 {
+		return rooms.Room{}, rooms.RoomNotFound(roomID)
+	}
+	if !ok1 || !ok2 {
+		return rooms.Room{}, corrupt("get room", roomID, "room hash", errors.New("creator or createdAt missing"))
+	}
+	at, err := time.Parse(time.RFC3339Nano, createdAt)
+	if err != nil {
+		return rooms.Room{}, corrupt("get room", roomID, "createdAt", err)
+	}
+	return rooms.Room{ID: roomID, Creator: creator, CreatedAt: at}, nil
+}
+
+// CloseRoom implements rooms.Store.
+func (s *Store) CloseRoom(ctx context.Context, roomID string) error {
+	err := closeRoomScript.Run(ctx, s.client, s.roomKeys(roomID).all(), s.prefix, roomID).Err()
+	switch {
+	case isNoRoom(err):
+		return rooms.RoomNotFound(roomID)
+	case err != nil:
+		return unavailable("close room", err)
+	}
+	return nil
+}
+
+// AppendMessage implements rooms.Store.
+func (s *Store) AppendMessage(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
+	payload, err := json.Marshal(storedMessage{Username: m.Username, Content: m.Content, CreatedAt: m.CreatedAt})
+	if err != nil {
+		return rooms.Message{}, fmt.Errorf("redisstore: append message: %w", err)
+	}
+	order, err := appendMessageScript.Run(ctx, s.client, s.roomKeys(roomID).all(), payload).Int64()
+	switch {
+	case isNoRoom(err):
+		return rooms.Message{}, rooms.RoomNotFound(roomID)
+	case err != nil:
+		return rooms.Message{}, unavailable("append message", err)
+	}
+	return rooms.Message{Order: order, Username: m.Username, Content: m.Content, CreatedAt: m.CreatedAt}, nil
+}
+
+// Messages implements rooms.Store. Redis's LRANGE walks to the first index
+// from the nearer end of the list, skipping whole list nodes, so reading
+// recent pages costs the page, and old pages of a long history a little more.
+func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder int64) ([]rooms.Message, error) {
+	// Order k is at index k-1. An empty range still asks the script, which
+	// checks the room exists; 1..0 is empty and, unlike negative indexes,
+	// not read from the tail.
+	first, last := int64(1), int64(0)
+	if from := max(fromOrder, 1); from <= toOrder {
+		first, last = from-1, toOrder-1
+	}
+	raw, err := messagesScript.Run(ctx, s.client, s.roomKeys(roomID).all(), first, last).StringSlice()
+	switch {
+	case isNoRoom(err):
+		return nil, rooms.RoomNotFound(roomID)
+	case err != nil:
+		return nil, unavailable("read messages", err)
+	}
+	out := make([]rooms.Message, len(raw))
+	for i, r := range raw {
+		var m storedMessage
+		if err := json.Unmarshal([]byte(r), &m); err != nil {
+			return nil, corrupt("read messages", roomID, fmt.Sprintf("message %d", first+int64(i)+1), err)
+		}
+		out[i] = rooms.Message{Order: first + int64(i) + 1, Username: m.Username, Content: m.Content, CreatedAt: m.CreatedAt}
+	}
+	return out, nil
+}
+
+// LastOrder implements rooms.Store.
+func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	n, err := lastOrderScript.Run(ctx, s.client, s.roomKeys(roomID).all()).Int64()
+	switch {
+	case isNoRoom(err):
+		return 0, rooms.RoomNotFound(roomID)
+	case err != nil:
+		return 0, unavailable("last order", err)
+	}
+	return n, nil
+}
+
+// UpsertParticipant implements rooms.Store. A connected participant with a
+// NodeID is indexed under that node for ReapDeadNodes.
+func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+	payload, err := json.Marshal(storedParticipant{Username: p.Username, Avatar: p.Avatar})
+	if err != nil {
+		return fmt.Errorf("redisstore: upsert participant: %w", err)
+	}
+	err = upsertParticipantScript.Run(ctx, s.client, s.roomKeys(p.RoomID).all(),
+		s.prefix, p.RoomID, p.SocketID, payload, connectedFlag(p.Connected), p.NodeID).Err()
+	switch {
+	case isNoRoom(err):
+		return rooms.RoomNotFound(p.RoomID)
+	case err != nil:
+		return unavailable("upsert participant", err)
+	}
+	return nil
+}
+
+// SetConnected implements rooms.Store.
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error) {
+	found, err := setConnectedScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
+		s.prefix, roomID, socketID, connectedFlag(connected)).Int64()
+	if err != nil {
+		return false, unavailable("set connected", err)
+	}
+	return found == 1, nil
+}
+
+// Participants implements rooms.Store.
+func (s *Store) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	raw, err := participantsScript.Run(ctx, s.client, s.roomKeys(roomID).all()).StringSlice()
+	switch {
+	case isNoRoom(err):
+		return nil, rooms.RoomNotFound(roomID)
+	case err != nil:
+		return nil, unavailable("list participants", err)
+	}
+	if len(raw)%3 != 0 {
+		return nil, corrupt("list participants", roomID, "reply", fmt.Errorf("%d fields, not socket/participant/state triples", len(raw)))
+	}
+	out := make([]rooms.Participant, 0, len(raw)/3)
+	for i := 0; i < len(raw); i += 3 {
+		socket, payload, state := raw[i], raw[i+1], raw[i+2]
+		var sp storedParticipant
+		if err := json.Unmarshal([]byte(payload), &sp); err != nil {
+			return nil, corrupt("list participants", roomID, "participant "+socket, err)
+		}
+		if state == "" || (state[0] != '0' && state[0] != '1') {
+			return nil, corrupt("list participants", roomID, "state of "+socket, fmt.Errorf("%q", state))
+		}
+		out = append(out, rooms.Participant{
+			RoomID:    roomID,
+			Username:  sp.Username,
+			Avatar:    sp.Avatar,
+			Connected: state[0] == '1',
+			SocketID:  socket,
+			NodeID:    state[1:],
+		})
+	}
+	return out, nil
+}
+
+func connectedFlag(connected bool) string {
+	if connected {
+		return "1"
+	}
+	return "0"
+}
