@@ -38,6 +38,10 @@ type config struct {
 	MaxFieldBytes   int
 	ShutdownTimeout time.Duration
 	Cookie          string
+	NodeID          string
+	HeartbeatEvery  time.Duration
+	NodeTTL         time.Duration
+	SQLiteMaxBatch  int
 }
 
 type setting struct {
@@ -49,7 +53,13 @@ func settings() []setting {
 	return []setting{
 		{"port", "PORT", "3000", "TCP port for REST and Socket.IO", func(c *config, v string) (err error) { c.Port, err = strconv.Atoi(v); return }},
 		{"host", "HOST", "", "interface to listen on (empty: all, as the original)", func(c *config, v string) error { c.Host = v; return nil }},
-		{"store", "STORE", "memory", "storage: memory", func(c *config, v string) error { c.Store = v; return nil }},
+		{"store", "STORE", defaultStore, "storage: sqlite:PATH (durable, one node), memory (lost on exit), or redis://HOST:PORT/DB (shared by several nodes)", func(c *config, v string) error {
+			if _, err := parseStore(v); err != nil {
+				return err
+			}
+			c.Store = v
+			return nil
+		}},
 		{"delivery", "DELIVERY", "room", "room: events reach only the room's members; global: every socket, as the original", func(c *config, v string) error {
 			if v != "room" && v != "global" {
 				return fmt.Errorf("must be room or global")
@@ -85,6 +95,10 @@ func settings() []setting {
 		{"max-field", "MAX_FIELD", "1024", "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt)", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "grace period for a clean shutdown on SIGTERM/SIGINT", durationSetter(func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 		{"cookie", "COOKIE", "io", "name of the EIO3-style session cookie; empty disables it", func(c *config, v string) error { c.Cookie = v; return nil }},
+		{"node-id", "NODE_ID", "", "name of this node in participant entries and the Redis node registry; empty: hostname plus a random suffix", func(c *config, v string) error { c.NodeID = v; return nil }},
+		{"heartbeat-interval", "HEARTBEAT_INTERVAL", "2s", "with a Redis store: how often a node renews its liveness entry and looks for dead nodes", durationSetter(func(c *config) *time.Duration { return &c.HeartbeatEvery })},
+		{"node-ttl", "NODE_TTL", "6s", "with a Redis store: a node silent this long is dead, and its participants become connected:false; must exceed HEARTBEAT_INTERVAL", durationSetter(func(c *config) *time.Duration { return &c.NodeTTL })},
+		{"sqlite-max-batch", "SQLITE_MAX_BATCH", "512", "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 	}
 }
 
@@ -160,6 +174,9 @@ func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		if err := s.set(&c, v); err != nil {
 			return c, fmt.Errorf("%s (%s=%q): %w", s.flag, s.env, v, err)
 		}
+	}
+	if c.NodeTTL <= c.HeartbeatEvery {
+		return c, fmt.Errorf("node-ttl (NODE_TTL=%v) must exceed heartbeat-interval (HEARTBEAT_INTERVAL=%v)", c.NodeTTL, c.HeartbeatEvery)
 	}
 	return c, nil
 }

@@ -15,7 +15,7 @@ func TestLoadConfig(t *testing.T) {
 		wantErr bool
 	}{
 		{"defaults", nil, nil, func(c config) bool {
-			return c.Port == 3000 && c.Store == "memory" && c.Delivery == "room" && c.PingInterval == 25*time.Second &&
+			return c.Port == 3000 && c.Store == "sqlite:./data/chat.db" && c.Delivery == "room" && c.PingInterval == 25*time.Second &&
 				c.PingTimeout == 20*time.Second && c.MaxPayload == 1_000_000 && c.Cookie == "io" && c.CORSOrigins == nil
 		}, false},
 		{"env", nil, map[string]string{"PORT": "3456", "DELIVERY": "global", "CORS_ORIGINS": "http://a, http://b"}, func(c config) bool {
@@ -26,6 +26,13 @@ func TestLoadConfig(t *testing.T) {
 		{"bad duration", []string{"--ping-interval", "soon"}, nil, nil, true},
 		{"non-positive limit", nil, map[string]string{"MAX_BUFFERED": "0"}, nil, true},
 		{"bad log level", nil, map[string]string{"LOG_LEVEL": "loud"}, nil, true},
+		{"memory store", nil, map[string]string{"STORE": "memory"}, func(c config) bool { return c.Store == "memory" }, false},
+		{"sqlite store", []string{"--store", "sqlite:/tmp/x.db"}, nil, func(c config) bool { return c.Store == "sqlite:/tmp/x.db" }, false},
+		{"redis store", nil, map[string]string{"STORE": "redis://127.0.0.1:6379/2"}, func(c config) bool { return c.Store == "redis://127.0.0.1:6379/2" }, false},
+		{"sqlite without a path", nil, map[string]string{"STORE": "sqlite:"}, nil, true},
+		{"unknown store", nil, map[string]string{"STORE": "postgres://x"}, nil, true},
+		{"redis url without a host", nil, map[string]string{"STORE": "redis:///0"}, nil, true},
+		{"node ttl not above the heartbeat", nil, map[string]string{"NODE_TTL": "2s", "HEARTBEAT_INTERVAL": "2s"}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,7 +22,6 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/rooms"
-	"chatgateway/rooms/memstore"
 )
 
 func main() {
@@ -43,24 +42,30 @@ func main() {
 	}
 }
 
-func openStore(cfg config) (rooms.Store, error) {
-	switch cfg.Store {
-	case "memory":
-		return memstore.New(), nil
-	default:
-		return nil, fmt.Errorf("unknown STORE %q (supported: memory)", cfg.Store)
-	}
-}
-
 // run serves until ctx ends, then shuts down cleanly: new sessions are
 // refused, connected sockets get a close packet, in-flight requests finish.
 // ready, when not nil, receives the bound address.
 func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.Addr) error {
-	store, err := openStore(cfg)
+	// Listen first: a port in use fails before the store is touched.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}
-	svc := rooms.NewService(store, rooms.WithMaxContentBytes(cfg.MaxContentBytes))
+	defer ln.Close()
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		nodeID = gateway.NewNodeID()
+	}
+	be, err := openBackend(ctx, cfg, nodeID, logger)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", cfg.Store, err)
+	}
+	defer func() {
+		if err := be.close(); err != nil {
+			logger.Warn("store close", "err", err)
+		}
+	}()
+	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes))
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -80,25 +85,39 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		Logger:         logger,
 	})
 	gw := gateway.New(svc, gateway.Config{
-		Delivery:       gateway.Delivery(cfg.Delivery),
-		RejoinGrace:    cfg.RejoinGrace,
-		ReorderTimeout: cfg.ReorderTimeout,
-		ReorderLimit:   cfg.ReorderLimit,
-		StoreTimeout:   cfg.StoreTimeout,
-		MaxFieldBytes:  cfg.MaxFieldBytes,
+		Delivery:          gateway.Delivery(cfg.Delivery),
+		RejoinGrace:       cfg.RejoinGrace,
+		ReorderTimeout:    cfg.ReorderTimeout,
+		ReorderLimit:      cfg.ReorderLimit,
+		StoreTimeout:      cfg.StoreTimeout,
+		MaxFieldBytes:     cfg.MaxFieldBytes,
+		Broker:            be.broker,
+		NodeID:            nodeID,
+		Nodes:             be.nodes,
+		HeartbeatInterval: cfg.HeartbeatEvery,
+		NodeTTL:           cfg.NodeTTL,
 	}, logger)
 	gw.Register(sio)
+	if w, ok := be.broker.(interface{ WaitSubscribed(context.Context) error }); ok {
+		// Until the subscription is confirmed, other nodes' messages would
+		// not reach this node's sockets.
+		waitCtx, cancel := context.WithTimeout(ctx, cfg.StoreTimeout)
+		err := w.WaitSubscribed(waitCtx)
+		cancel()
+		if err != nil {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = gw.Shutdown(shutdownCtx)
+			return fmt.Errorf("broker subscription: %w", err)
+		}
+	}
 
 	e := httpapi.New(svc, logger, httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes))
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: e, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
-	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery)
+	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery, "node", nodeID)
 	if ready != nil {
 		ready <- ln.Addr()
 	}

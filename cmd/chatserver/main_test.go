@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // uses REST and Socket.IO on it, then cancels: a connected socket must
 // receive the close packet before its connection ends, and run must return.
 func TestRunServesAndShutsDownCleanly(t *testing.T) {
-	cfg, err := loadConfig([]string{"--host", "127.0.0.1", "--port", "0"}, func(string) string { return "" }, io.Discard)
+	store := "sqlite:" + filepath.Join(t.TempDir(), "chat.db")
+	cfg, err := loadConfig([]string{"--host", "127.0.0.1", "--port", "0", "--store", store}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
