@@ -1,0 +1,101 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings a database from user_version i to i+1. Steps are
+// only ever appended: a released step must never change, because databases
+// in the field have already run it.
+var migrations = [][]string{
+	// Version 1: the initial schema.
+	//
+	// Every table is clustered on its key (WITHOUT ROWID), so a room's
+	// messages are one contiguous b-tree range: a history page is a range
+	// scan and the last order is the range's last key. STRICT rejects a
+	// value of the wrong type instead of storing it.
+	//
+	// The foreign keys cascade so a room can never leave orphans behind,
+	// even though CloseRoom also deletes its children explicitly.
+	{
+		`CREATE TABLE rooms (
+			id         TEXT NOT NULL PRIMARY KEY,
+			creator    TEXT NOT NULL,
+			created_at TEXT NOT NULL
+		) STRICT, WITHOUT ROWID`,
+		`CREATE TABLE messages (
+			room_id    TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+			ord        INTEGER NOT NULL CHECK (ord >= 1),
+			username   TEXT    NOT NULL,
+			content    TEXT    NOT NULL,
+			created_at TEXT    NOT NULL,
+			PRIMARY KEY (room_id, ord)
+		) STRICT, WITHOUT ROWID`,
+		`CREATE TABLE participants (
+			room_id   TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+			socket_id TEXT    NOT NULL,
+			position  INTEGER NOT NULL,
+			username  TEXT    NOT NULL,
+			avatar    TEXT    NOT NULL,
+			connected INTEGER NOT NULL CHECK (connected IN (0, 1)),
+			node_id   TEXT    NOT NULL,
+			PRIMARY KEY (room_id, socket_id)
+		) STRICT, WITHOUT ROWID`,
+		// Lists participants in insertion order and finds the next
+		// position without scanning the room.
+		`CREATE UNIQUE INDEX participants_by_position ON participants (room_id, position)`,
+	},
+}
+
+// checkSchemaVersion reads the database's schema version and refuses one
+// newer than this build, before anything has changed the file.
+func checkSchemaVersion(ctx context.Context, conn *sql.Conn, path string) (int, error) {
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, openError(path, err)
+	}
+	if version > len(migrations) {
+		return 0, fmt.Errorf("%w: %s has schema version %d, this build knows versions up to %d; use a newer build",
+			ErrNewerSchema, path, version, len(migrations))
+	}
+	if version < 0 {
+		return 0, fmt.Errorf("sqlitestore: %s has schema version %d, which no build of this package wrote", path, version)
+	}
+	return version, nil
+}
+
+// migrate runs the steps after version, each in its own transaction
+// together with its user_version bump, so a crash mid-way leaves the
+// database at a whole version.
+func migrate(ctx context.Context, conn *sql.Conn, version int) error {
+	for v := version; v < len(migrations); v++ {
+		if err := runMigration(ctx, conn, v); err != nil {
+			return fmt.Errorf("migrate schema from version %d to %d: %w", v, v+1, err)
+		}
+	}
+	return nil
+}
+
+func runMigration(ctx context.Context, conn *sql.Conn, from int) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	for _, stmt := range migrations[from] {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is our own integer.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", from+1)); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
