@@ -52,6 +52,13 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		return err
 	}
 	defer ln.Close()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		defer stopPprof()
+	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {
 		nodeID = gateway.NewNodeID()
