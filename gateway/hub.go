@@ -414,8 +414,14 @@ func (h *hub) handle(roomID string, payload []byte) {
 		h.arrive(roomID, *env.Message)
 	case kindParticipants:
 		h.mu.Lock()
-		rs := h.roomLocked(roomID)
+		rs := h.rooms[roomID]
+		if rs == nil && h.cfg.delivery == DeliveryGlobal {
+			rs = h.roomLocked(roomID)
+		}
 		h.mu.Unlock()
+		if rs == nil {
+			return // in room delivery, nobody here is in the room
+		}
 		h.enqueue(rs, delivery{kind: kindParticipants})
 	case kindDirect:
 		if env.Direct == nil {

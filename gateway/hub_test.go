@@ -779,7 +779,19 @@ func TestHubRoomUnknownToThisNode(t *testing.T) {
 			for _, order := range tt.want {
 				expectMessage(t, a, "elsewhere", order)
 			}
+			f.publish(t, "elsewhere", envelope{Kind: kindParticipants})
+			if tt.delivery == DeliveryGlobal {
+				if e := a.next(t); e.event != participantsEvent("elsewhere") {
+					t.Fatalf("got %q, want the participant list", e.event)
+				}
+			}
 			a.none(t)
+			f.hub.mu.Lock()
+			_, tracked := f.hub.rooms["elsewhere"]
+			f.hub.mu.Unlock()
+			if tracked != (tt.delivery == DeliveryGlobal) {
+				t.Fatalf("delivery state kept for a room nobody here is in: %v", tracked)
+			}
 		})
 	}
 }
