@@ -58,17 +58,17 @@ func (m *Message) wsFrames(protocol int) [][]byte {
 		frames := make([][]byte, 0, 1+len(m.Attachments))
 		switch {
 		case m.Binary && protocol == ProtocolV3:
-			frames = append(frames, appendWSFrame(nil, opBinary, int(PacketMessage), m.Text))
+			frames = append(frames, newWSFrame(opBinary, int(PacketMessage), m.Text))
 		case m.Binary:
-			frames = append(frames, appendWSFrame(nil, opBinary, noPrefix, m.Text))
+			frames = append(frames, newWSFrame(opBinary, noPrefix, m.Text))
 		default:
-			frames = append(frames, appendWSFrame(nil, opText, int('0'+m.Type), m.Text))
+			frames = append(frames, newWSFrame(opText, int('0'+m.Type), m.Text))
 		}
 		for _, a := range m.Attachments {
 			if protocol == ProtocolV3 {
-				frames = append(frames, appendWSFrame(nil, opBinary, int(PacketMessage), a))
+				frames = append(frames, newWSFrame(opBinary, int(PacketMessage), a))
 			} else {
-				frames = append(frames, appendWSFrame(nil, opBinary, noPrefix, a))
+				frames = append(frames, newWSFrame(opBinary, noPrefix, a))
 			}
 		}
 		m.frames[i] = frames
@@ -86,6 +86,22 @@ const (
 
 // noPrefix marks a frame without an Engine.IO type byte before the payload.
 const noPrefix = -1
+
+// newWSFrame builds one frame in memory of its exact size, allocated once.
+func newWSFrame(opcode byte, prefix int, payload []byte) []byte {
+	n := len(payload)
+	if prefix != noPrefix {
+		n++
+	}
+	header := 2
+	switch {
+	case n > 0xFFFF:
+		header += 8
+	case n >= 126:
+		header += 2
+	}
+	return appendWSFrame(make([]byte, 0, header+n), opcode, prefix, payload)
+}
 
 // appendWSFrame writes one final, unmasked server frame. The gateway writes
 // frames itself rather than through the WebSocket library's writer so that a

@@ -78,6 +78,20 @@ type Session struct {
 	heartbeat    *time.Timer
 	closedCh     chan struct{}
 	data         any
+
+	// The WebSocket flusher's recycled memory, so that a flush allocates
+	// nothing in the steady state (see flushWebSocket).
+	//
+	// flushWS is flushWebSocket bound to the session once, under mu:
+	// "go s.flushWebSocket()" would allocate a closure holding s on every
+	// flush, starting a goroutine on a ready func value allocates nothing.
+	flushWS func()
+	// spareQueue, under mu, is the flusher's previous batch, emptied, to
+	// become the queue again.
+	spareQueue []*Message
+	// wsBatch holds the frames of the batch being written; only the flusher
+	// touches it, and there is one at a time (see flushing).
+	wsBatch [][]byte
 }
 
 // ID is the session id, a random string from crypto/rand.
@@ -148,7 +162,10 @@ func (s *Session) wakeLocked() {
 	if s.ws != nil {
 		if !s.flushing {
 			s.flushing = true
-			go s.flushWebSocket()
+			if s.flushWS == nil {
+				s.flushWS = s.flushWebSocket
+			}
+			go s.flushWS()
 		}
 		return
 	}

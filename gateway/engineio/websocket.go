@@ -20,6 +20,11 @@ type wsConn struct {
 	closeSent bool // a Close frame went out; guarded by writeMu
 	closeOnce sync.Once
 	done      chan struct{}
+
+	// writing is the frames of the write under way, guarded by writeMu. It
+	// lives here because net.Buffers.WriteTo takes a pointer to the slice,
+	// and a pointer to a local would move it to the heap on every write.
+	writing net.Buffers
 }
 
 func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
@@ -28,7 +33,7 @@ func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
 	// The library's own control replies would write behind our back; route
 	// them through writeFrames instead.
 	conn.SetPingHandler(func(data string) error {
-		return ws.writeFrames(net.Buffers{appendWSFrame(nil, opPong, noPrefix, []byte(data))})
+		return ws.writeFrames([][]byte{appendWSFrame(nil, opPong, noPrefix, []byte(data))})
 	})
 	conn.SetCloseHandler(func(code int, text string) error {
 		payload := websocket.FormatCloseMessage(code, "")
@@ -47,11 +52,16 @@ func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
 	return ws
 }
 
-func (ws *wsConn) writeFrames(bufs net.Buffers) error {
+// writeFrames writes frames in one writev. The write consumes the slice it
+// is given (it nils written entries and advances partly written ones), so
+// callers pass their own copy of the frame headers, never a Message's.
+func (ws *wsConn) writeFrames(frames [][]byte) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
 	ws.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := bufs.WriteTo(ws.raw)
+	ws.writing = frames
+	_, err := ws.writing.WriteTo(ws.raw)
+	ws.writing = nil
 	return err
 }
 
@@ -76,13 +86,21 @@ func (ws *wsConn) close() {
 // flushWebSocket drains the queue onto the socket, coalescing everything
 // queued so far into one write. It runs only while there is something to
 // send, so an idle connection holds no writer goroutine.
+//
+// The batch slice and the frame list are recycled from one round to the
+// next, so a flush allocates nothing once a session has seen its usual batch
+// size; either is dropped instead when a burst has grown it past
+// maxRetainedBatch, so an idle session does not keep a burst's memory.
 func (s *Session) flushWebSocket() {
-	var bufs net.Buffers
+	var written []*Message // the previous batch, emptied, for reuse as the queue
 	for {
 		s.mu.Lock()
-		q := s.takeQueueLocked()
+		if written != nil {
+			s.spareQueue = written
+			written = nil
+		}
 		ws := s.ws
-		if len(q) == 0 {
+		if len(s.queue) == 0 {
 			s.flushing = false
 			closed := s.closed
 			s.mu.Unlock()
@@ -91,20 +109,38 @@ func (s *Session) flushWebSocket() {
 			}
 			return
 		}
+		q := s.queue
+		s.queue, s.spareQueue = s.spareQueue[:0], nil
+		s.queuedBytes = 0
 		s.mu.Unlock()
-		bufs = bufs[:0]
+		frames := s.wsBatch[:0]
 		for _, m := range q {
-			bufs = append(bufs, m.wsFrames(s.protocol)...)
+			frames = append(frames, m.wsFrames(s.protocol)...)
 		}
-		toWrite := bufs // WriteTo consumes the slice header it is given
-		if err := ws.writeFrames(toWrite); err != nil {
+		err := ws.writeFrames(frames)
+		// Drop the references, so written messages can be collected.
+		clear(frames)
+		clear(q)
+		if err != nil {
 			ws.close()
 			s.closeWith(ReasonTransportError, false)
 			return
 		}
-		clear(bufs)
+		if cap(frames) <= maxRetainedBatch {
+			s.wsBatch = frames[:0]
+		} else {
+			s.wsBatch = nil
+		}
+		if cap(q) <= maxRetainedBatch {
+			written = q[:0]
+		}
 	}
 }
+
+// maxRetainedBatch caps the capacity, in messages or frames, of the batch
+// slices a WebSocket session keeps between flushes (at most a few hundred
+// bytes per session). Chat traffic flushes one or a few messages at a time.
+const maxRetainedBatch = 16
 
 // readLoop dispatches packets from a WebSocket that carries the session.
 func (s *Session) readLoop(ws *wsConn) {
@@ -228,7 +264,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 		}
 		switch {
 		case bytes.Equal(data, probePing):
-			if err := ws.writeFrames(net.Buffers{probePong}); err != nil {
+			if err := ws.writeFrames([][]byte{probePong}); err != nil {
 				abandon()
 				ws.close()
 				return

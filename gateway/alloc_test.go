@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"testing"
+
+	"chatgateway/gateway/socketio"
+	"chatgateway/rooms"
+)
+
+// TestBroadcastSendAllocatesNothingPerRecipient: queuing one encoded
+// Broadcast on a member costs no allocation, so a room message to 1000
+// members allocates exactly what one to a single member does.
+//
+// Each measured run sends to every member (socketio.Conn.Send, then
+// engineio.Session.Send) and waits until every client has read the frame, so
+// the sockets' flushers are measured too: starting one, batching, writev.
+// The first run (which AllocsPerRun does not count) lets every session
+// allocate what it keeps for later flushes.
+func TestBroadcastSendAllocatesNothingPerRecipient(t *testing.T) {
+	const members, runs = 1000, 20
+	bg := startBenchGateway(t, members)
+	to := bg.g.hub.recipients(bg.room(t))
+	if len(to) != members {
+		t.Fatalf("room has %d members, want %d", len(to), members)
+	}
+	b, err := bg.srv.NewBroadcast(Namespace, messageEvent("r"), rooms.Message{Order: 1, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := func(to []member) float64 {
+		return testing.AllocsPerRun(runs, func() { sendToAll(t, bg, b, to) })
+	}
+	one := allocs(to[:1])
+	all := allocs(to)
+	t.Logf("allocations per broadcast: %v to 1 member, %v to %d members", one, all, members)
+	// Zero per recipient; the slack only absorbs stray allocations of other
+	// goroutines (timers of earlier tests) that AllocsPerRun also counts. One
+	// allocation per recipient would be 1000 over.
+	if perRecipient := (all - one) / members; perRecipient >= 0.1 {
+		t.Errorf("a broadcast to %d members allocates %v objects, to 1 member %v: %.2f per recipient, want 0", members, all, one, perRecipient)
+	}
+}
+
+func sendToAll(t *testing.T, bg *benchGateway, b *socketio.Broadcast, to []member) {
+	bg.frames.expect(int64(len(to)))
+	for _, m := range to {
+		if err := m.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bg.frames.wait(t)
+}

@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/socketio"
+	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
+)
+
+// The broadcast benchmarks run the gateway on the real engine, with N
+// loopback WebSocket clients in room "r". The clients only count the frames
+// they receive (see countFrames), so what is measured is the server's work
+// plus the kernel's, and one op ends when every member has the message.
+
+const benchContent = "hello everyone, how is it going today?"
+
+// BenchmarkHubBroadcast is the hub's delivery of one room message: encoded
+// once (socketio.Server.NewBroadcast), queued on every member's socket
+// (member.Send), written by the sockets' flushers. deliver-ns/recipient is
+// the part spent in the hub's own loop.
+func BenchmarkHubBroadcast(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			bg := startBenchGateway(b, n)
+			rs := bg.room(b)
+			b.ReportAllocs()
+			var delivering time.Duration
+			order := int64(0)
+			for b.Loop() {
+				order++
+				m := rooms.Message{Order: order, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"}
+				bg.frames.expect(int64(n))
+				start := time.Now()
+				bg.g.hub.deliver(rs, delivery{kind: kindMessage, message: m})
+				delivering += time.Since(start)
+				bg.frames.wait(b)
+			}
+			reportPerRecipient(b, n, delivering, "deliver-ns/recipient")
+		})
+	}
+}
+
+// BenchmarkRoomPost is the whole in-process path of a chat message after
+// the client's packet is decoded: stored (memstore), published on the
+// in-process broker, sequenced, then delivered as in BenchmarkHubBroadcast
+// by the room's drain goroutine.
+func BenchmarkRoomPost(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			bg := startBenchGateway(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				bg.frames.expect(int64(n))
+				if _, err := bg.g.post(ctx, "r", rooms.NewMessage{Username: "alice", Content: benchContent}); err != nil {
+					b.Fatal(err)
+				}
+				bg.frames.wait(b)
+			}
+			reportPerRecipient(b, n, 0, "")
+		})
+	}
+}
+
+func reportPerRecipient(b *testing.B, n int, part time.Duration, partUnit string) {
+	recipients := float64(b.N) * float64(n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/recipients, "ns/recipient")
+	if partUnit != "" {
+		b.ReportMetric(float64(part.Nanoseconds())/recipients, partUnit)
+	}
+}
+
+type benchGateway struct {
+	g      *Gateway
+	srv    *socketio.Server
+	frames *frameWaiter
+}
+
+// startBenchGateway serves a gateway on loopback and connects n Engine.IO
+// v4 WebSocket clients, made members of room "r" directly in the hub (a
+// "participants" event per client would broadcast n growing lists).
+func startBenchGateway(tb testing.TB, n int) *benchGateway {
+	tb.Helper()
+	// No ping is due while a benchmark runs, so every frame a client counts
+	// is one the benchmark caused.
+	engineCfg := engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, Logger: discardLogger()}
+	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})
+	svc := rooms.NewService(memstore.New())
+	g := New(svc, Config{}, discardLogger())
+	g.Register(srv)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	frames := newFrameWaiter()
+	var clients []net.Conn
+	var readers sync.WaitGroup
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			tb.Errorf("socket.io shutdown: %v", err)
+		}
+		if err := hs.Shutdown(ctx); err != nil {
+			tb.Errorf("http shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("serve: %v", err)
+		}
+		if err := g.Shutdown(ctx); err != nil {
+			tb.Errorf("gateway shutdown: %v", err)
+		}
+		for _, c := range clients {
+			c.Close()
+		}
+		readers.Wait()
+	})
+	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := g.hub.prepare(context.Background(), "r"); err != nil {
+		tb.Fatal(err)
+	}
+	dialer := websocket.Dialer{HandshakeTimeout: waitFor}
+	url := "ws://" + ln.Addr().String() + "/socket.io/?EIO=4&transport=websocket"
+	for i := range n {
+		conn, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			tb.Fatalf("dial: %v", err)
+		}
+		clients = append(clients, conn.UnderlyingConn())
+		sid := benchConnect(tb, conn)
+		if !g.hub.join(sid, "r", fmt.Sprintf("user%d", i)) {
+			tb.Fatalf("socket %s is not connected", sid)
+		}
+		// Nothing else is sent to the client unasked, so the library holds
+		// no buffered bytes and the socket can be read raw from here on.
+		readers.Go(func() { countFrames(conn.UnderlyingConn(), frames) })
+	}
+	return &benchGateway{g: g, srv: srv, frames: frames}
+}
+
+// benchConnect reads the open packet, connects the root namespace and
+// returns the socket id.
+func benchConnect(tb testing.TB, conn *websocket.Conn) string {
+	tb.Helper()
+	conn.SetReadDeadline(time.Now().Add(waitFor))
+	defer conn.SetReadDeadline(time.Time{})
+	if _, open, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(open), "0{") {
+		tb.Fatalf("open packet %q: %v", open, err)
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
+		tb.Fatal(err)
+	}
+	_, connect, err := conn.ReadMessage()
+	var reply struct{ Sid string }
+	if err != nil || !strings.HasPrefix(string(connect), "40{") || json.Unmarshal(connect[2:], &reply) != nil || reply.Sid == "" {
+		tb.Fatalf("connect reply %q: %v", connect, err)
+	}
+	return reply.Sid
+}
+
+// room returns the delivery state of room "r".
+func (bg *benchGateway) room(tb testing.TB) *roomState {
+	bg.g.hub.mu.Lock()
+	defer bg.g.hub.mu.Unlock()
+	rs := bg.g.hub.rooms["r"]
+	if rs == nil {
+		tb.Fatal("room r has no delivery state")
+	}
+	return rs
+}
+
+// frameWaiter lets a benchmark wait, without polling, until its clients
+// have received as many WebSocket frames as it expects.
+type frameWaiter struct {
+	got     atomic.Int64
+	want    atomic.Int64
+	arrived chan struct{} // a hint that got may have reached want
+	timeout *time.Timer   // reused so that waiting allocates nothing
+}
+
+func newFrameWaiter() *frameWaiter {
+	t := time.NewTimer(waitFor)
+	t.Stop()
+	return &frameWaiter{arrived: make(chan struct{}, 1), timeout: t}
+}
+
+func (w *frameWaiter) expect(frames int64) { w.want.Add(frames) }
+
+func (w *frameWaiter) frameArrived() {
+	if w.got.Add(1) >= w.want.Load() {
+		select {
+		case w.arrived <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *frameWaiter) wait(tb testing.TB) {
+	w.timeout.Reset(waitFor)
+	defer w.timeout.Stop()
+	for w.got.Load() < w.want.Load() {
+		select {
+		case <-w.arrived:
+		case <-w.timeout.C:
+			tb.Fatalf("clients got %d frames within %v, want %d", w.got.Load(), waitFor, w.want.Load())
+		}
+	}
+}
+
+// countFrames reads unmasked server frames from conn until it fails and
+// reports each complete one. It parses only the frame headers and skips
+// payloads, so the clients add little work and no allocation to what is
+// measured.
+func countFrames(conn net.Conn, w *frameWaiter) {
+	buf := make([]byte, 64<<10)
+	var header [10]byte
+	headerLen := 0
+	var payloadLeft int64
+	for {
+		n, err := conn.Read(buf)
+		p := buf[:n]
+		for len(p) > 0 {
+			if payloadLeft > 0 {
+				k := int(min(payloadLeft, int64(len(p))))
+				payloadLeft -= int64(k)
+				p = p[k:]
+				if payloadLeft == 0 {
+					w.frameArrived()
+				}
+				continue
+			}
+			header[headerLen] = p[0]
+			headerLen++
+			p = p[1:]
+			if headerLen < 2 {
+				continue
+			}
+			need := 2
+			switch header[1] & 0x7f {
+			case 126:
+				need = 4
+			case 127:
+				need = 10
+			}
+			if headerLen < need {
+				continue
+			}
+			switch need {
+			case 2:
+				payloadLeft = int64(header[1] & 0x7f)
+			case 4:
+				payloadLeft = int64(header[2])<<8 | int64(header[3])
+			default:
+				payloadLeft = 0
+				for _, c := range header[2:10] {
+					payloadLeft = payloadLeft<<8 | int64(c)
+				}
+			}
+			headerLen = 0
+			if payloadLeft == 0 {
+				w.frameArrived()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
