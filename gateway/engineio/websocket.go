@@ -25,7 +25,15 @@ type wsConn struct {
 	// lives here because net.Buffers.WriteTo takes a pointer to the slice,
 	// and a pointer to a local would move it to the heap on every write.
 	writing net.Buffers
+	// deadlineSetAt is when the write deadline was last moved, guarded by
+	// writeMu: moving it is a timer update in the runtime's poller, worth
+	// skipping on a connection that writes thousands of times a second.
+	deadlineSetAt time.Time
 }
+
+// deadlineSlack is how stale a write deadline may get before a write moves
+// it: every write gets between writeTimeout-deadlineSlack and writeTimeout.
+const deadlineSlack = time.Second
 
 func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
 	ws := &wsConn{conn: conn, raw: conn.UnderlyingConn(), done: make(chan struct{})}
@@ -58,7 +66,10 @@ func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
 func (ws *wsConn) writeFrames(frames [][]byte) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
-	ws.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if now := time.Now(); now.Sub(ws.deadlineSetAt) > deadlineSlack {
+		ws.raw.SetWriteDeadline(now.Add(writeTimeout))
+		ws.deadlineSetAt = now
+	}
 	ws.writing = frames
 	_, err := ws.writing.WriteTo(ws.raw)
 	ws.writing = nil
