@@ -51,6 +51,7 @@ const (
 	// participant list of a very large room is the biggest thing the chat
 	// server sends.
 	DefaultMaxMessageSize = 64 << 20
+	DefaultHeartbeatGrace = 5 * time.Second
 )
 
 const (
@@ -114,6 +115,11 @@ type Options struct {
 	// MaxMessageSize bounds one received WebSocket message; a larger one
 	// ends the connection (default 64 MiB).
 	MaxMessageSize int64
+	// HeartbeatGrace is added to the server's pingInterval+pingTimeout
+	// before a silent server is declared gone (default 5s). The server
+	// enforces the heartbeat itself; the slack keeps a client starved of
+	// CPU by a heavy load run from giving up on a server that is fine.
+	HeartbeatGrace time.Duration
 
 	// OnRawEvent, when set, is called for every EVENT packet of the root
 	// namespace with the event name and the raw JSON text of the arguments
@@ -122,6 +128,13 @@ type Options struct {
 	// An event name containing JSON escapes is unescaped first. Both slices
 	// are only valid during the call.
 	OnRawEvent func(name, payload []byte)
+	// SkipEvent, when set, is asked about every EVENT packet too large to
+	// fit the receive buffer as a whole (name and payload longer than about
+	// 512 bytes), as soon as the event name is read: returning true discards
+	// the rest of the message unread by any handler, sparing the copy of,
+	// say, a big participant list the caller has no use for. The name is
+	// only valid during the call. It runs on the reader goroutine.
+	SkipEvent func(name []byte) bool
 	// OnEvent, when set, is called for every EVENT packet with the decoded
 	// event name and its arguments, which the handler may keep. It runs
 	// after OnRawEvent.
@@ -136,6 +149,7 @@ type Client struct {
 	socketID     string
 	pingInterval time.Duration
 	pingTimeout  time.Duration
+	grace        time.Duration
 	writeTimeout time.Duration
 	onRawEvent   func(name, payload []byte)
 	onEvent      func(event string, args []json.RawMessage)
@@ -157,7 +171,10 @@ type Client struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
-	buf []byte // receive buffer; reader goroutine only
+	// Reader goroutine only.
+	skipEvent func(name []byte) bool
+	small     []byte // the receive buffer kept between messages
+	largeHint int    // size to start from when a message outgrows small
 }
 
 // writeBuffers is shared by every Client: a buffer is held only while one
@@ -204,9 +221,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	c := &Client{
 		conn:         conn,
 		eio:          opts.EIO,
+		grace:        opts.HeartbeatGrace,
 		writeTimeout: opts.WriteTimeout,
 		onRawEvent:   opts.OnRawEvent,
 		onEvent:      opts.OnEvent,
+		skipEvent:    opts.SkipEvent,
 		acks:         make(map[uint64]chan json.RawMessage),
 		done:         make(chan struct{}),
 	}
@@ -216,7 +235,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	}
 	c.extendHeartbeat()
 	if c.eio == 3 {
+		c.writeMu.Lock() // ping reads pingTimer under it
 		c.pingTimer = time.AfterFunc(c.pingInterval, c.ping)
+		c.writeMu.Unlock()
 	}
 	go c.read()
 	return c, nil
@@ -241,6 +262,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.HeartbeatGrace <= 0 {
+		o.HeartbeatGrace = DefaultHeartbeatGrace
 	}
 	return o, nil
 }
@@ -584,9 +608,9 @@ func (c *Client) ping() {
 
 // extendHeartbeat moves the read deadline past the next expected heartbeat:
 // a server ping (v4) or the answer to ours (v3) must come within
-// pingInterval+pingTimeout.
+// pingInterval+pingTimeout, plus the grace.
 func (c *Client) extendHeartbeat() {
-	_ = c.conn.SetReadDeadline(time.Now().Add(c.pingInterval + c.pingTimeout))
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.pingInterval + c.pingTimeout + c.grace))
 }
 
 // fail records the first cause of the end and closes the connection, which
@@ -656,19 +680,22 @@ func (c *Client) read() {
 			}
 			continue
 		}
-		c.buf, err = readInto(r, c.buf[:0])
+		msg, err := c.readMessage(r)
 		if err != nil {
 			c.fail(c.readError(err))
 			return
 		}
-		if err := c.handle(c.buf); err != nil {
+		if msg == nil {
+			continue // skipped
+		}
+		err = c.handle(msg)
+		if cap(msg) > retainedBufferLimit {
+			c.largeHint = len(msg) + len(msg)/4
+			putLarge(msg)
+		}
+		if err != nil {
 			c.fail(err)
 			return
-		}
-		if cap(c.buf) > retainedBufferLimit {
-			large := c.buf[:0]
-			largeBuffers.Put(&large)
-			c.buf = nil
 		}
 	}
 }
@@ -681,38 +708,127 @@ func (c *Client) readError(err error) error {
 	return fmt.Errorf("sioclient: read: %w", err)
 }
 
-// largeBuffers holds receive buffers grown past retainedBufferLimit: a
-// client keeps none between messages, but the next large message (on any
-// client) reuses one instead of growing a new buffer from scratch.
-var largeBuffers sync.Pool
-
-// readInto reads r to its end into b, growing it as needed.
-func readInto(r io.Reader, b []byte) ([]byte, error) {
+// readMessage reads one text message to its end and returns it, or nil
+// if SkipEvent discarded it. Messages up to retainedBufferLimit are read
+// into the client's own buffer; larger ones into a pooled buffer, which the
+// caller returns with putLarge.
+func (c *Client) readMessage(r io.Reader) ([]byte, error) {
+	b := c.small[:0]
 	if b == nil {
 		b = make([]byte, 0, initialBufferSize)
 	}
-	for {
-		if len(b) == cap(b) {
-			if cap(b) >= retainedBufferLimit {
-				if large, ok := largeBuffers.Get().(*[]byte); ok && cap(*large) > 2*cap(b) {
-					b = append((*large)[:0], b...)
-				} else if ok {
-					largeBuffers.Put(large)
-				}
-			}
-			if len(b) == cap(b) {
-				b = append(b, 0)[:len(b)]
-			}
+	b, eof, err := fill(r, b)
+	if err != nil {
+		return nil, err
+	}
+	if !eof && c.skipEvent != nil {
+		if name, ok := peekEventName(b); ok && c.skipEvent(name) {
+			c.small = b
+			_, err := io.Copy(io.Discard, r)
+			return nil, err
 		}
+	}
+	for !eof {
+		switch {
+		case cap(b) < retainedBufferLimit:
+			nb := make([]byte, len(b), min(2*cap(b), retainedBufferLimit))
+			copy(nb, b)
+			b = nb
+		default:
+			nb := append(getLarge(max(2*cap(b), c.largeHint)), b...)
+			if cap(b) > retainedBufferLimit {
+				putLarge(b)
+			}
+			b = nb
+		}
+		if b, eof, err = fill(r, b); err != nil {
+			if cap(b) > retainedBufferLimit {
+				putLarge(b)
+			}
+			return nil, err
+		}
+	}
+	if cap(b) <= retainedBufferLimit {
+		c.small = b
+	}
+	return b, nil
+}
+
+// fill reads r into b until b is full or r ends (eof).
+func fill(r io.Reader, b []byte) (_ []byte, eof bool, _ error) {
+	for len(b) < cap(b) {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			return b, nil
+			return b, true, nil
 		}
 		if err != nil {
-			return b, err
+			return b, false, err
 		}
 	}
+	return b, false, nil
+}
+
+// peekEventName finds the event name at the start of a root-namespace
+// EVENT packet, 42["name", or 42<id>["name", if it is all there and holds
+// no escape.
+func peekEventName(p []byte) ([]byte, bool) {
+	if len(p) < 4 || p[0] != '4' || p[1] != '2' {
+		return nil, false
+	}
+	i := 2
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+		i++
+	}
+	if i+1 >= len(p) || p[i] != '[' || p[i+1] != '"' {
+		return nil, false
+	}
+	start := i + 2
+	for j := start; j < len(p); j++ {
+		switch p[j] {
+		case '\\':
+			return nil, false
+		case '"':
+			return p[start:j], true
+		}
+	}
+	return nil, false
+}
+
+// Receive buffers above retainedBufferLimit come from pools by size class
+// (2 x retainedBufferLimit, doubling), shared by every client: a client
+// keeps none between messages, and the next large message reuses one
+// instead of growing (copying and zeroing) a new buffer step by step.
+const largeClasses = 12
+
+var largeBuffers [largeClasses]sync.Pool
+
+func largeClass(size int) int {
+	k := 0
+	for k < largeClasses && (2*retainedBufferLimit)<<k < size {
+		k++
+	}
+	return k
+}
+
+func getLarge(size int) []byte {
+	k := largeClass(size)
+	if k == largeClasses {
+		return make([]byte, 0, size)
+	}
+	if b, ok := largeBuffers[k].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, (2*retainedBufferLimit)<<k)
+}
+
+func putLarge(b []byte) {
+	k := largeClass(cap(b))
+	if k == largeClasses || (2*retainedBufferLimit)<<k != cap(b) {
+		return // not one of the pooled sizes
+	}
+	b = b[:0]
+	largeBuffers[k].Put(&b)
 }
 
 // handle processes one Engine.IO packet; an error ends the connection.

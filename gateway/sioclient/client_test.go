@@ -284,11 +284,12 @@ func TestServerDisconnect(t *testing.T) {
 	}
 }
 
-// TestHeartbeatKeepsConnection: with a heartbeat of a few tens of
-// milliseconds the connection outlives many intervals, in both directions
-// of the heartbeat (v3: the client pings; v4: it answers).
+// TestHeartbeatKeepsConnection: with a heartbeat every 50 ms the
+// connection outlives many intervals and more than one interval+timeout,
+// after which the server would have cut a client that does not ping (v3)
+// or answer its pings (v4).
 func TestHeartbeatKeepsConnection(t *testing.T) {
-	const interval, timeout = 30 * time.Millisecond, 60 * time.Millisecond
+	const interval, timeout = 50 * time.Millisecond, time.Second
 	for _, eio := range eioVersions {
 		t.Run(fmt.Sprintf("EIO%d", eio), func(t *testing.T) {
 			srv := sioclienttest.Start(t, sioclienttest.Options{PingInterval: interval, PingTimeout: timeout, Rooms: []string{"r"}})
@@ -296,7 +297,7 @@ func TestHeartbeatKeepsConnection(t *testing.T) {
 			select {
 			case <-c.Done():
 				t.Fatalf("connection ended: %v", c.Err())
-			case <-time.After(20 * (interval + timeout)):
+			case <-time.After(2 * (interval + timeout)):
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
@@ -314,12 +315,14 @@ func scriptedServer(t *testing.T, play func(conn *websocket.Conn, r *http.Reques
 	upgrader := websocket.Upgrader{}
 	var wg sync.WaitGroup
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Counted before the upgrade: until the connection is hijacked,
+		// srv.Close waits for this handler, so Add precedes Wait.
+		wg.Add(1)
+		defer wg.Done()
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer conn.Close()
 		play(conn, r)
 	}))
@@ -355,7 +358,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 				}
 				drain(conn)
 			})
-			c := dial(t, url, sioclient.Options{EIO: eio})
+			c := dial(t, url, sioclient.Options{EIO: eio, HeartbeatGrace: time.Millisecond})
 			if c.ID() != map[int]string{3: "s1", 4: "k1"}[eio] || c.SessionID() != "s1" {
 				t.Errorf("ID %q SessionID %q", c.ID(), c.SessionID())
 			}
@@ -448,6 +451,59 @@ func TestDialFailures(t *testing.T) {
 			t.Fatal("Dial did not return after cancel")
 		}
 	})
+}
+
+// TestLargeMessages: messages far larger than the retained receive buffer
+// arrive intact, one after the other, and SkipEvent discards the large
+// events it is asked about without disturbing the next ones.
+func TestLargeMessages(t *testing.T) {
+	sizes := []int{100, 70_000, 300_000, 5_000_000, 200_000, 600, 64 << 10}
+	event := func(name string, size int) []byte {
+		return []byte(`42["` + name + `","` + strings.Repeat("y", size) + `"]`)
+	}
+	url := scriptedServer(t, func(conn *websocket.Conn, r *http.Request) {
+		conn.WriteMessage(websocket.TextMessage, []byte(`0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`))
+		conn.WriteMessage(websocket.TextMessage, []byte(`40`))
+		for _, n := range sizes {
+			conn.WriteMessage(websocket.TextMessage, event("skip", n))
+			conn.WriteMessage(websocket.TextMessage, event("keep", n))
+		}
+		conn.WriteMessage(websocket.TextMessage, []byte(`42["end"]`))
+		drain(conn)
+	})
+	type got struct {
+		name string
+		size int
+	}
+	events := make(chan got, 100)
+	dial(t, url, sioclient.Options{
+		EIO:       3,
+		SkipEvent: func(name []byte) bool { return string(name) == "skip" },
+		OnRawEvent: func(name, payload []byte) {
+			if len(payload) > 0 && strings.Trim(string(payload), `"y`) != "" {
+				t.Errorf("event %s: corrupt payload", name)
+			}
+			events <- got{string(name), max(0, len(payload)-2)}
+		},
+	})
+	var want []got
+	for _, n := range sizes {
+		if n <= 400 { // fits the first read: never asked, delivered
+			want = append(want, got{"skip", n})
+		}
+		want = append(want, got{"keep", n})
+	}
+	want = append(want, got{"end", 0})
+	for i, w := range want {
+		select {
+		case g := <-events:
+			if g != w {
+				t.Fatalf("event %d: %s of %d bytes, want %s of %d", i, g.name, g.size, w.name, w.size)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("event %d (%s) not received", i, w.name)
+		}
+	}
 }
 
 // TestLocalAddr: the connection leaves from the requested source address.
