@@ -113,11 +113,12 @@ func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
 		log:      logger,
 		validate: newPayloadValidator(cfg.MaxFieldBytes, svc.MaxContentBytes()),
 		hub: newHub(hubConfig{
-			delivery:       cfg.Delivery,
-			rejoinGrace:    cfg.RejoinGrace,
-			reorderTimeout: cfg.ReorderTimeout,
-			reorderLimit:   cfg.ReorderLimit,
-			storeTimeout:   cfg.StoreTimeout,
+			delivery:         cfg.Delivery,
+			rejoinGrace:      cfg.RejoinGrace,
+			reorderTimeout:   cfg.ReorderTimeout,
+			reorderLimit:     cfg.ReorderLimit,
+			storeTimeout:     cfg.StoreTimeout,
+			listBroadcastMax: cfg.ListBroadcastMax,
 		}, svc, logger),
 	}
 	// One line per type of the "messages" event.
@@ -252,7 +253,7 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	if err := g.hub.prepare(ctx, in.RoomID); err != nil {
 		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
 	}
-	g.publish(ctx, in.RoomID, envelope{Kind: kindParticipants})
+	g.publish(ctx, in.RoomID, envelope{Kind: kindParticipants, Sender: c.ID()})
 }
 
 func (g *Gateway) refuse(c socketio.Conn, message string) {

@@ -30,12 +30,13 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultDelivery       = DeliveryRoom
-	DefaultRejoinGrace    = 60 * time.Second
-	DefaultReorderTimeout = 2 * time.Second
-	DefaultReorderLimit   = 10_000
-	DefaultStoreTimeout   = 5 * time.Second
-	DefaultMaxFieldBytes  = 1024
+	DefaultDelivery         = DeliveryRoom
+	DefaultRejoinGrace      = 60 * time.Second
+	DefaultReorderTimeout   = 2 * time.Second
+	DefaultReorderLimit     = 10_000
+	DefaultStoreTimeout     = 5 * time.Second
+	DefaultMaxFieldBytes    = 1024
+	DefaultListBroadcastMax = 1000
 	// DefaultHeartbeatInterval and DefaultNodeTTL: a node that dies is
 	// noticed between NodeTTL and NodeTTL+HeartbeatInterval later.
 	DefaultHeartbeatInterval = 2 * time.Second
@@ -65,6 +66,13 @@ type Config struct {
 	// (roomId, username, avatar, to, type, createdAt), in bytes (default
 	// 1024). Message content is capped by the rooms service's MaxContentBytes.
 	MaxFieldBytes int
+	// ListBroadcastMax bounds who hears of a participant-list change: a room
+	// (in global delivery, a server) with more recipients than this sends a
+	// changed list only to the socket that joined, because re-sending n
+	// entries to n members on every join is O(n²) bytes (about 1 GB per
+	// join at 10,000 members). Smaller rooms behave as the original
+	// (default 1000).
+	ListBroadcastMax int
 	// Broker carries envelopes from publishers to the hub (default: a new
 	// in-process MemoryBroker). A broker that can miss envelopes while
 	// disconnected (Redis) should offer OnResync, so the hub catches up
@@ -107,6 +115,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxFieldBytes <= 0 {
 		c.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	if c.ListBroadcastMax <= 0 {
+		c.ListBroadcastMax = DefaultListBroadcastMax
 	}
 	if c.Broker == nil {
 		c.Broker = NewMemoryBroker()

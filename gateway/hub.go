@@ -52,7 +52,8 @@ type envelope struct {
 	Kind    string         `json:"kind"`
 	Message *rooms.Message `json:"message,omitempty"`
 	Direct  *DirectMessage `json:"direct,omitempty"`
-	// Sender is the socket id of a direct message's sender, who gets a copy.
+	// Sender is the socket id of a direct message's sender, who gets a copy,
+	// or of the socket whose join changed the participant list.
 	Sender string `json:"sender,omitempty"`
 }
 
@@ -85,6 +86,9 @@ type hubConfig struct {
 	reorderTimeout time.Duration
 	reorderLimit   int
 	storeTimeout   time.Duration
+	// listBroadcastMax: above this many recipients, a changed participant
+	// list goes only to the sockets that joined, not to everyone.
+	listBroadcastMax int
 }
 
 // hub owns membership (room -> sockets, socket -> rooms) and delivery.
@@ -163,6 +167,7 @@ type roomState struct {
 	gapTimer           *time.Timer
 	queue              []delivery
 	participantsQueued bool
+	listJoiners        []string // sockets whose join the queued list answers
 	draining           bool
 	closed             bool
 }
@@ -422,7 +427,7 @@ func (h *hub) handle(roomID string, payload []byte) {
 		if rs == nil {
 			return // in room delivery, nobody here is in the room
 		}
-		h.enqueue(rs, delivery{kind: kindParticipants})
+		h.enqueue(rs, delivery{kind: kindParticipants, sender: env.Sender})
 	case kindDirect:
 		if env.Direct == nil {
 			h.log.Warn("gateway: direct envelope without message", "room", roomID)
@@ -678,6 +683,9 @@ func (h *hub) enqueue(rs *roomState, d delivery) {
 		return
 	}
 	if d.kind == kindParticipants {
+		if d.sender != "" {
+			rs.listJoiners = append(rs.listJoiners, d.sender)
+		}
 		// One queued re-read covers every change made before it runs.
 		if rs.participantsQueued {
 			return
@@ -738,6 +746,8 @@ func (h *hub) deliver(rs *roomState, d delivery) {
 	case kindParticipants:
 		rs.mu.Lock()
 		rs.participantsQueued = false
+		joiners := rs.listJoiners
+		rs.listJoiners = nil
 		rs.mu.Unlock()
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.storeTimeout)
 		list, err := h.reader.Participants(ctx, rs.id)
@@ -751,7 +761,13 @@ func (h *hub) deliver(rs *roomState, d delivery) {
 		if list == nil {
 			list = []rooms.Participant{}
 		}
-		h.broadcast(h.recipients(rs), participantsEvent(rs.id), list)
+		to := h.recipients(rs)
+		if len(to) > h.cfg.listBroadcastMax {
+			// Re-sending n entries to n members on every change is O(n²)
+			// bytes: a big room's lists go to the joiners only.
+			to = h.localMembers(joiners)
+		}
+		h.broadcast(to, participantsEvent(rs.id), list)
 	case kindDirect:
 		h.broadcast(h.directRecipients(rs, d.direct.To, d.sender), directEvent, d.direct)
 	case kindClosed:
@@ -794,6 +810,19 @@ func (h *hub) recipients(rs *roomState) []member {
 		}
 	}
 	return rs.snapshot
+}
+
+// localMembers is the sockets among ids connected to this node.
+func (h *hub) localMembers(ids []string) []member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []member
+	for _, id := range ids {
+		if ms := h.members[id]; ms != nil && !slices.Contains(out, ms.m) {
+			out = append(out, ms.m)
+		}
+	}
+	return out
 }
 
 // directRecipients is the room's members known under username to, plus the

@@ -204,11 +204,12 @@ func newHubFixture(t *testing.T, delivery Delivery, roomIDs ...string) *hubFixtu
 		clock:  &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
 	}
 	f.hub = newHub(hubConfig{
-		delivery:       delivery,
-		rejoinGrace:    time.Minute,
-		reorderTimeout: 20 * time.Millisecond,
-		reorderLimit:   100,
-		storeTimeout:   time.Second,
+		delivery:         delivery,
+		rejoinGrace:      time.Minute,
+		reorderTimeout:   20 * time.Millisecond,
+		reorderLimit:     100,
+		listBroadcastMax: 1000,
+		storeTimeout:     time.Second,
 	}, f.reader, discardLogger())
 	f.hub.now = f.clock.Now
 	f.hub.setEncoder(f.rec.encode)
@@ -791,6 +792,59 @@ func TestHubRoomUnknownToThisNode(t *testing.T) {
 			f.hub.mu.Unlock()
 			if tracked != (tt.delivery == DeliveryGlobal) {
 				t.Fatalf("delivery state kept for a room nobody here is in: %v", tracked)
+			}
+		})
+	}
+}
+
+// A room with more members than listBroadcastMax sends a changed list only
+// to the sockets that joined; smaller rooms re-broadcast it to everyone.
+func TestHubBigRoomListsGoToJoinersOnly(t *testing.T) {
+	tests := []struct {
+		name    string
+		max     int
+		senders []string // joiners of the coalesced changes; "" is a leave
+		want    []string // members that get the list
+	}{
+		{"small room: everyone", 3, []string{"c"}, []string{"a", "b", "c"}},
+		{"big room: the joiner", 2, []string{"c"}, []string{"c"}},
+		{"big room: every joiner of a coalesced change", 2, []string{"a", "c", "a"}, []string{"a", "c"}},
+		{"big room: a leave tells nobody", 2, []string{""}, nil},
+		{"big room: a joiner on another node is not here", 2, []string{"elsewhere"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHubFixture(t, DeliveryRoom, "r")
+			f.hub.cfg.listBroadcastMax = tt.max
+			members := map[string]*fakeMember{}
+			for _, id := range []string{"a", "b", "c"} {
+				members[id] = f.member(t, id, id, "r")
+			}
+			// Hold the room's drain while the changes queue, so they
+			// coalesce into one delivery as they do under load.
+			f.hub.mu.Lock()
+			rs := f.hub.rooms["r"]
+			f.hub.mu.Unlock()
+			rs.mu.Lock()
+			rs.draining = true
+			rs.mu.Unlock()
+			for _, s := range tt.senders {
+				f.publish(t, "r", envelope{Kind: kindParticipants, Sender: s})
+			}
+			rs.mu.Lock()
+			rs.draining = false
+			f.hub.startDrainLocked(rs)
+			rs.mu.Unlock()
+			f.publishMessage(t, "r", 1) // marker: after the list in every queue
+			for _, id := range []string{"a", "b", "c"} {
+				m := members[id]
+				if slices.Contains(tt.want, id) {
+					if e := m.next(t); e.event != participantsEvent("r") {
+						t.Fatalf("%s got %q, want the list", id, e.event)
+					}
+				}
+				expectMessage(t, m, "r", 1)
+				m.none(t)
 			}
 		})
 	}

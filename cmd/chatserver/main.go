@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		Nodes:             be.nodes,
 		HeartbeatInterval: cfg.HeartbeatEvery,
 		NodeTTL:           cfg.NodeTTL,
+		ListBroadcastMax:  cfg.ListBroadcast,
 	}, logger)
 	gw.Register(sio)
 	if w, ok := be.broker.(interface{ WaitSubscribed(context.Context) error }); ok {
