@@ -119,6 +119,7 @@ func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
 			reorderLimit:     cfg.ReorderLimit,
 			storeTimeout:     cfg.StoreTimeout,
 			listBroadcastMax: cfg.ListBroadcastMax,
+			listInterval:     cfg.ListInterval,
 		}, svc, logger),
 	}
 	// One line per type of the "messages" event.
@@ -236,7 +237,7 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	}
 	ctx, cancel := g.opContext()
 	defer cancel()
-	_, err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
+	err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
 	if errors.Is(err, rooms.ErrUnavailable) {
 		// Not the client's fault: it may retry on the same socket.
 		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})

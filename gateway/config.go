@@ -37,6 +37,7 @@ const (
 	DefaultStoreTimeout     = 5 * time.Second
 	DefaultMaxFieldBytes    = 1024
 	DefaultListBroadcastMax = 1000
+	DefaultListInterval     = 500 * time.Millisecond
 	// DefaultHeartbeatInterval and DefaultNodeTTL: a node that dies is
 	// noticed between NodeTTL and NodeTTL+HeartbeatInterval later.
 	DefaultHeartbeatInterval = 2 * time.Second
@@ -73,6 +74,11 @@ type Config struct {
 	// join at 10,000 members). Smaller rooms behave as the original
 	// (default 1000).
 	ListBroadcastMax int
+	// ListInterval is the least time between two participant-list
+	// deliveries of such a big room: joiners within it share one encoding
+	// of the list (default 500ms). Rooms up to ListBroadcastMax are never
+	// delayed.
+	ListInterval time.Duration
 	// Broker carries envelopes from publishers to the hub (default: a new
 	// in-process MemoryBroker). A broker that can miss envelopes while
 	// disconnected (Redis) should offer OnResync, so the hub catches up
@@ -118,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ListBroadcastMax <= 0 {
 		c.ListBroadcastMax = DefaultListBroadcastMax
+	}
+	if c.ListInterval <= 0 {
+		c.ListInterval = DefaultListInterval
 	}
 	if c.Broker == nil {
 		c.Broker = NewMemoryBroker()

@@ -89,6 +89,9 @@ type hubConfig struct {
 	// listBroadcastMax: above this many recipients, a changed participant
 	// list goes only to the sockets that joined, not to everyone.
 	listBroadcastMax int
+	// listInterval spaces the list deliveries of such a big room, so one
+	// encoding of the list serves every joiner of the interval.
+	listInterval time.Duration
 }
 
 // hub owns membership (room -> sockets, socket -> rooms) and delivery.
@@ -167,7 +170,9 @@ type roomState struct {
 	gapTimer           *time.Timer
 	queue              []delivery
 	participantsQueued bool
-	listJoiners        []string // sockets whose join the queued list answers
+	listJoiners        []string    // sockets whose join the queued list answers
+	lastList           time.Time   // last list delivery of a big room
+	listTimer          *time.Timer // a big room's next list delivery
 	draining           bool
 	closed             bool
 }
@@ -671,6 +676,10 @@ func (h *hub) closeRoom(roomID string) {
 		rs.gapTimer.Stop()
 		rs.gapTimer = nil
 	}
+	if rs.listTimer != nil {
+		rs.listTimer.Stop()
+		rs.listTimer = nil
+	}
 	rs.queue = append(rs.queue, delivery{kind: kindClosed})
 	h.startDrainLocked(rs)
 	rs.mu.Unlock()
@@ -744,11 +753,28 @@ func (h *hub) deliver(rs *roomState, d delivery) {
 	case kindMessage:
 		h.broadcast(h.recipients(rs), messageEvent(rs.id), d.message)
 	case kindParticipants:
+		to := h.recipients(rs)
+		big := len(to) > h.cfg.listBroadcastMax
 		rs.mu.Lock()
+		if big && h.deferListLocked(rs) {
+			rs.mu.Unlock()
+			return
+		}
 		rs.participantsQueued = false
 		joiners := rs.listJoiners
 		rs.listJoiners = nil
+		if big {
+			rs.lastList = h.now()
+		}
 		rs.mu.Unlock()
+		if big {
+			// Re-sending n entries to n members on every change is O(n²)
+			// bytes: a big room's lists go to the joiners only, and a
+			// change nobody here joined by (a leave) costs nothing.
+			if to = h.localMembers(joiners); len(to) == 0 {
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.storeTimeout)
 		list, err := h.reader.Participants(ctx, rs.id)
 		cancel()
@@ -760,12 +786,6 @@ func (h *hub) deliver(rs *roomState, d delivery) {
 		}
 		if list == nil {
 			list = []rooms.Participant{}
-		}
-		to := h.recipients(rs)
-		if len(to) > h.cfg.listBroadcastMax {
-			// Re-sending n entries to n members on every change is O(n²)
-			// bytes: a big room's lists go to the joiners only.
-			to = h.localMembers(joiners)
 		}
 		h.broadcast(to, participantsEvent(rs.id), list)
 	case kindDirect:
@@ -810,6 +830,29 @@ func (h *hub) recipients(rs *roomState) []member {
 		}
 	}
 	return rs.snapshot
+}
+
+// deferListLocked postpones a big room's list delivery until listInterval
+// after the previous one, keeping it queued so later joiners are added to
+// it. It reports whether it did. Caller holds rs.mu.
+func (h *hub) deferListLocked(rs *roomState) bool {
+	wait := h.cfg.listInterval - h.now().Sub(rs.lastList)
+	if wait <= 0 {
+		return false
+	}
+	if rs.listTimer == nil && !h.isStopped() {
+		rs.listTimer = time.AfterFunc(wait, func() {
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			rs.listTimer = nil
+			if rs.closed {
+				return
+			}
+			rs.queue = append(rs.queue, delivery{kind: kindParticipants})
+			h.startDrainLocked(rs)
+		})
+	}
+	return true
 }
 
 // localMembers is the sockets among ids connected to this node.
@@ -882,6 +925,10 @@ func (h *hub) shutdown(ctx context.Context) error {
 		if rs.gapTimer != nil {
 			rs.gapTimer.Stop()
 			rs.gapTimer = nil
+		}
+		if rs.listTimer != nil {
+			rs.listTimer.Stop()
+			rs.listTimer = nil
 		}
 		rs.mu.Unlock()
 	}

@@ -849,3 +849,30 @@ func TestHubBigRoomListsGoToJoinersOnly(t *testing.T) {
 		})
 	}
 }
+
+// A big room's lists are spaced by listInterval: the joiners of the
+// interval get one list together when it ends.
+func TestHubBigRoomListsAreSpaced(t *testing.T) {
+	f := newHubFixture(t, DeliveryRoom, "r")
+	f.hub.cfg.listBroadcastMax = 1
+	f.hub.cfg.listInterval = 50 * time.Millisecond
+	a := f.member(t, "a", "a", "r")
+	b := f.member(t, "b", "b", "r")
+	c := f.member(t, "c", "c", "r")
+	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "a"})
+	if e := a.next(t); e.event != participantsEvent("r") {
+		t.Fatalf("a got %q, want its list at once", e.event)
+	}
+	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "b"})
+	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "c"})
+	b.none(t) // within the interval: held
+	f.clock.Advance(f.hub.cfg.listInterval)
+	for _, m := range []*fakeMember{b, c} {
+		if e := m.next(t); e.event != participantsEvent("r") {
+			t.Fatalf("%s got %q, want its list after the interval", m.id, e.event)
+		}
+	}
+	a.none(t)
+	b.none(t)
+	c.none(t)
+}

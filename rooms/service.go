@@ -181,32 +181,25 @@ type joinInput struct {
 	SocketID string `json:"socketId" validate:"required"`
 }
 
-// Join adds or refreshes the participant entry keyed by (RoomID, SocketID),
-// marks it connected and returns the room's whole participant list in
-// insertion order. An unknown or empty room id is Forbidden.
-func (s *Service) Join(ctx context.Context, p Participant) ([]Participant, error) {
+// Join adds or refreshes the participant entry keyed by (RoomID, SocketID)
+// and marks it connected. It does not read the list back: in a room of n
+// participants that is O(n) per join, and the gateway delivers lists itself.
+// An unknown or empty room id is Forbidden.
+func (s *Service) Join(ctx context.Context, p Participant) error {
 	if err := s.check(joinInput{SocketID: p.SocketID}); err != nil {
-		return nil, err
+		return err
 	}
 	if p.RoomID == "" {
-		return nil, Forbidden()
+		return Forbidden()
 	}
 	p.Connected = true
 	if err := s.store.UpsertParticipant(ctx, p); err != nil {
 		if errors.Is(err, ErrRoomNotFound) {
-			return nil, Forbidden()
+			return Forbidden()
 		}
-		return nil, err
+		return err
 	}
-	list, err := s.store.Participants(ctx, p.RoomID)
-	if errors.Is(err, ErrRoomNotFound) {
-		// Closed between the two calls.
-		return nil, Forbidden()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return nonNil(list), nil
+	return nil
 }
 
 // nonNil keeps lists JSON-encoding as [] rather than null.

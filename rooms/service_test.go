@@ -233,7 +233,10 @@ func TestJoin(t *testing.T) {
 	mustCreateRoom(t, svc, "r")
 
 	toto := rooms.Participant{RoomID: "r", Username: "Toto", Avatar: "toto.svg", SocketID: "s1"}
-	list, err := svc.Join(ctx, toto)
+	if err := svc.Join(ctx, toto); err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Participants(ctx, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,13 +246,16 @@ func TestJoin(t *testing.T) {
 	}
 
 	titi := rooms.Participant{RoomID: "r", Username: "Titi", SocketID: "s2"}
-	if _, err := svc.Join(ctx, titi); err != nil {
+	if err := svc.Join(ctx, titi); err != nil {
 		t.Fatal(err)
 	}
 	titi.Connected = true
 	// Same socket again: replaced in place and connected again.
 	toto.Avatar = "new.svg"
-	list, err = svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "Toto", Avatar: "new.svg", SocketID: "s1", Connected: false})
+	if err := svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "Toto", Avatar: "new.svg", SocketID: "s1", Connected: false}); err != nil {
+		t.Fatal(err)
+	}
+	list, err = svc.Participants(ctx, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,10 +264,10 @@ func TestJoin(t *testing.T) {
 	}
 
 	for _, roomID := range []string{"no-such-room", ""} {
-		_, err := svc.Join(ctx, rooms.Participant{RoomID: roomID, Username: "Intruder", SocketID: "s9"})
+		err := svc.Join(ctx, rooms.Participant{RoomID: roomID, Username: "Intruder", SocketID: "s9"})
 		wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
 	}
-	_, err = svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "NoSocket"})
+	err = svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "NoSocket"})
 	wantValidation(t, err, "socketId should not be empty")
 }
 
@@ -273,7 +279,7 @@ func TestLeave(t *testing.T) {
 		{RoomID: "r", Username: "Toto", SocketID: "s1"},
 		{RoomID: "r", Username: "Titi", SocketID: "s2"},
 	} {
-		if _, err := svc.Join(ctx, p); err != nil {
+		if err := svc.Join(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -310,7 +316,7 @@ func TestLeaveAfterCloseAndRecreate(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	mustCreateRoom(t, svc, "r")
-	if _, err := svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "A2", SocketID: "old"}); err != nil {
+	if err := svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "A2", SocketID: "old"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.CloseRoom(ctx, "r"); err != nil {
@@ -318,7 +324,7 @@ func TestLeaveAfterCloseAndRecreate(t *testing.T) {
 	}
 	mustCreateRoom(t, svc, "r")
 	newcomer := rooms.Participant{RoomID: "r", Username: "New", SocketID: "new"}
-	if _, err := svc.Join(ctx, newcomer); err != nil {
+	if err := svc.Join(ctx, newcomer); err != nil {
 		t.Fatal(err)
 	}
 
@@ -370,7 +376,7 @@ func TestStoreFailuresPassThrough(t *testing.T) {
 
 	_, msgErr := svc.Messages(ctx, "r", 1, 2)
 	_, postErr := svc.Post(ctx, "r", rooms.NewMessage{Username: "u", Content: "c"})
-	_, joinErr := svc.Join(ctx, rooms.Participant{RoomID: "r", SocketID: "s"})
+	joinErr := svc.Join(ctx, rooms.Participant{RoomID: "r", SocketID: "s"})
 	_, _, leaveErr := svc.Leave(ctx, "r", "s")
 	_, partErr := svc.Participants(ctx, "r")
 	for name, err := range map[string]error{

@@ -44,6 +44,7 @@ type config struct {
 	SQLiteMaxBatch  int
 	PprofAddr       string
 	ListBroadcast   int
+	ListInterval    time.Duration
 }
 
 type setting struct {
@@ -101,6 +102,7 @@ func settings() []setting {
 		{"heartbeat-interval", "HEARTBEAT_INTERVAL", "2s", "with a Redis store: how often a node renews its liveness entry and looks for dead nodes", durationSetter(func(c *config) *time.Duration { return &c.HeartbeatEvery })},
 		{"node-ttl", "NODE_TTL", "6s", "with a Redis store: a node silent this long is dead, and its participants become connected:false; must exceed HEARTBEAT_INTERVAL", durationSetter(func(c *config) *time.Duration { return &c.NodeTTL })},
 		{"list-broadcast-max", "LIST_BROADCAST_MAX", "1000", "rooms with more recipients than this send a changed participant list only to the socket that joined (re-broadcasting n entries to n members is O(n²) bytes)", intSetter(func(c *config) *int { return &c.ListBroadcast })},
+		{"list-interval", "LIST_INTERVAL", "500ms", "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", "512", "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 	}

@@ -104,6 +104,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		HeartbeatInterval: cfg.HeartbeatEvery,
 		NodeTTL:           cfg.NodeTTL,
 		ListBroadcastMax:  cfg.ListBroadcast,
+		ListInterval:      cfg.ListInterval,
 	}, logger)
 	gw.Register(sio)
 	if w, ok := be.broker.(interface{ WaitSubscribed(context.Context) error }); ok {
