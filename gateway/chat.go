@@ -207,6 +207,7 @@ func cookieValue(h http.Header, name string) string {
 // re-broadcasts those lists. Rooms closed (even re-created) since the join
 // have no entry for it any more and are skipped: the original crashed there.
 func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
+	g.log.Debug("gateway: socket disconnected", "socket", c.ID(), "reason", reason)
 	for _, r := range g.hub.disconnect(c.ID()) {
 		g.leave(r.roomID, c.ID())
 	}

@@ -36,7 +36,7 @@ const (
 	DefaultReorderLimit     = 10_000
 	DefaultStoreTimeout     = 5 * time.Second
 	DefaultMaxFieldBytes    = 1024
-	DefaultListBroadcastMax = 1000
+	DefaultListBroadcastMax = 100
 	DefaultListInterval     = 500 * time.Millisecond
 	// DefaultHeartbeatInterval and DefaultNodeTTL: a node that dies is
 	// noticed between NodeTTL and NodeTTL+HeartbeatInterval later.
@@ -72,7 +72,7 @@ type Config struct {
 	// changed list only to the socket that joined, because re-sending n
 	// entries to n members on every join is O(n²) bytes (about 1 GB per
 	// join at 10,000 members). Smaller rooms behave as the original
-	// (default 1000).
+	// (default 100).
 	ListBroadcastMax int
 	// ListInterval is the least time between two participant-list
 	// deliveries of such a big room: joiners within it share one encoding
