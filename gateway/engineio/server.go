@@ -35,6 +35,8 @@ const (
 	// writeTimeout bounds one write to a client so a dead peer cannot pin a
 	// flusher goroutine forever.
 	writeTimeout = 10 * time.Second
+	// wsReadBufferSize is each WebSocket's read buffer.
+	wsReadBufferSize = 1024
 )
 
 func (c Config) withDefaults() Config {
@@ -93,8 +95,11 @@ func NewServer(cfg Config, h Handler) *Server {
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// Reads reuse net/http's buffered reader; writes bypass the library
-		// (see appendWSFrame), so no per-connection write buffer is held.
+		// A small read buffer instead of net/http's 4 KiB one: an idle
+		// socket holds it for life, and chat frames are small (larger ones
+		// are still read whole, in several reads). Writes bypass the
+		// library (see appendWSFrame), so no write buffer is held at all.
+		ReadBufferSize:  wsReadBufferSize,
 		WriteBufferPool: writeBufferPool{},
 		CheckOrigin:     func(r *http.Request) bool { return s.originAllowed(r.Header.Get("Origin")) },
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {

@@ -225,7 +225,10 @@ func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, prot
 	sess.mu.Lock()
 	sess.wakeLocked()
 	sess.mu.Unlock()
-	sess.readLoop(ws)
+	// A fresh goroutine, and the handler returns: net/http then drops its
+	// per-connection state (two 4 KiB bufio buffers, the request) and the
+	// handler's deep stack, which an idle socket would otherwise pin.
+	go sess.readLoop(ws)
 }
 
 var (
@@ -319,7 +322,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 			sess.mu.Unlock()
 			sess.inbound.Unlock()
 			conn.SetReadDeadline(time.Time{})
-			sess.readLoop(ws)
+			go sess.readLoop(ws) // see serveWebSocketOnly
 			return
 		default:
 			abandon()
