@@ -3,7 +3,7 @@ GO      ?= go
 PORT    ?= 3000
 BIN     := bin/chatserver
 
-.PHONY: run build test setup vet unit fmt lint conformance-server clean
+.PHONY: run build test setup vet unit fmt lint conformance-server clean bench bench-full
 
 run:
 	$(GO) run ./cmd/chatserver
@@ -21,6 +21,17 @@ vet:
 
 test: setup vet
 	$(GO) test -race -count=1 -timeout 40m ./...
+
+# Benchmarks against NestJS (socket.io 2) and Node socket.io 4.8, one load
+# generator, server and load generator pinned to one core each; prints the
+# comparison table and writes bench/out/<timestamp>/ (see bench/RESULTS.md).
+# The runner installs the baselines' npm packages itself (bench/setup.sh).
+bench: setup
+	$(GO) run ./bench/runner -pprof
+
+# Longer runs, NestJS in the big room, and 100k idle connections.
+bench-full: setup
+	$(GO) run ./bench/runner -full -pprof
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
