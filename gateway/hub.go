@@ -755,15 +755,21 @@ func (h *hub) deliver(rs *roomState, d delivery) {
 	case kindParticipants:
 		to := h.recipients(rs)
 		big := len(to) > h.cfg.listBroadcastMax
+		// Spacing is for rooms whose list itself is long (encoding it per
+		// join is the cost); in global delivery many recipients alone do
+		// not make a small room's joiners wait.
+		h.mu.Lock()
+		longList := len(rs.members) > h.cfg.listBroadcastMax
+		h.mu.Unlock()
 		rs.mu.Lock()
-		if big && h.deferListLocked(rs) {
+		if longList && h.deferListLocked(rs) {
 			rs.mu.Unlock()
 			return
 		}
 		rs.participantsQueued = false
 		joiners := rs.listJoiners
 		rs.listJoiners = nil
-		if big {
+		if longList {
 			rs.lastList = h.now()
 		}
 		rs.mu.Unlock()

@@ -876,3 +876,22 @@ func TestHubBigRoomListsAreSpaced(t *testing.T) {
 	b.none(t)
 	c.none(t)
 }
+
+// In global delivery, many connected sockets make lists go to joiners only,
+// but a room whose own list is short never makes its joiners wait.
+func TestHubGlobalSmallRoomListsAreNotSpaced(t *testing.T) {
+	f := newHubFixture(t, DeliveryGlobal, "r")
+	f.hub.cfg.listBroadcastMax = 2
+	f.hub.cfg.listInterval = time.Hour
+	a := f.member(t, "a", "a", "r")
+	b := f.member(t, "b", "b")
+	c := f.member(t, "c", "c")
+	for _, joiner := range []*fakeMember{a, a} { // the second within the interval
+		f.publish(t, "r", envelope{Kind: kindParticipants, Sender: joiner.id})
+		if e := joiner.next(t); e.event != participantsEvent("r") {
+			t.Fatalf("%s got %q, want its list at once", joiner.id, e.event)
+		}
+	}
+	b.none(t)
+	c.none(t)
+}
