@@ -57,9 +57,9 @@ type procSet struct {
 
 func newProcSet() *procSet { return &procSet{procs: map[*proc]struct{}{}} }
 
-// start launches argv with env (the whole environment) in dir. Its output
-// goes to out (both streams) unless the caller set cmd.Stdout itself via
-// prepare.
+// start launches argv with env (the whole environment) in dir; prepare,
+// when set, wires the command's output before it starts (without it the
+// output is discarded).
 func (ps *procSet) start(name, dir string, env, argv []string, prepare func(*exec.Cmd)) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
