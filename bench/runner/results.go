@@ -162,10 +162,16 @@ func (r *results) last(scenario string, spec serverSpec) *runRecord {
 }
 
 // allCorrect: every run that happened was correct.
+// allCorrect reports whether every run of our server was correct. A
+// baseline that fails a scenario (Node socket.io cannot seat 10,000 members
+// in time) is a finding of the table, not a failure of the benchmark.
 func (r *results) allCorrect() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, x := range r.Runs {
+		if x.Server.Kind != kindOurs {
+			continue
+		}
 		if s := x.status(); s != "OK" && s != "SKIPPED" {
 			return false
 		}
