@@ -42,11 +42,11 @@ func TestBroadcastSendAllocatesNothingPerRecipient(t *testing.T) {
 }
 
 func sendToAll(t *testing.T, bg *benchGateway, b *socketio.Broadcast, to []member) {
-	bg.frames.expect(int64(len(to)))
+	bg.frames.Expect(int64(len(to)))
 	for _, m := range to {
 		if err := m.Send(b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bg.frames.wait(t)
+	bg.frames.Wait(t)
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,11 +18,13 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
+
+	"chatgateway/gateway/engineio/frametest"
 )
 
 // The broadcast benchmarks run the gateway on the real engine, with N
 // loopback WebSocket clients in room "r". The clients only count the frames
-// they receive (see countFrames), so what is measured is the server's work
+// they receive (see frametest.CountFrames), so what is measured is the server's work
 // plus the kernel's, and one op ends when every member has the message.
 
 const benchContent = "hello everyone, how is it going today?"
@@ -43,11 +44,11 @@ func BenchmarkHubBroadcast(b *testing.B) {
 			for b.Loop() {
 				order++
 				m := rooms.Message{Order: order, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"}
-				bg.frames.expect(int64(n))
+				bg.frames.Expect(int64(n))
 				start := time.Now()
 				bg.g.hub.deliver(rs, delivery{kind: kindMessage, message: m})
 				delivering += time.Since(start)
-				bg.frames.wait(b)
+				bg.frames.Wait(b)
 			}
 			reportPerRecipient(b, n, delivering, "deliver-ns/recipient")
 		})
@@ -65,11 +66,11 @@ func BenchmarkRoomPost(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				bg.frames.expect(int64(n))
+				bg.frames.Expect(int64(n))
 				if _, err := bg.g.post(ctx, "r", rooms.NewMessage{Username: "alice", Content: benchContent}); err != nil {
 					b.Fatal(err)
 				}
-				bg.frames.wait(b)
+				bg.frames.Wait(b)
 			}
 			reportPerRecipient(b, n, 0, "")
 		})
@@ -87,7 +88,7 @@ func reportPerRecipient(b *testing.B, n int, part time.Duration, partUnit string
 type benchGateway struct {
 	g      *Gateway
 	srv    *socketio.Server
-	frames *frameWaiter
+	frames *frametest.FrameWaiter
 }
 
 // startBenchGateway serves a gateway on loopback and connects n Engine.IO
@@ -111,7 +112,7 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 	hs := &http.Server{Handler: mux}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	frames := newFrameWaiter()
+	frames := frametest.NewFrameWaiter()
 	var clients []net.Conn
 	var readers sync.WaitGroup
 	tb.Cleanup(func() {
@@ -154,7 +155,7 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 		}
 		// Nothing else is sent to the client unasked, so the library holds
 		// no buffered bytes and the socket can be read raw from here on.
-		readers.Go(func() { countFrames(conn.UnderlyingConn(), frames) })
+		readers.Go(func() { frametest.CountFrames(conn.UnderlyingConn(), frames) })
 	}
 	return &benchGateway{g: g, srv: srv, frames: frames}
 }
@@ -188,102 +189,4 @@ func (bg *benchGateway) room(tb testing.TB) *roomState {
 		tb.Fatal("room r has no delivery state")
 	}
 	return rs
-}
-
-// frameWaiter lets a benchmark wait, without polling, until its clients
-// have received as many WebSocket frames as it expects.
-type frameWaiter struct {
-	got     atomic.Int64
-	want    atomic.Int64
-	arrived chan struct{} // a hint that got may have reached want
-	timeout *time.Timer   // reused so that waiting allocates nothing
-}
-
-func newFrameWaiter() *frameWaiter {
-	t := time.NewTimer(waitFor)
-	t.Stop()
-	return &frameWaiter{arrived: make(chan struct{}, 1), timeout: t}
-}
-
-func (w *frameWaiter) expect(frames int64) { w.want.Add(frames) }
-
-func (w *frameWaiter) frameArrived() {
-	if w.got.Add(1) >= w.want.Load() {
-		select {
-		case w.arrived <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (w *frameWaiter) wait(tb testing.TB) {
-	w.timeout.Reset(waitFor)
-	defer w.timeout.Stop()
-	for w.got.Load() < w.want.Load() {
-		select {
-		case <-w.arrived:
-		case <-w.timeout.C:
-			tb.Fatalf("clients got %d frames within %v, want %d", w.got.Load(), waitFor, w.want.Load())
-		}
-	}
-}
-
-// countFrames reads unmasked server frames from conn until it fails and
-// reports each complete one. It parses only the frame headers and skips
-// payloads, so the clients add little work and no allocation to what is
-// measured.
-func countFrames(conn net.Conn, w *frameWaiter) {
-	buf := make([]byte, 64<<10)
-	var header [10]byte
-	headerLen := 0
-	var payloadLeft int64
-	for {
-		n, err := conn.Read(buf)
-		p := buf[:n]
-		for len(p) > 0 {
-			if payloadLeft > 0 {
-				k := int(min(payloadLeft, int64(len(p))))
-				payloadLeft -= int64(k)
-				p = p[k:]
-				if payloadLeft == 0 {
-					w.frameArrived()
-				}
-				continue
-			}
-			header[headerLen] = p[0]
-			headerLen++
-			p = p[1:]
-			if headerLen < 2 {
-				continue
-			}
-			need := 2
-			switch header[1] & 0x7f {
-			case 126:
-				need = 4
-			case 127:
-				need = 10
-			}
-			if headerLen < need {
-				continue
-			}
-			switch need {
-			case 2:
-				payloadLeft = int64(header[1] & 0x7f)
-			case 4:
-				payloadLeft = int64(header[2])<<8 | int64(header[3])
-			default:
-				payloadLeft = 0
-				for _, c := range header[2:10] {
-					payloadLeft = payloadLeft<<8 | int64(c)
-				}
-			}
-			headerLen = 0
-			if payloadLeft == 0 {
-				w.frameArrived()
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

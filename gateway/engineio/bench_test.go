@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"chatgateway/gateway/engineio/frametest"
 )
 
 // chatPacketText is the Socket.IO packet of a typical chat message as the
@@ -59,7 +60,7 @@ func BenchmarkSessionSendWebSocket(b *testing.B) {
 			var sending time.Duration
 			for b.Loop() {
 				m := NewMessage(chatPacketText, nil)
-				frames.expect(int64(n))
+				frames.Expect(int64(n))
 				start := time.Now()
 				for _, s := range sessions {
 					if err := s.Send(m); err != nil {
@@ -67,7 +68,7 @@ func BenchmarkSessionSendWebSocket(b *testing.B) {
 					}
 				}
 				sending += time.Since(start)
-				frames.wait(b)
+				frames.Wait(b)
 			}
 			recipients := float64(b.N) * float64(n)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/recipients, "ns/recipient")
@@ -95,7 +96,7 @@ func quietConfig() Config {
 
 // openBenchSessions serves the engine on loopback and opens n WebSocket
 // sessions (EIO=4, WebSocket only) whose clients count the frames they get.
-func openBenchSessions(tb testing.TB, n int) ([]*Session, *frameWaiter) {
+func openBenchSessions(tb testing.TB, n int) ([]*Session, *frametest.FrameWaiter) {
 	tb.Helper()
 	handler := sessionCollector{opened: make(chan *Session, n)}
 	srv := NewServer(quietConfig(), handler)
@@ -106,7 +107,7 @@ func openBenchSessions(tb testing.TB, n int) ([]*Session, *frameWaiter) {
 	hs := &http.Server{Handler: srv}
 	served := make(chan struct{})
 	go func() { defer close(served); hs.Serve(ln) }()
-	frames := newFrameWaiter()
+	frames := frametest.NewFrameWaiter()
 	var clients []net.Conn
 	var readers sync.WaitGroup
 	tb.Cleanup(func() {
@@ -143,109 +144,7 @@ func openBenchSessions(tb testing.TB, n int) ([]*Session, *frameWaiter) {
 		case <-time.After(10 * time.Second):
 			tb.Fatal("no session opened")
 		}
-		readers.Go(func() { countFrames(raw, frames) })
+		readers.Go(func() { frametest.CountFrames(raw, frames) })
 	}
 	return sessions, frames
-}
-
-// frameWaiter lets a benchmark wait, without polling, until its clients
-// have received as many WebSocket frames as it expects.
-type frameWaiter struct {
-	got     atomic.Int64
-	want    atomic.Int64
-	arrived chan struct{} // a hint that got may have reached want
-	timeout *time.Timer   // reused so that waiting allocates nothing
-}
-
-// frameWaitLimit bounds one wait; a broadcast to 1000 loopback clients
-// takes milliseconds.
-const frameWaitLimit = 30 * time.Second
-
-func newFrameWaiter() *frameWaiter {
-	t := time.NewTimer(frameWaitLimit)
-	t.Stop()
-	return &frameWaiter{arrived: make(chan struct{}, 1), timeout: t}
-}
-
-func (w *frameWaiter) expect(frames int64) { w.want.Add(frames) }
-
-func (w *frameWaiter) frameArrived() {
-	if w.got.Add(1) >= w.want.Load() {
-		select {
-		case w.arrived <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (w *frameWaiter) wait(tb testing.TB) {
-	w.timeout.Reset(frameWaitLimit)
-	defer w.timeout.Stop()
-	for w.got.Load() < w.want.Load() {
-		select {
-		case <-w.arrived:
-		case <-w.timeout.C:
-			tb.Fatalf("clients got %d frames within %v, want %d", w.got.Load(), frameWaitLimit, w.want.Load())
-		}
-	}
-}
-
-// countFrames reads unmasked server frames from conn until it fails and
-// reports each complete one. It parses only the frame headers and skips
-// payloads, so the clients add little work and no allocation to what is
-// measured.
-func countFrames(conn net.Conn, w *frameWaiter) {
-	buf := make([]byte, 64<<10)
-	var header [10]byte
-	headerLen := 0
-	var payloadLeft int64
-	for {
-		n, err := conn.Read(buf)
-		p := buf[:n]
-		for len(p) > 0 {
-			if payloadLeft > 0 {
-				k := int(min(payloadLeft, int64(len(p))))
-				payloadLeft -= int64(k)
-				p = p[k:]
-				if payloadLeft == 0 {
-					w.frameArrived()
-				}
-				continue
-			}
-			header[headerLen] = p[0]
-			headerLen++
-			p = p[1:]
-			if headerLen < 2 {
-				continue
-			}
-			need := 2
-			switch header[1] & 0x7f {
-			case 126:
-				need = 4
-			case 127:
-				need = 10
-			}
-			if headerLen < need {
-				continue
-			}
-			switch need {
-			case 2:
-				payloadLeft = int64(header[1] & 0x7f)
-			case 4:
-				payloadLeft = int64(header[2])<<8 | int64(header[3])
-			default:
-				payloadLeft = 0
-				for _, c := range header[2:10] {
-					payloadLeft = payloadLeft<<8 | int64(c)
-				}
-			}
-			headerLen = 0
-			if payloadLeft == 0 {
-				w.frameArrived()
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
