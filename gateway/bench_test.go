@@ -3,10 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
-	"chatgateway/rooms/memstore"
 
 	"chatgateway/gateway/engineio/frametest"
 )
@@ -98,51 +95,23 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 	tb.Helper()
 	// No ping is due while a benchmark runs, so every frame a client counts
 	// is one the benchmark caused.
-	engineCfg := engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, Logger: discardLogger()}
-	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})
-	svc := rooms.NewService(memstore.New())
-	g := New(svc, Config{}, discardLogger())
-	g.Register(srv)
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	es := startEngineServer(tb, engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour}, Config{})
+	g := es.g
 	frames := frametest.NewFrameWaiter()
 	var clients []net.Conn
 	var readers sync.WaitGroup
+	// Runs before the server's cleanup: the clients go first.
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("socket.io shutdown: %v", err)
-		}
-		if err := hs.Shutdown(ctx); err != nil {
-			tb.Errorf("http shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			tb.Errorf("serve: %v", err)
-		}
-		if err := g.Shutdown(ctx); err != nil {
-			tb.Errorf("gateway shutdown: %v", err)
-		}
 		for _, c := range clients {
 			c.Close()
 		}
 		readers.Wait()
 	})
-	if err := svc.CreateRoom(context.Background(), rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "bob"}); err != nil {
-		tb.Fatal(err)
-	}
 	if err := g.hub.prepare(context.Background(), "r"); err != nil {
 		tb.Fatal(err)
 	}
 	dialer := websocket.Dialer{HandshakeTimeout: waitFor}
-	url := "ws://" + ln.Addr().String() + "/socket.io/?EIO=4&transport=websocket"
+	url := "ws://" + es.addr + "/socket.io/?EIO=4&transport=websocket"
 	for i := range n {
 		conn, _, err := dialer.Dial(url, nil)
 		if err != nil {
@@ -157,7 +126,7 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 		// no buffered bytes and the socket can be read raw from here on.
 		readers.Go(func() { frametest.CountFrames(conn.UnderlyingConn(), frames) })
 	}
-	return &benchGateway{g: g, srv: srv, frames: frames}
+	return &benchGateway{g: g, srv: es.srv, frames: frames}
 }
 
 // benchConnect reads the open packet, connects the root namespace and

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Broker carries room envelopes from the node that produced them to every
@@ -23,42 +25,56 @@ type Broker interface {
 // MemoryBroker is the in-process Broker: Publish calls each subscriber on the
 // publishing goroutine. Concurrent publishers therefore reach the hub in any
 // order, which the hub's sequencer absorbs.
+//
+// The subscriber list is replaced, never modified, so Publish (once per
+// message) reads it without copying and subscribing is the rare, costly side.
 type MemoryBroker struct {
-	mu     sync.RWMutex
+	mu     sync.Mutex // serialises Subscribe and unsubscribe
 	nextID int
-	subs   map[int]func(roomID string, payload []byte)
+	subs   atomic.Pointer[[]subscriber]
+}
+
+type subscriber struct {
+	id      int
+	deliver func(roomID string, payload []byte)
 }
 
 // NewMemoryBroker returns an empty in-process broker.
-func NewMemoryBroker() *MemoryBroker {
-	return &MemoryBroker{subs: make(map[int]func(string, []byte))}
-}
+func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{} }
 
 func (b *MemoryBroker) Publish(ctx context.Context, roomID string, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.mu.RLock()
-	subs := make([]func(string, []byte), 0, len(b.subs))
-	for _, f := range b.subs {
-		subs = append(subs, f)
-	}
-	b.mu.RUnlock()
-	for _, f := range subs {
-		f(roomID, payload)
+	if subs := b.subs.Load(); subs != nil {
+		for _, s := range *subs {
+			s.deliver(roomID, payload)
+		}
 	}
 	return nil
 }
 
 func (b *MemoryBroker) Subscribe(deliver func(roomID string, payload []byte)) func() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	id := b.nextID
 	b.nextID++
-	b.subs[id] = deliver
-	b.mu.Unlock()
+	b.replace(func(old []subscriber) []subscriber { return append(old, subscriber{id, deliver}) })
 	return func() {
 		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
+		defer b.mu.Unlock()
+		b.replace(func(old []subscriber) []subscriber {
+			return slices.DeleteFunc(old, func(s subscriber) bool { return s.id == id })
+		})
 	}
+}
+
+// replace installs edit(copy of the current list). Caller holds b.mu.
+func (b *MemoryBroker) replace(edit func([]subscriber) []subscriber) {
+	var cur []subscriber
+	if p := b.subs.Load(); p != nil {
+		cur = slices.Clone(*p)
+	}
+	next := edit(cur)
+	b.subs.Store(&next)
 }

@@ -34,7 +34,7 @@ type engineServer struct {
 }
 
 // startEngineServer serves a full gateway on 127.0.0.1.
-func startEngineServer(t *testing.T, engineCfg engineio.Config, cfg Config) *engineServer {
+func startEngineServer(t testing.TB, engineCfg engineio.Config, cfg Config) *engineServer {
 	t.Helper()
 	engineCfg.Logger = discardLogger()
 	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})

@@ -866,8 +866,10 @@ func (h *hub) localMembers(ids []string) []member {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []member
+	seen := make(map[string]bool, len(ids)) // a big room's interval may bring thousands
 	for _, id := range ids {
-		if ms := h.members[id]; ms != nil && !slices.Contains(out, ms.m) {
+		if ms := h.members[id]; ms != nil && !seen[id] {
+			seen[id] = true
 			out = append(out, ms.m)
 		}
 	}

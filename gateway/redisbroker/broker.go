@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"chatgateway/gateway"
 )
 
 // Defaults of Options.
@@ -59,9 +61,12 @@ type Broker struct {
 	opts   Options
 	log    *slog.Logger
 
-	mu       sync.RWMutex
+	// local fans envelopes out to this node's subscribers, whichever node
+	// published them.
+	local *gateway.MemoryBroker
+
+	mu       sync.Mutex
 	nextID   int
-	subs     map[int]func(roomID string, payload []byte)
 	resyncs  map[int]func()
 	running  bool
 	cancel   context.CancelFunc
@@ -102,7 +107,7 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		client:     client,
 		opts:       opts,
 		log:        opts.Logger,
-		subs:       make(map[int]func(string, []byte)),
+		local:      gateway.NewMemoryBroker(),
 		resyncs:    make(map[int]func()),
 		subscribed: make(chan struct{}),
 	}
@@ -115,33 +120,21 @@ func (b *Broker) Publish(ctx context.Context, roomID string, payload []byte) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.deliverLocal(roomID, payload)
+	if err := b.local.Publish(ctx, roomID, payload); err != nil {
+		return err
+	}
 	if err := b.client.Publish(ctx, b.opts.Channel, encodeFrame(b.opts.NodeID, roomID, payload)).Err(); err != nil {
 		return fmt.Errorf("redisbroker: publish: %w", err)
 	}
 	return nil
 }
 
-func (b *Broker) deliverLocal(roomID string, payload []byte) {
-	b.mu.RLock()
-	subs := make([]func(string, []byte), 0, len(b.subs))
-	for _, f := range b.subs {
-		subs = append(subs, f)
-	}
-	b.mu.RUnlock()
-	for _, f := range subs {
-		f(roomID, payload)
-	}
-}
-
 // Subscribe registers deliver for envelopes from every node, this one
 // included, and starts the Redis subscription if it is not running.
 func (b *Broker) Subscribe(deliver func(roomID string, payload []byte)) (unsubscribe func()) {
+	unsubscribe = b.local.Subscribe(deliver)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	id := b.nextID
-	b.nextID++
-	b.subs[id] = deliver
 	if !b.running {
 		b.running = true
 		ctx, cancel := context.WithCancel(context.Background())
@@ -150,11 +143,7 @@ func (b *Broker) Subscribe(deliver func(roomID string, payload []byte)) (unsubsc
 		b.pubsub = b.client.Subscribe(ctx, b.opts.Channel)
 		go b.receiveLoop(ctx, b.pubsub, b.loopDone)
 	}
-	return func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
+	return unsubscribe
 }
 
 // OnResync registers f to run each time the subscription is re-established
@@ -250,19 +239,19 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			if node == b.opts.NodeID {
 				continue // delivered locally when published
 			}
-			b.deliverLocal(roomID, payload)
+			_ = b.local.Publish(context.Background(), roomID, payload)
 		case *redis.Pong:
 		}
 	}
 }
 
 func (b *Broker) resync() {
-	b.mu.RLock()
+	b.mu.Lock()
 	fs := make([]func(), 0, len(b.resyncs))
 	for _, f := range b.resyncs {
 		fs = append(fs, f)
 	}
-	b.mu.RUnlock()
+	b.mu.Unlock()
 	for _, f := range fs {
 		f()
 	}
