@@ -216,7 +216,7 @@ func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
 func (g *Gateway) leave(roomID, socketID string) {
 	ctx, cancel := g.opContext()
 	defer cancel()
-	_, changed, err := g.svc.Leave(ctx, roomID, socketID)
+	changed, err := g.svc.Leave(ctx, roomID, socketID, g.cfg.NodeID)
 	if err != nil {
 		g.log.Warn("gateway: cannot mark participant disconnected", "room", roomID, "socket", socketID, "err", err)
 		return
