@@ -101,6 +101,9 @@ type SessionStore interface {
 	// DepartSession marks the session departed at `at` with its delivery
 	// log, if nodeID still holds it live. A missing session is not an error.
 	DepartSession(ctx context.Context, key, nodeID string, at time.Time, log []byte) error
+	// EndSession deletes the session if nodeID holds it live: the client
+	// left on purpose, so there is nothing to restore.
+	EndSession(ctx context.Context, key, nodeID string) error
 	// ClaimSession answers a 2.x client presenting a previous session id,
 	// atomically (see ClaimOutcome). A claim from a second claimant while
 	// the first still waits taints the session: a cookie seen on two live

@@ -86,6 +86,19 @@ func (s *Store) DepartSession(ctx context.Context, key, nodeID string, at time.T
 	return nil
 }
 
+// EndSession implements rooms.SessionStore.
+func (s *Store) EndSession(ctx context.Context, key, nodeID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	if r := s.sessions.byKey[key]; r != nil && r.Live && r.NodeID == nodeID {
+		delete(s.sessions.byKey, key)
+	}
+	return nil
+}
+
 // ClaimSession implements rooms.SessionStore.
 func (s *Store) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
 	if err := ctx.Err(); err != nil {

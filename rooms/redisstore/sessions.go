@@ -81,6 +81,14 @@ redis.call('ZADD', ARGV[1] .. '` + keySessionsByAge + `', ARGV[4], ARGV[2])
 return 1
 `)
 
+	// ARGV: prefix, key, node.
+	endSessionScript = newScript(`
+if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', sessionsOfNode(ARGV[1], ARGV[3]), ARGV[2])
+return 1
+`)
+
 	// ARGV: prefix, key, claimant, now (ms), grace (ms). Returns
 	// {outcome, field, value, ...}.
 	claimSessionScript = newScript(`
@@ -189,6 +197,14 @@ func (s *Store) DepartSession(ctx context.Context, key, nodeID string, at time.T
 	if err := departSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)},
 		s.prefix, key, nodeID, at.UnixMilli(), log).Err(); err != nil {
 		return unavailable("depart session", err)
+	}
+	return nil
+}
+
+// EndSession implements rooms.SessionStore.
+func (s *Store) EndSession(ctx context.Context, key, nodeID string) error {
+	if err := endSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, s.prefix, key, nodeID).Err(); err != nil {
+		return unavailable("end session", err)
 	}
 	return nil
 }

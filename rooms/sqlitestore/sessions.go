@@ -72,6 +72,14 @@ func (s *Store) DepartSession(ctx context.Context, key, nodeID string, at time.T
 	})
 }
 
+// EndSession implements rooms.SessionStore.
+func (s *Store) EndSession(ctx context.Context, key, nodeID string) error {
+	return s.submit(ctx, func(w *writeTx) error {
+		_, err := w.exec(`DELETE FROM sessions WHERE key = ?1 AND live = 1 AND node_id = ?2`, key, nodeID)
+		return err
+	})
+}
+
 // ClaimSession implements rooms.SessionStore.
 func (s *Store) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
 	outcome, sess := rooms.ClaimRefused, rooms.Session{}

@@ -27,6 +27,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) rooms.SessionStore) {
 		{"TaintedSessionsAreNeverGranted", testTainted},
 		{"ClaimAfterGraceIsRefused", testClaimExpired},
 		{"DepartOnlyByTheHoldingNode", testDepartByNode},
+		{"EndedSessionsAreGone", testEndSession},
 		{"TakeOverMovesTheSession", testTakeOver},
 		{"Prune", testPrune},
 		{"ConcurrentClaimsGrantOnce", testConcurrentClaims},
@@ -167,6 +168,18 @@ func testDepartByNode(t *testing.T, s rooms.SessionStore) {
 	sess := wantClaim(t, s, "k", "c1", sessionEpoch, rooms.ClaimGranted)
 	if !slices.Equal(sess.Rooms, []rooms.SessionRoom{roomA, roomB}) {
 		t.Fatalf("granted rooms = %+v, want both", sess.Rooms)
+	}
+}
+
+func testEndSession(t *testing.T, s rooms.SessionStore) {
+	ctx := context.Background()
+	mustDo(t, "AddSessionRoom", s.AddSessionRoom(ctx, "k", "sock", "n1", roomA))
+	mustDo(t, "EndSession from another node", s.EndSession(ctx, "k", "n2"))
+	wantClaim(t, s, "k", "c1", sessionEpoch, rooms.ClaimPending)
+	mustDo(t, "EndSession", s.EndSession(ctx, "k", "n1"))
+	wantClaim(t, s, "k", "c1", sessionEpoch, rooms.ClaimRefused)
+	if _, ok, err := s.TakeOverSession(ctx, "k", "n2", sessionEpoch, time.Minute); err != nil || ok {
+		t.Fatalf("TakeOverSession of an ended session = (%v, %v), want (false, nil)", ok, err)
 	}
 }
 
