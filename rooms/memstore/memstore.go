@@ -164,22 +164,33 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) erro
 	return nil
 }
 
-// SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
+// openRoom returns the room locked, or nil when it does not exist (a
+// missing room is not an error for the participant updates).
+func (s *Store) openRoom(ctx context.Context, roomID string) (*room, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return nil, err
 	}
 	s.mu.RLock()
 	r, ok := s.rooms[roomID]
 	s.mu.RUnlock()
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
-		return false, nil
+		r.mu.Unlock()
+		return nil, nil
 	}
+	return r, nil
+}
+
+// SetConnected implements rooms.Store.
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
+	r, err := s.openRoom(ctx, roomID)
+	if r == nil {
+		return false, err
+	}
+	defer r.mu.Unlock()
 	i, ok := r.bySocket[socketID]
 	if !ok || (nodeID != "" && r.participants[i].NodeID != nodeID) {
 		return false, nil
@@ -190,20 +201,11 @@ func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID strin
 
 // ReclaimParticipant implements rooms.Store.
 func (s *Store) ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
-	if err := ctx.Err(); err != nil {
+	r, err := s.openRoom(ctx, roomID)
+	if r == nil {
 		return false, err
 	}
-	s.mu.RLock()
-	r, ok := s.rooms[roomID]
-	s.mu.RUnlock()
-	if !ok {
-		return false, nil
-	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return false, nil
-	}
 	i, ok := r.bySocket[oldSocketID]
 	if !ok {
 		return false, nil

@@ -184,7 +184,7 @@ return 1
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local prefix, room, old, new, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local state = redis.call('HGET', KEYS[5], old)
-if not state or redis.call('HEXISTS', KEYS[5], new) == 1 then return 0 end
+if not state or (old ~= new and redis.call('HEXISTS', KEYS[5], new) == 1) then return 0 end
 if string.len(state) > 1 then
   redis.call('SREM', nodeKey(prefix, string.sub(state, 2)), indexMember(room, old))
 end

@@ -448,6 +448,15 @@ func testReclaimParticipant(t *testing.T, s rooms.Store) {
 			t.Errorf("%s: ReclaimParticipant = (%v, %v), want (false, nil)", tc.name, ok, err)
 		}
 	}
+	// A recovered socket keeps its id: it reclaims its own entry.
+	if ok, err := s.ReclaimParticipant(ctx, "r", "new", "new", "node-c"); err != nil || !ok {
+		t.Fatalf("ReclaimParticipant to the same socket id = (%v, %v), want (true, nil)", ok, err)
+	}
+	reclaimed.NodeID = "node-c"
+	want = []rooms.Participant{reclaimed, other, mine}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("after reclaim by the same socket id: participants = %+v, want %+v", got, want)
+	}
 	// A closed and re-created room has none of the old entries.
 	if err := s.CloseRoom(ctx, "r"); err != nil {
 		t.Fatal(err)
