@@ -31,10 +31,13 @@ const (
 	exceptionStatusMessage = "error"
 )
 
-// Exception is the payload of the "exception" event, Nest's WsException shape.
+// Exception is the payload of the "exception" event, Nest's WsException
+// shape. Code is set only on the gateway's own refusals (rate limits,
+// identity), which the original did not have.
 type Exception struct {
 	Status  string `json:"status"`
 	Message string `json:"message"`
+	Code    string `json:"code,omitempty"`
 }
 
 // AckError is what "chat" and "messages" acknowledge on failure.
@@ -151,6 +154,7 @@ func New(ctx context.Context, svc *rooms.Service, cfg Config, logger *slog.Logge
 	if cfg.Delivery == DeliveryRoom {
 		g.backgroundDone.Go(func() { g.pruneSessions(bg) })
 	}
+	g.backgroundDone.Go(func() { g.freeIdleRooms(bg) })
 	return g, nil
 }
 
@@ -218,7 +222,14 @@ func (g *Gateway) opContext() (context.Context, context.CancelFunc) {
 }
 
 func (g *Gateway) onConnect(c socketio.Conn) error {
-	s := &socketState{conn: c, id: c.ID()}
+	s := &socketState{conn: c, id: c.ID(), events: newEventLimiter(g.cfg.EventRate, g.cfg.EventBurst)}
+	if g.cfg.Auth != nil {
+		user, err := g.authenticate(c)
+		if err != nil {
+			return err
+		}
+		s.authUser = user
+	}
 	if g.cfg.Delivery == DeliveryRoom {
 		switch {
 		case c.PID() != "":
@@ -306,9 +317,22 @@ func (g *Gateway) leave(roomID, socketID string) {
 // socket (the original disconnected without a word); an unavailable store
 // answers "exception" and keeps the socket, so the client can retry.
 func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
+	s := socketOf(c)
+	if err := g.admit(s); err != nil {
+		_ = c.Emit(exceptionEvent, g.exception(err))
+		return
+	}
 	var in participantsPayload
 	if err := g.validate.decode(raw, &in); err != nil {
 		g.refuse(c, g.errorText(err))
+		return
+	}
+	if s != nil && s.authUser != "" && in.Username != s.authUser {
+		_ = c.Emit(exceptionEvent, g.exception(refusal(CodeIdentityMismatch, "This socket's token is for '%s', not '%s'", s.authUser, in.Username)))
+		return
+	}
+	if s != nil && g.members.joinedAs(s, in.RoomID) == "" && g.members.roomCount(s) >= g.cfg.MaxRoomsPerSocket {
+		_ = c.Emit(exceptionEvent, g.exception(refusal(CodeTooManyRooms, "This socket is in %d rooms already, the most it may join", g.cfg.MaxRoomsPerSocket)))
 		return
 	}
 	ctx, cancel := g.opContext()
@@ -316,14 +340,13 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
 	if errors.Is(err, rooms.ErrUnavailable) {
 		// Not the client's fault: it may retry on the same socket.
-		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
+		_ = c.Emit(exceptionEvent, g.exception(err))
 		return
 	}
 	if err != nil {
 		g.refuse(c, g.errorText(err))
 		return
 	}
-	s := socketOf(c)
 	rm, err := g.hub.prepare(ctx, in.RoomID)
 	if err != nil {
 		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
@@ -354,22 +377,35 @@ func (g *Gateway) refuse(c socketio.Conn, message string) {
 // event <roomId>. Failures go to the sender alone as "exception"; an ack, if
 // the client asked for one, carries nothing, like the original's silence.
 func (g *Gateway) onExchanges(c socketio.Conn, raw json.RawMessage) {
+	if err := g.exchange(c, raw); err != nil {
+		_ = c.Emit(exceptionEvent, g.exception(err))
+	}
+}
+
+func (g *Gateway) exchange(c socketio.Conn, raw json.RawMessage) error {
+	if err := g.admit(socketOf(c)); err != nil {
+		return err
+	}
 	var in exchangesPayload
 	if err := g.validate.decode(raw, &in); err != nil {
-		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
-		return
+		return err
 	}
 	ctx, cancel := g.opContext()
 	defer cancel()
-	_, err := g.post(ctx, in.RoomID, rooms.NewMessage{Username: in.Username, Content: in.Content, CreatedAt: in.CreatedAt})
+	username, err := g.speaker(ctx, c, in.RoomID, in.Username)
 	if err != nil {
-		_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: g.errorText(err)})
+		return err
 	}
+	_, err = g.post(ctx, in.RoomID, rooms.NewMessage{Username: username, Content: in.Content, CreatedAt: in.CreatedAt})
+	return err
 }
 
 // onChat is exchanges with an acknowledgement: the stored message, or an
 // AckError. The username defaults to the one the socket joined with.
 func (g *Gateway) onChat(c socketio.Conn, raw json.RawMessage) any {
+	if err := g.admit(socketOf(c)); err != nil {
+		return g.ackError(err)
+	}
 	ctx, cancel := g.opContext()
 	defer cancel()
 	return g.groupMessage(ctx, c, raw)
@@ -380,9 +416,9 @@ func (g *Gateway) groupMessage(ctx context.Context, c socketio.Conn, raw json.Ra
 	if err := g.validate.decode(raw, &in); err != nil {
 		return g.ackError(err)
 	}
-	username := in.Username
-	if username == "" {
-		username = g.members.username(c.ID(), in.RoomID)
+	username, err := g.speaker(ctx, c, in.RoomID, in.Username)
+	if err != nil {
+		return g.ackError(err)
 	}
 	msg, err := g.post(ctx, in.RoomID, rooms.NewMessage{Username: username, Content: in.Content})
 	if err != nil {
@@ -394,6 +430,9 @@ func (g *Gateway) groupMessage(ctx context.Context, c socketio.Conn, raw json.Ra
 // onMessages dispatches on payload.type, like Nest's
 // @SubscribeMessage({channel: 'messages', type: ...}).
 func (g *Gateway) onMessages(c socketio.Conn, raw json.RawMessage) any {
+	if err := g.admit(socketOf(c)); err != nil {
+		return g.ackError(err)
+	}
 	var head messagesHeader
 	if err := g.validate.decode(raw, &head); err != nil {
 		return g.ackError(err)
@@ -414,9 +453,9 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 	if err := g.validate.decode(raw, &in); err != nil {
 		return g.ackError(err)
 	}
-	from := in.Username
-	if from == "" {
-		from = g.members.username(c.ID(), in.RoomID)
+	from, err := g.speaker(ctx, c, in.RoomID, in.Username)
+	if err != nil {
+		return g.ackError(err)
 	}
 	if from == "" {
 		return g.ackError(invalid("username", "username should not be empty"))
@@ -487,6 +526,16 @@ func (g *Gateway) roomClosed(ctx context.Context, roomID string) {
 	if err := g.publish(ctx, roomID, Envelope{Kind: KindClosed}); err != nil {
 		g.log.Error("gateway: room closure not published", "room", roomID, "err", err)
 	}
+}
+
+// exception is the "exception" event for err; the gateway's own refusals
+// carry their code.
+func (g *Gateway) exception(err error) Exception {
+	e := Exception{Status: exceptionStatusMessage, Message: g.errorText(err)}
+	if isRefusal(err) {
+		e.Code = rooms.ErrorCode(err)
+	}
+	return e
 }
 
 // errorText is the human message of err for an "exception" event. Errors

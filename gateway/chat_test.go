@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ type fakeConn struct {
 	// with connection state recovery.
 	pid       string
 	recovered *restorePlan
+	// auth and query are the v5 CONNECT payload and the handshake query.
+	auth  []byte
+	query url.Values
 
 	mu     sync.Mutex
 	closed bool
@@ -48,7 +52,7 @@ func (c *fakeConn) RemoteAddr() string {
 	return "127.0.0.1:1"
 }
 func (c *fakeConn) Handshake() socketio.Handshake {
-	return socketio.Handshake{Header: c.header, Protocol: c.protocol}
+	return socketio.Handshake{Header: c.header, Protocol: c.protocol, Auth: c.auth, Query: c.query}
 }
 func (c *fakeConn) PID() string { return c.pid }
 func (c *fakeConn) Recovered() (any, bool) {
@@ -122,16 +126,24 @@ type gatewayFixture struct {
 	clock    *fakeClock
 }
 
-func newGatewayFixture(t *testing.T, delivery Delivery) *gatewayFixture {
+func newGatewayFixture(t *testing.T, delivery Delivery, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
-	return newGatewayFixtureOn(t, delivery, memstore.New())
+	return newGatewayFixtureOn(t, delivery, memstore.New(), opts...)
 }
 
-func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store) *gatewayFixture {
+// openIdentity is the original's behaviour: any socket posts anywhere under
+// any name.
+func openIdentity(c *Config) { c.Identity = IdentityOpen }
+
+func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
 	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
 	f := &gatewayFixture{svc: svc, rec: newRecorder(), sessions: memstore.New(), clock: &fakeClock{now: fixedNow}}
-	g, err := New(context.Background(), svc, Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: f.sessions, ClaimWait: time.Hour}, discardLogger())
+	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: f.sessions, ClaimWait: time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	g, err := New(context.Background(), svc, cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +269,12 @@ func TestParticipantsJoinAndRefusals(t *testing.T) {
 }
 
 func TestTranscriptScenario(t *testing.T) {
-	// The WebSocket transcript of the original, step by step, in both modes.
+	// The WebSocket transcript of the original, step by step, in both
+	// delivery modes, with the original's open identity (bound identity
+	// refuses step 4, see TestIdentityBound).
 	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
 		t.Run(string(delivery), func(t *testing.T) {
-			f := newGatewayFixture(t, delivery)
+			f := newGatewayFixture(t, delivery, openIdentity)
 			const room = "ws-room"
 			f.createRoom(t, room)
 			a := f.connect(t, "A", "")
@@ -371,7 +385,7 @@ func TestExchangesRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newGatewayFixture(t, DeliveryRoom)
+			f := newGatewayFixture(t, DeliveryRoom, openIdentity)
 			f.createRoom(t, "r1")
 			c := f.connect(t, "c", "")
 			f.join(t, c, "r1", "u")
@@ -412,7 +426,7 @@ func TestChatAndMessagesAcks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newGatewayFixture(t, DeliveryRoom)
+			f := newGatewayFixture(t, DeliveryRoom, openIdentity)
 			f.createRoom(t, "r1")
 			f.createRoom(t, "r2")
 			c := f.connect(t, "c", "")
@@ -434,7 +448,7 @@ func TestChatAndMessagesAcks(t *testing.T) {
 }
 
 func TestChatWithoutAnyUsername(t *testing.T) {
-	f := newGatewayFixture(t, DeliveryRoom)
+	f := newGatewayFixture(t, DeliveryRoom, openIdentity)
 	f.createRoom(t, "r1")
 	c := f.connect(t, "c", "")
 	got := f.g.onChat(c, raw(t, `{"roomId":"r1","content":"hi"}`))

@@ -47,6 +47,13 @@ const (
 	DefaultNodeTTL           = 6 * time.Second
 	// DefaultRecoveryWindow is socket.io's maxDisconnectionDuration default.
 	DefaultRecoveryWindow = 2 * time.Minute
+	// DefaultEventRate and DefaultEventBurst: a person typing never comes
+	// near; a script flooding the server does at once.
+	DefaultEventRate  = 20.0
+	DefaultEventBurst = 60
+	// DefaultMaxRoomsPerSocket: the original frontend joins one room per
+	// socket.
+	DefaultMaxRoomsPerSocket = 64
 	// DefaultClaimWait covers a dead connection noticed by the heartbeat
 	// (socket.io 4's pingInterval 25s + pingTimeout 20s) with a margin.
 	DefaultClaimWait = 50 * time.Second
@@ -102,6 +109,22 @@ type Config struct {
 	// of the list (default 500ms). Rooms up to ListBroadcastMax are never
 	// delayed.
 	ListInterval time.Duration
+	// Identity is IdentityBound (the default in room delivery: a socket
+	// speaks only in rooms it joined, under the name it joined with) or
+	// IdentityOpen (the default in global delivery, as the original).
+	Identity Identity
+	// Auth, when set, requires every socket to present a token it accepts;
+	// the token's name is the only one the socket may join under.
+	Auth Authenticator
+	// EventRate and EventBurst bound each socket's events (a token bucket:
+	// EventRate per second, up to EventBurst at once; defaults 20 and 60);
+	// an event over it is refused with code rate-limited. A negative
+	// EventRate lifts the bound.
+	EventRate  float64
+	EventBurst int
+	// MaxRoomsPerSocket caps the rooms one socket is in (default 64); a
+	// join beyond it is refused with code rooms.too-many.
+	MaxRoomsPerSocket int
 	// Broker carries envelopes from publishers to the hub (default: a new
 	// in-process MemoryBroker).
 	Broker Broker
@@ -142,6 +165,25 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Sessions == nil {
 		c.Sessions = memstore.New()
+	}
+	switch c.Identity {
+	case "":
+		c.Identity = IdentityBound
+		if c.Delivery == DeliveryGlobal {
+			c.Identity = IdentityOpen
+		}
+	case IdentityBound, IdentityOpen:
+	default:
+		return c, fmt.Errorf("gateway: unknown Identity %q (want %q or %q)", c.Identity, IdentityBound, IdentityOpen)
+	}
+	if c.EventRate == 0 {
+		c.EventRate = DefaultEventRate
+	}
+	if c.EventBurst <= 0 {
+		c.EventBurst = DefaultEventBurst
+	}
+	if c.MaxRoomsPerSocket <= 0 {
+		c.MaxRoomsPerSocket = DefaultMaxRoomsPerSocket
 	}
 	if c.ReorderTimeout <= 0 {
 		c.ReorderTimeout = DefaultReorderTimeout

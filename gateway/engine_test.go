@@ -344,7 +344,7 @@ func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 		baseline    = 50
 		maxMessages = 2000 // bound: the cut must come well before (~32 MB)
 	)
-	es := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{})
+	es := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{EventRate: -1})
 	stats := &sendStats{total: make(map[string]time.Duration)}
 	es.srv.OnConnect(Namespace, func(c socketio.Conn) error { return es.g.onConnect(timedConn{Conn: c, stats: stats}) })
 
@@ -455,7 +455,7 @@ func TestConcurrentSendersOverWebSocket(t *testing.T) {
 	const total = senders * perSender
 	for _, delivery := range []Delivery{DeliveryRoom, DeliveryGlobal} {
 		t.Run(string(delivery), func(t *testing.T) {
-			addr := startEngineServer(t, engineio.Config{}, Config{Delivery: delivery}).addr
+			addr := startEngineServer(t, engineio.Config{}, Config{Delivery: delivery, EventRate: -1}).addr
 			clients := make([]*wsClient, senders)
 			for i := range clients {
 				clients[i] = dialWS(t, addr, 0)

@@ -83,6 +83,9 @@ type room struct {
 	// detached holds a closed room's members until its closed notice is
 	// out; nil while the room is open (its members are in the registry).
 	detached atomic.Pointer[roomMembers]
+	// active is when the room last delivered or was prepared (Unix nanos),
+	// for freeing the state of rooms nobody here uses any more.
+	active atomic.Int64
 }
 
 // hub owns delivery: every room's sequencer and pipeline, fed by the broker,
@@ -153,6 +156,7 @@ func (h *hub) room(roomID string, create bool) *room {
 // no order above that starting point can be missed. It returns the room.
 func (h *hub) prepare(ctx context.Context, roomID string) (*room, error) {
 	if rm := h.room(roomID, false); rm != nil && rm.seq.isReady() {
+		rm.active.Store(h.now().UnixNano())
 		return rm, nil
 	}
 	// A closure between reading the last order and starting the sequence
@@ -170,6 +174,7 @@ func (h *hub) prepare(ctx context.Context, roomID string) (*room, error) {
 		}
 		rm := h.room(roomID, true)
 		rm.start(last)
+		rm.active.Store(h.now().UnixNano())
 		return rm, nil
 	}
 }
@@ -403,6 +408,7 @@ func (h *hub) drain(rm *room) {
 		if !ok {
 			return
 		}
+		rm.active.Store(h.now().UnixNano())
 		for _, d := range batch {
 			h.deliver(rm, d)
 			if d.kind == deliverClosed {
@@ -609,6 +615,36 @@ func (h *hub) broadcast(to []member, event string, arg any) {
 			h.log.Debug("gateway: send failed", "socket", m.ID(), "event", event, "err", err)
 		}
 	}
+}
+
+// freeIdleRooms drops the delivery state of rooms that have no member on
+// this node and delivered nothing since before: the memory a node holds
+// follows what its sockets use, not every room ever posted to. A later
+// post or join starts the room again from the store's last order.
+func (h *hub) freeIdleRooms(before time.Time) (freed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, rm := range h.rooms {
+		if rm.active.Load() >= before.UnixNano() || h.members.memberCount(id) > 0 || !rm.idle() {
+			continue
+		}
+		delete(h.rooms, id)
+		freed++
+	}
+	return freed
+}
+
+// idle reports whether nothing waits in the room's sequencer or pipeline.
+func (rm *room) idle() bool {
+	rm.seq.mu.Lock()
+	waiting := len(rm.seq.pending) > 0 || rm.seq.gapTimer != nil
+	rm.seq.mu.Unlock()
+	if waiting {
+		return false
+	}
+	rm.out.mu.Lock()
+	defer rm.out.mu.Unlock()
+	return !rm.out.draining && len(rm.out.queue) == 0 && rm.out.listTimer == nil
 }
 
 // shutdown stops timers, refuses new background work and waits for the

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/time/rate"
+
 	"chatgateway/gateway/socketio"
 )
 
@@ -36,6 +38,11 @@ type socketState struct {
 	// recoverable: a v5 socket whose room messages carry offsets, so
 	// deliveries are logged for its recovery.
 	recoverable bool
+	// events is the socket's event budget (nil: unlimited).
+	events *rate.Limiter
+	// authUser is the username its token grants ("" without
+	// authentication).
+	authUser string
 
 	// Guarded by registry.mu.
 	rooms        map[string]*membership
@@ -306,6 +313,24 @@ func (r *registry) username(socketID, roomID string) string {
 		return mb.username
 	}
 	return s.lastUsername
+}
+
+// joinedAs is the name the socket is in the room under, "" when it is not
+// in the room.
+func (r *registry) joinedAs(s *socketState, roomID string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if mb := s.rooms[roomID]; mb != nil {
+		return mb.username
+	}
+	return ""
+}
+
+// roomCount is how many rooms the socket is in.
+func (r *registry) roomCount(s *socketState) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(s.rooms)
 }
 
 // roomsOf is the room ids the socket is in, sorted.

@@ -112,3 +112,20 @@ func (g *Gateway) pruneSessions(ctx context.Context) {
 		}
 	}
 }
+
+// freeIdleRooms frees, every roomIdleAfter, the delivery state of rooms that
+// no local socket uses any more, until ctx ends.
+func (g *Gateway) freeIdleRooms(ctx context.Context) {
+	ticker := time.NewTicker(roomIdleAfter)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if n := g.hub.freeIdleRooms(g.hub.now().Add(-roomIdleAfter)); n > 0 {
+			g.log.Debug("gateway: freed the delivery state of idle rooms", "count", n)
+		}
+	}
+}

@@ -238,14 +238,13 @@ func TestRestore2x(t *testing.T) {
 	}
 }
 
-// postMarker posts into room from a fresh socket that joins nothing, so
-// only the room's members receive it.
+// postMarker posts into room as the gateway does for a socket, from no
+// socket at all, so only the room's members receive it.
 func (f *gatewayFixture) postMarker(t *testing.T, roomID string) rooms.Message {
 	t.Helper()
-	ack := f.g.onChat(f.connect(t, "poster-"+roomID, ""), raw(t, map[string]string{"roomId": roomID, "content": "marker", "username": "poster"}))
-	m, ok := ack.(rooms.Message)
-	if !ok {
-		t.Fatalf("chat ack %+v", ack)
+	m, err := f.g.post(context.Background(), roomID, rooms.NewMessage{Username: "poster", Content: "marker"})
+	if err != nil {
+		t.Fatalf("post into %s: %v", roomID, err)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/jwtauth"
 )
 
 // config is every setting of the server. Each has a flag, an environment
@@ -35,6 +36,13 @@ type config struct {
 	MaxContentBytes int
 	RejoinGrace     time.Duration
 	RecoveryWindow  time.Duration
+	Identity        string
+	EventRate       float64
+	EventBurst      int
+	MaxRooms        int
+	JWTSecret       string
+	JWTPublicKey    string
+	JWTClaim        string
 	ReorderTimeout  time.Duration
 	ReorderLimit    int
 	StoreTimeout    time.Duration
@@ -96,6 +104,30 @@ func settings() []setting {
 		{"max-content", "MAX_CONTENT", "65536", "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
 		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
 		{"recovery-window", "RECOVERY_WINDOW", gateway.DefaultRecoveryWindow.String(), "how long a disconnected socket.io-client 4.x can recover its socket, rooms and missed messages (connection state recovery, room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RecoveryWindow })},
+		{"identity", "IDENTITY", "", "bound: a socket posts only into rooms it joined, under the name it joined with; open: anyone as anyone, as the original; empty: bound with DELIVERY=room, open with global", func(c *config, v string) error {
+			if v != "" && v != string(gateway.IdentityBound) && v != string(gateway.IdentityOpen) {
+				return fmt.Errorf("must be bound, open or empty")
+			}
+			c.Identity = v
+			return nil
+		}},
+		{"event-rate", "EVENT_RATE", strconv.FormatFloat(gateway.DefaultEventRate, 'g', -1, 64), "events per second each socket may send (token bucket; over it: code rate-limited); off lifts it", func(c *config, v string) error {
+			if v == "off" {
+				c.EventRate = -1
+				return nil
+			}
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r <= 0 {
+				return fmt.Errorf("must be a positive number or off")
+			}
+			c.EventRate = r
+			return nil
+		}},
+		{"event-burst", "EVENT_BURST", strconv.Itoa(gateway.DefaultEventBurst), "events a socket may send at once above EVENT_RATE", intSetter(func(c *config) *int { return &c.EventBurst })},
+		{"max-rooms", "MAX_ROOMS", strconv.Itoa(gateway.DefaultMaxRoomsPerSocket), "rooms one socket may be in at once (over it: code rooms.too-many)", intSetter(func(c *config) *int { return &c.MaxRooms })},
+		{"auth-jwt-secret", "AUTH_JWT_SECRET", "", "HS256 secret (32 bytes or more): sockets must present a JWT (auth.token, or ?token= for 2.x clients) and join under its username; empty: no authentication", func(c *config, v string) error { c.JWTSecret = v; return nil }},
+		{"auth-jwt-public-key", "AUTH_JWT_PUBLIC_KEY", "", "PEM file of the RSA (RS256) or EC P-256 (ES256) public key tokens are signed for, instead of AUTH_JWT_SECRET", func(c *config, v string) error { c.JWTPublicKey = v; return nil }},
+		{"auth-jwt-claim", "AUTH_JWT_CLAIM", jwtauth.DefaultClaim, "JWT claim holding the username", func(c *config, v string) error { c.JWTClaim = v; return nil }},
 		{"reorder-timeout", "REORDER_TIMEOUT", "2s", "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
 		{"reorder-limit", "REORDER_LIMIT", "10000", "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
 		{"store-timeout", "STORE_TIMEOUT", "5s", "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},

@@ -20,6 +20,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/rooms"
@@ -41,6 +42,26 @@ func main() {
 		logger.Error("chatserver stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// authenticator builds the JWT verifier the settings ask for, or none.
+func authenticator(cfg config) (gateway.Authenticator, error) {
+	if cfg.JWTSecret == "" && cfg.JWTPublicKey == "" {
+		return nil, nil
+	}
+	opts := jwtauth.Options{Secret: []byte(cfg.JWTSecret), Claim: cfg.JWTClaim}
+	if cfg.JWTPublicKey != "" {
+		pem, err := os.ReadFile(cfg.JWTPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("AUTH_JWT_PUBLIC_KEY: %w", err)
+		}
+		opts.PublicKeyPEM = pem
+	}
+	v, err := jwtauth.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // claimWait is how long a reconnecting 2.x client waits for a session that
@@ -103,11 +124,20 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         logger,
 	})
+	auth, err := authenticator(cfg)
+	if err != nil {
+		return err
+	}
 	subscribeCtx, cancelSubscribe := context.WithTimeout(ctx, cfg.StoreTimeout)
 	gw, err := gateway.New(subscribeCtx, svc, gateway.Config{
 		Delivery:          gateway.Delivery(cfg.Delivery),
 		RejoinGrace:       cfg.RejoinGrace,
 		RecoveryWindow:    cfg.RecoveryWindow,
+		Identity:          gateway.Identity(cfg.Identity),
+		Auth:              auth,
+		EventRate:         cfg.EventRate,
+		EventBurst:        cfg.EventBurst,
+		MaxRoomsPerSocket: cfg.MaxRooms,
 		ClaimWait:         claimWait(cfg),
 		Sessions:          be.sessions,
 		ReorderTimeout:    cfg.ReorderTimeout,

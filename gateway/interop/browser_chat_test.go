@@ -64,7 +64,9 @@ func TestBrowserChat(t *testing.T) {
 // while it serves.
 func startChatServerWithTestFiles(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog, files map[string]string) *chatServer {
 	t.Helper()
-	return startChatServer(t, delivery, logger, problems, func(e *echo.Echo) {
+	// The defaults: room delivery binds identity, which the original frontend
+	// (it joins, then posts under the name it joined with) never notices.
+	return startChatServer(t, delivery, "", logger, problems, func(e *echo.Echo) {
 		e.GET(testPagePrefix+"*", func(c echo.Context) error {
 			path, ok := files[c.Param("*")]
 			if !ok {

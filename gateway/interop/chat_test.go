@@ -28,16 +28,25 @@ const chatScriptsDir = "chat"
 
 // TestChatScenarios runs the real-client chat scenarios (transcript replay,
 // room isolation, chat/messages, reconnect) with socket.io-client 2.5 and
-// 4.8 against the full server, once per delivery mode.
+// 4.8 against the full server: with the defaults of each delivery mode
+// (room delivery binds identity, global keeps it open), and room delivery
+// with the original's open identity.
 func TestChatScenarios(t *testing.T) {
 	nodeDir := requireNodeSetup(t)
 	files, err := filepath.Glob(filepath.Join(nodeDir, chatScriptsDir, "*.test.mjs"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no chat scripts under %s/%s (err %v)", nodeDir, chatScriptsDir, err)
 	}
-	for _, delivery := range []gateway.Delivery{gateway.DeliveryRoom, gateway.DeliveryGlobal} {
-		t.Run(string(delivery), func(t *testing.T) {
-			runChatScripts(t, nodeDir, files, delivery)
+	for _, mode := range []struct {
+		delivery gateway.Delivery
+		identity gateway.Identity
+	}{
+		{gateway.DeliveryRoom, gateway.IdentityBound},
+		{gateway.DeliveryRoom, gateway.IdentityOpen},
+		{gateway.DeliveryGlobal, gateway.IdentityOpen},
+	} {
+		t.Run(string(mode.delivery)+"-"+string(mode.identity), func(t *testing.T) {
+			runChatScripts(t, nodeDir, files, mode.delivery, mode.identity)
 		})
 	}
 }
@@ -56,7 +65,7 @@ type chatServer struct {
 
 // startChatServer wires the server as cmd/chatserver does; mount, when
 // given, adds test-only routes to the same Echo before it serves.
-func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
+func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.Identity, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
 	t.Helper()
 	store := memstore.New()
 	svc := rooms.NewService(store)
@@ -64,7 +73,7 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logge
 		Engine: engineio.Config{Cookie: "io", Logger: logger},
 		Logger: logger,
 	})
-	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: delivery, Sessions: store}, logger)
+	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: delivery, Identity: identity, Sessions: store}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +165,13 @@ func (p *problemLog) errors() []error {
 	return errs
 }
 
-func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery) {
+func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery, identity gateway.Identity) {
 	t.Helper()
 	serverLog := &lineLogger{t: t, prefix: "server: "}
 	defer serverLog.stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv := startChatServer(t, delivery, slog.New(problems), problems)
-	t.Logf("chat server %s, DELIVERY=%s", srv.url, delivery)
+	srv := startChatServer(t, delivery, identity, slog.New(problems), problems)
+	t.Logf("chat server %s, DELIVERY=%s IDENTITY=%s", srv.url, delivery, identity)
 
-	runNode(t, nodeDir, files, []string{"SERVER_URL=" + srv.url, "DELIVERY=" + string(delivery)}, srv.stop, "chat server")
+	runNode(t, nodeDir, files, []string{"SERVER_URL=" + srv.url, "DELIVERY=" + string(delivery), "IDENTITY=" + string(identity)}, srv.stop, "chat server")
 }

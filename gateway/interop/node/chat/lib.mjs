@@ -19,6 +19,10 @@ export const SERVER_URL = requiredEnv('SERVER_URL').replace(/\/+$/, '');
 export const DELIVERY = requiredEnv('DELIVERY');
 if (DELIVERY !== 'room' && DELIVERY !== 'global') throw new Error(`DELIVERY=${DELIVERY}: want room or global`);
 export const GLOBAL = DELIVERY === 'global';
+export const IDENTITY = requiredEnv('IDENTITY');
+if (IDENTITY !== 'bound' && IDENTITY !== 'open') throw new Error(`IDENTITY=${IDENTITY}: want bound or open`);
+// BOUND: a socket posts only into rooms it joined, under the name it joined with.
+export const BOUND = IDENTITY === 'bound';
 
 // Every wait is bounded by this.
 export const WAIT_MS = 5000;
