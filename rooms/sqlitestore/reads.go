@@ -22,7 +22,7 @@ const (
 		WHERE r.id = ?1 ORDER BY m.ord`
 	// A seek to the last key of the room's primary-key range: O(log n).
 	// The writer uses it too, to load its order cache.
-	lastOrderSQL    = "SELECT coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
+	lastOrderSQL = "SELECT coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
 	// The room's identity (its creation time) and its last order: where a
 	// range read is fixed when it opens.
 	openRangeSQL = "SELECT created_at, coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
