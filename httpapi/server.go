@@ -25,7 +25,8 @@ const (
 type Option func(*config)
 
 type config struct {
-	body bodyReader
+	body          bodyReader
+	maxFieldBytes int
 }
 
 // WithMaxBodyBytes sets MaxBodyBytes: the largest request body accepted, in bytes
@@ -37,6 +38,15 @@ func WithMaxBodyBytes(n int64) Option {
 			c.body.limit = n
 		}
 	}
+}
+
+// WithMaxFieldBytes sets MaxFieldBytes: the longest roomId and
+// creatorUsername a room may be created with, in bytes of UTF-8, so that
+// REST cannot create a room the Socket.IO side refuses to address (give it
+// the gateway's MaxFieldBytes). Longer ones get Nest's validation 400.
+// Values below 1 mean no cap, as in the original.
+func WithMaxFieldBytes(n int) Option {
+	return func(c *config) { c.maxFieldBytes = max(n, 0) }
 }
 
 // WithParameterLimit sets ParameterLimit: how many pairs a urlencoded body
@@ -51,9 +61,10 @@ func WithParameterLimit(n int) Option {
 
 // api holds the handlers' dependencies.
 type api struct {
-	svc    *rooms.Service
-	logger *slog.Logger
-	body   bodyReader
+	svc           *rooms.Service
+	logger        *slog.Logger
+	body          bodyReader
+	maxFieldBytes int
 }
 
 // New returns an *echo.Echo with the Nest-compatible error handler and 404s
@@ -67,7 +78,7 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{svc: svc, logger: logger, body: cfg.body}
+	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -109,11 +120,8 @@ func (a *api) createRoom(c echo.Context) error {
 		return herr
 	}
 	roomID, creator := body.field("roomId"), body.field("creatorUsername")
-	if roomID.notString || creator.notString {
-		return notStringError(
-			namedField{"roomId", roomID},
-			namedField{"creatorUsername", creator},
-		)
+	if verr := a.fieldErrors(namedField{"roomId", roomID}, namedField{"creatorUsername", creator}); verr != nil {
+		return verr
 	}
 	err := a.svc.CreateRoom(c.Request().Context(), rooms.CreateRoomInput{RoomID: roomID.text, CreatorUsername: creator.text})
 	if err != nil {
@@ -127,19 +135,33 @@ type namedField struct {
 	field dtoField
 }
 
-// notStringError reports object/array members. The original accepted them
-// (class-validator's IsNotEmpty passes for {}) and then keyed a room by an
-// object nobody could ever address again; here they fail validation with
-// class-validator's IsString wording, alongside any empty field.
-func notStringError(fields ...namedField) error {
+// fieldErrors reports object/array members and members longer than
+// MaxFieldBytes, alongside any empty field, or nil when there is neither
+// (empty fields alone are the service's to report).
+//
+// The original accepted objects (class-validator's IsNotEmpty passes for
+// {}) and then keyed a room by an object nobody could ever address again;
+// here they fail validation with class-validator's IsString wording. It
+// also accepted any length, so a REST client could create a room no socket
+// can join (socket fields are capped at MAX_FIELD); the same cap applies
+// here, worded as the gateway words it.
+func (a *api) fieldErrors(fields ...namedField) error {
 	v := &rooms.ValidationError{}
+	refused := false
 	for _, f := range fields {
 		switch {
 		case f.field.notString:
+			refused = true
 			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " must be a string"})
+		case a.maxFieldBytes > 0 && len(f.field.text) > a.maxFieldBytes:
+			refused = true
+			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: fmt.Sprintf("%s must be shorter than or equal to %d bytes", f.name, a.maxFieldBytes)})
 		case f.field.text == "":
 			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " should not be empty"})
 		}
+	}
+	if !refused {
+		return nil
 	}
 	return v
 }
@@ -162,11 +184,19 @@ func (a *api) getMessages(c echo.Context) error {
 		return badRequest("Validation failed (numeric string is expected)")
 	}
 	fromArg, toArg := indexArgs(from, to)
-	msgs, err := a.svc.Messages(c.Request().Context(), roomID, fromArg, toArg)
-	if err != nil {
-		return err
+	err = a.svc.ReadMessages(c.Request().Context(), roomID, fromArg, toArg, func(r rooms.MessageRange) error {
+		return sendHistory(c, r)
+	})
+	if err != nil && c.Response().Committed {
+		// Too late for an error answer: the connection ends short of
+		// its Content-Length instead.
+		level := slog.LevelDebug // the client went away, most likely
+		if errors.Is(err, errHistoryChanged) {
+			level = slog.LevelWarn
+		}
+		a.logger.Log(c.Request().Context(), level, "history response cut short", "room", roomID, "err", err)
 	}
-	return sendJSON(c, http.StatusOK, messagesJSON(msgs))
+	return err
 }
 
 func indexParam(rawQuery, name string) (float64, bool) {
