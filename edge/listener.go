@@ -96,7 +96,7 @@ type Listener struct {
 
 	// lastLog rate-limits the warnings, in Unix nanoseconds per kind.
 	lastCapLog, lastPerIPLog, lastFDLog atomic.Int64
-	refusedTotal, refusedPerIP         atomic.Uint64
+	refusedTotal, refusedPerIP          atomic.Uint64
 }
 
 // NewListener wraps ln with the caps of l.

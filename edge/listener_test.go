@@ -177,7 +177,7 @@ func TestClientIPs(t *testing.T) {
 		{"198.51.100.1:5000", []string{"1.2.3.4"}, "198.51.100.1"}, // untrusted peer: XFF ignored
 		{"10.1.2.3:5000", []string{"1.2.3.4"}, "1.2.3.4"},
 		{"10.1.2.3:5000", []string{"6.6.6.6, 1.2.3.4, 10.9.9.9"}, "1.2.3.4"}, // spoofed left entry ignored
-		{"10.1.2.3:5000", []string{"6.6.6.6", "1.2.3.4"}, "1.2.3.4"},       // several headers are one list
+		{"10.1.2.3:5000", []string{"6.6.6.6", "1.2.3.4"}, "1.2.3.4"},         // several headers are one list
 		{"10.1.2.3:5000", []string{"garbage, 1.2.3.4"}, "1.2.3.4"},
 		{"10.1.2.3:5000", []string{"1.2.3.4, garbage"}, "10.1.2.3"}, // a bad hop ends the walk
 		{"10.1.2.3:5000", nil, "10.1.2.3"},

@@ -136,4 +136,3 @@ func TestUnsafeFramingClosesTheConnection(t *testing.T) {
 		})
 	}
 }
-
