@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -93,4 +94,19 @@ func (l *RateLimiter) Tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
+}
+
+// RequestLimiter applies a RateLimiter to each request's client address.
+type RequestLimiter struct {
+	IPs     *ClientIPs
+	Limiter *RateLimiter
+}
+
+// Allow takes a token of r's client (see RateLimiter.Allow).
+func (l RequestLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration) {
+	a := l.IPs.Of(r)
+	if !a.IsValid() {
+		return true, 0
+	}
+	return l.Limiter.Allow(Key(a))
 }

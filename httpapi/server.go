@@ -1,13 +1,17 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -27,6 +31,35 @@ type Option func(*config)
 type config struct {
 	body          bodyReader
 	maxFieldBytes int
+	writeLimit    WriteLimiter
+	adminToken    string
+}
+
+// WriteLimiter decides whether one more REST write (create, close) of the
+// request's client goes through now; edge.RequestLimiter is one.
+type WriteLimiter interface {
+	Allow(r *http.Request) (ok bool, retryAfter time.Duration)
+}
+
+// Defaults for a WriteLimiter (REST_WRITE_RATE, REST_WRITE_BURST): a person
+// creates a room now and then, and a script that provisions rooms gets 200
+// at once, then 20 a second.
+const (
+	DefaultWriteRate  = 20
+	DefaultWriteBurst = 200
+)
+
+// WithWriteLimiter refuses REST writes (POST /api/v1/rooms, DELETE
+// /api/v1/rooms/:roomId) that l does not allow with 429, a Retry-After in
+// whole seconds and a Nest-shaped body. Nil: no limit, as in the original.
+func WithWriteLimiter(l WriteLimiter) Option {
+	return func(c *config) { c.writeLimit = l }
+}
+
+// WithAdminToken makes REST writes require "Authorization: Bearer
+// <token>"; others get 401. Empty: no authentication, as in the original.
+func WithAdminToken(token string) Option {
+	return func(c *config) { c.adminToken = token }
 }
 
 // WithMaxBodyBytes sets MaxBodyBytes: the largest request body accepted, in bytes
@@ -65,6 +98,8 @@ type api struct {
 	logger        *slog.Logger
 	body          bodyReader
 	maxFieldBytes int
+	writeLimit    WriteLimiter
+	adminToken    []byte
 }
 
 // New returns an *echo.Echo with the Nest-compatible error handler and 404s
@@ -78,7 +113,10 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes}
+	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes, writeLimit: cfg.writeLimit}
+	if cfg.adminToken != "" {
+		a.adminToken = []byte(cfg.adminToken)
+	}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -88,10 +126,10 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 
 	// Route-level middleware, not a Group: an Echo group with middleware
 	// registers a catch-all "/*" route, which is not ours to claim.
-	e.POST(pathRooms, a.createRoom, a.recoverPanics)
+	e.POST(pathRooms, a.createRoom, a.recoverPanics, a.guardWrite)
 	e.GET(pathMessages, a.getMessages, a.recoverPanics)
 	e.HEAD(pathMessages, a.getMessages, a.recoverPanics) // Express answers HEAD with the GET route
-	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics)
+	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics, a.guardWrite)
 	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
 	// no such route (and no CORS on REST), so it is a plain 404.
 	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
@@ -112,6 +150,36 @@ func (a *api) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
+}
+
+// guardWrite applies the write rate limit, then ADMIN_TOKEN, before a REST
+// write runs. The limit counts every attempt, so it also slows down anyone
+// guessing the token.
+func (a *api) guardWrite(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if a.writeLimit != nil {
+			if ok, retry := a.writeLimit.Allow(req); !ok {
+				seconds := max(int64(math.Ceil(retry.Seconds())), 1)
+				c.Response().Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+				return &httpError{http.StatusTooManyRequests, "Too many room creations and closings from this address, retry in " + strconv.FormatInt(seconds, 10) + " s"}
+			}
+		}
+		if a.adminToken != nil && !a.authorized(req) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="rooms"`)
+			return &httpError{http.StatusUnauthorized, "Unauthorized"}
+		}
+		return next(c)
+	}
+}
+
+// authorized compares the bearer token in constant time.
+func (a *api) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), a.adminToken) == 1
 }
 
 func (a *api) createRoom(c echo.Context) error {

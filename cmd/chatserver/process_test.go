@@ -203,18 +203,24 @@ func createRoom(t *testing.T, base, roomID string) {
 	}
 }
 
-// history reads a room's whole history over REST.
+// history reads a room's whole history over REST, in ranges of MAX_RANGE.
 func history(t *testing.T, base, roomID string) []rooms.Message {
 	t.Helper()
-	status, body := rest(t, http.MethodGet, fmt.Sprintf("%s/api/v1/rooms/%s/messages?fromIndex=1&toIndex=%d", base, roomID, int64(1)<<53), "")
-	if status != http.StatusOK {
-		t.Fatalf("history of %s: %d %s", roomID, status, body)
+	var all []rooms.Message
+	for from := int64(1); ; from += rooms.DefaultMaxRange {
+		status, body := rest(t, http.MethodGet, fmt.Sprintf("%s/api/v1/rooms/%s/messages?fromIndex=%d&toIndex=%d", base, roomID, from, from+rooms.DefaultMaxRange-1), "")
+		if status != http.StatusOK {
+			t.Fatalf("history of %s: %d %s", roomID, status, body)
+		}
+		var msgs []rooms.Message
+		if err := json.Unmarshal(body, &msgs); err != nil {
+			t.Fatalf("history of %s: %v in %s", roomID, err, body)
+		}
+		all = append(all, msgs...)
+		if len(msgs) < rooms.DefaultMaxRange {
+			return all
+		}
 	}
-	var msgs []rooms.Message
-	if err := json.Unmarshal(body, &msgs); err != nil {
-		t.Fatalf("history of %s: %v in %s", roomID, err, body)
-	}
-	return msgs
 }
 
 // checkGapless fails unless msgs have orders 1..len(msgs).
