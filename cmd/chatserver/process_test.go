@@ -91,8 +91,17 @@ var listeningLine = regexp.MustCompile(`msg="chatserver listening" addr=(\S+)`)
 // end of the test if still running.
 func startServer(t *testing.T, name string, env ...string) *serverProcess {
 	t.Helper()
+	return startServerUnder(t, name, nil, env...)
+}
+
+// startServerUnder is startServer with the binary run by wrapper (a
+// command line that ends by executing its last argument, the binary, in
+// the same process, as `sh -c 'ulimit -n 2048 && exec "$0"'` does).
+func startServerUnder(t *testing.T, name string, wrapper []string, env ...string) *serverProcess {
+	t.Helper()
 	p := &serverProcess{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(serverBinary(t))
+	argv := append(append([]string(nil), wrapper...), serverBinary(t))
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	stderr, err := p.cmd.StderrPipe()
