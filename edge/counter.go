@@ -38,10 +38,3 @@ func (c *perKeyCounter) release(key netip.Addr) {
 	}
 	c.n[key]--
 }
-
-// count is what key holds now.
-func (c *perKeyCounter) count(key netip.Addr) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[key]
-}

@@ -29,6 +29,7 @@ import (
 
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
+	"chatgateway/rooms/storetest"
 )
 
 // procStatus reads a field of /proc/<pid>/status in bytes (VmHWM: peak
@@ -97,7 +98,7 @@ func p99(d []time.Duration) time.Duration {
 }
 
 // fillHistory writes n messages of size bytes into room of the SQLite
-// database at path, from a few writers so that they share commits.
+// database at path.
 func fillHistory(t *testing.T, path, room string, n, size int) {
 	t.Helper()
 	ctx := context.Background()
@@ -109,27 +110,7 @@ func fillHistory(t *testing.T, path, room string, n, size int) {
 	if err := s.CreateRoom(ctx, rooms.Room{ID: room, Creator: "bob", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	content := strings.Repeat("x", size)
-	const writers = 16
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += writers {
-				if _, err := s.AppendMessage(ctx, room, rooms.NewMessage{Username: "flooder", Content: content, CreatedAt: "2026-01-01T00:00:00.000Z"}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	storetest.Fill(t, s, room, n, size)
 }
 
 // TestAbuseFullRangeReadsStayBounded: eight concurrent full-range reads of a

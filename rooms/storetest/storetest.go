@@ -330,7 +330,7 @@ const (
 
 func testReadMessagesLongHistory(t *testing.T, s rooms.Store) {
 	mustCreate(t, s, "long")
-	appendConcurrently(t, s, "long", longHistory, longContentSize)
+	Fill(t, s, "long", longHistory, longContentSize)
 	for _, tc := range []struct{ from, to int64 }{{1, longHistory}, {1, math.MaxInt64}, {7, 577}, {longHistory, longHistory}} {
 		got := mustReadAll(t, s, "long", tc.from, tc.to)
 		want := mustMessages(t, s, "long", tc.from, tc.to)
@@ -342,9 +342,9 @@ func testReadMessagesLongHistory(t *testing.T, s rooms.Store) {
 
 func firstOrders(msgs []rooms.Message) []int64 { return orders(msgs[:min(len(msgs), 10)]) }
 
-// appendConcurrently stores n messages of size bytes of content from a few
-// writers (a group-committing store batches them).
-func appendConcurrently(t *testing.T, s rooms.Store, roomID string, n, size int) {
+// Fill stores n messages of size bytes of content in roomID from a few
+// writers at once (a group-committing store batches them).
+func Fill(t *testing.T, s rooms.Store, roomID string, n, size int) {
 	t.Helper()
 	ctx := context.Background()
 	content := strings.Repeat("x", size)
@@ -429,18 +429,7 @@ func testConcurrentPagedReads(t *testing.T, s rooms.Store) {
 	ctx := context.Background()
 	errs := make(chan error, concurrentWriters+concurrentReaders)
 	var wg sync.WaitGroup
-	for w := range concurrentWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range appendsPerWriter {
-				if _, err := s.AppendMessage(ctx, "busy", rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-			}
-		}()
-	}
+	startWriters(ctx, s, "busy", &wg, errs)
 	for r := range concurrentReaders {
 		wg.Add(1)
 		go func() {
@@ -456,11 +445,9 @@ func testConcurrentPagedReads(t *testing.T, s rooms.Store) {
 					errs <- fmt.Errorf("reader %d: passes differ: %v then %v", r, orders(passes[0]), orders(passes[1]))
 					return
 				}
-				for i, m := range passes[0] {
-					if m.Order != from+int64(i) {
-						errs <- fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(passes[0]))
-						return
-					}
+				if err := gaplessFrom(r, from, passes[0]); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
@@ -706,6 +693,33 @@ func testConcurrentAppends(t *testing.T, s rooms.Store) {
 	}
 }
 
+// gaplessFrom reports a read by reader r that is not the run from, from+1, ...
+func gaplessFrom(r int, from int64, msgs []rooms.Message) error {
+	for i, m := range msgs {
+		if m.Order != from+int64(i) {
+			return fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(msgs))
+		}
+	}
+	return nil
+}
+
+// startWriters starts concurrentWriters goroutines that each append
+// appendsPerWriter messages to roomID, reporting failures on errs.
+func startWriters(ctx context.Context, s rooms.Store, roomID string, wg *sync.WaitGroup, errs chan<- error) {
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appendsPerWriter {
+				if _, err := s.AppendMessage(ctx, roomID, rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		}()
+	}
+}
+
 // testConcurrentRangeReads requires that a read never shows a gap: a client
 // paging history while others post would otherwise skip a message for good.
 func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
@@ -713,18 +727,7 @@ func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
 	ctx := context.Background()
 	errs := make(chan error, concurrentWriters+concurrentReaders)
 	var wg sync.WaitGroup
-	for w := range concurrentWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range appendsPerWriter {
-				if _, err := s.AppendMessage(ctx, "busy", rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-			}
-		}()
-	}
+	startWriters(ctx, s, "busy", &wg, errs)
 	for r := range concurrentReaders {
 		wg.Add(1)
 		go func() {
@@ -736,11 +739,9 @@ func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
 					errs <- fmt.Errorf("reader %d: %w", r, err)
 					return
 				}
-				for i, m := range msgs {
-					if m.Order != from+int64(i) {
-						errs <- fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(msgs))
-						return
-					}
+				if err := gaplessFrom(r, from, msgs); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
