@@ -23,11 +23,11 @@ func TestBroadcastSendAllocatesNothingPerRecipient(t *testing.T) {
 	if len(to) != members {
 		t.Fatalf("room has %d members, want %d", len(to), members)
 	}
-	b, err := bg.srv.NewBroadcast(Namespace, messageEvent("r"), rooms.Message{Order: 1, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"})
+	b, err := bg.srv.NewOffsetBroadcast(Namespace, messageEvent("r"), recoveryOffset(offsetTag("r"), 1), rooms.Message{Order: 1, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocs := func(to []member) float64 {
+	allocs := func(to []*membership) float64 {
 		return testing.AllocsPerRun(runs, func() { sendToAll(t, bg, b, to) })
 	}
 	one := allocs(to[:1])
@@ -41,10 +41,12 @@ func TestBroadcastSendAllocatesNothingPerRecipient(t *testing.T) {
 	}
 }
 
-func sendToAll(t *testing.T, bg *benchGateway, b *socketio.Broadcast, to []member) {
+// sendToAll is the hub's per-recipient step: membership.send, with the
+// bookkeeping recovery needs (every client here is a v5 socket with a pid).
+func sendToAll(t *testing.T, bg *benchGateway, b *socketio.Broadcast, to []*membership) {
 	bg.frames.Expect(int64(len(to)))
-	for _, m := range to {
-		if err := m.Send(b); err != nil {
+	for _, mb := range to {
+		if err := mb.send(b, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

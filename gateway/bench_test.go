@@ -43,7 +43,7 @@ func BenchmarkHubBroadcast(b *testing.B) {
 				m := rooms.Message{Order: order, Username: "alice", Content: benchContent, CreatedAt: "2021-03-01T10:00:00.000Z"}
 				bg.frames.Expect(int64(n))
 				start := time.Now()
-				bg.g.hub.deliver(rs, delivery{kind: kindMessage, message: m})
+				bg.g.hub.deliver(rs, delivery{kind: deliverMessage, message: m})
 				delivering += time.Since(start)
 				bg.frames.Wait(b)
 			}
@@ -107,7 +107,7 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 		}
 		readers.Wait()
 	})
-	if err := g.hub.prepare(context.Background(), "r"); err != nil {
+	if _, err := g.hub.prepare(context.Background(), "r"); err != nil {
 		tb.Fatal(err)
 	}
 	dialer := websocket.Dialer{HandshakeTimeout: waitFor}
@@ -119,7 +119,8 @@ func startBenchGateway(tb testing.TB, n int) *benchGateway {
 		}
 		clients = append(clients, conn.UnderlyingConn())
 		sid := benchConnect(tb, conn)
-		if !g.hub.join(sid, "r", fmt.Sprintf("user%d", i)) {
+		s := g.members.socket(sid)
+		if s == nil || !g.members.join(s, &membership{roomID: "r", username: fmt.Sprintf("user%d", i)}) {
 			tb.Fatalf("socket %s is not connected", sid)
 		}
 		// Nothing else is sent to the client unasked, so the library holds
@@ -150,12 +151,10 @@ func benchConnect(tb testing.TB, conn *websocket.Conn) string {
 }
 
 // room returns the delivery state of room "r".
-func (bg *benchGateway) room(tb testing.TB) *roomState {
-	bg.g.hub.mu.Lock()
-	defer bg.g.hub.mu.Unlock()
-	rs := bg.g.hub.rooms["r"]
-	if rs == nil {
+func (bg *benchGateway) room(tb testing.TB) *room {
+	rm := bg.g.hub.room("r", false)
+	if rm == nil {
 		tb.Fatal("room r has no delivery state")
 	}
-	return rs
+	return rm
 }

@@ -5,73 +5,138 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"chatgateway/rooms"
 )
 
+// EnvelopeKind says what an Envelope carries.
+type EnvelopeKind string
+
+// Envelope kinds.
+const (
+	// KindMessage is a stored message; the hub sequences it by Order.
+	KindMessage EnvelopeKind = "message"
+	// KindParticipants says the room's participant list changed; it is
+	// re-read from the store when delivered. Sender, when set, is the
+	// socket whose join (or restore) changed it.
+	KindParticipants EnvelopeKind = "participants"
+	// KindDirect is a direct message; not stored. Sender gets a copy.
+	KindDirect EnvelopeKind = "direct"
+	// KindClosed says the room was closed.
+	KindClosed EnvelopeKind = "closed"
+	// KindSync asks every node to read the room's messages it has not
+	// released back from the store: a node died between storing and
+	// publishing, so the envelope of its last message may never come.
+	KindSync EnvelopeKind = "sync"
+	// KindTakeover says the socket Sender was recovered on node Node: any
+	// other node still holding a socket with that id closes it (its client
+	// has moved on).
+	KindTakeover EnvelopeKind = "takeover"
+)
+
+// Envelope is one room event on its way from the node that produced it to
+// every hub that delivers it.
+type Envelope struct {
+	Kind    EnvelopeKind   `json:"kind"`
+	Message *rooms.Message `json:"message,omitempty"`
+	Direct  *DirectMessage `json:"direct,omitempty"`
+	Sender  string         `json:"sender,omitempty"`
+	Node    string         `json:"node,omitempty"`
+}
+
+// Subscriber receives a Broker's envelopes.
+type Subscriber interface {
+	// Deliver is called for every envelope, possibly concurrently, and
+	// must not block for long.
+	Deliver(roomID string, env Envelope)
+	// Resync is called when envelopes may have been lost (a broker that
+	// lost its connection got it back): whatever was published meanwhile
+	// was stored first, so the subscriber reads it back from the store.
+	Resync()
+}
+
 // Broker carries room envelopes from the node that produced them to every
-// hub that delivers them. Payloads are opaque bytes so an implementation can
-// cross process boundaries (Redis pub/sub is the planned second one).
+// hub that delivers them: in process (MemoryBroker) or across nodes
+// (redisbroker). Only a broker that crosses processes serialises them.
 //
 // A broker may deliver a room's envelopes out of order or, across nodes, lose
 // some: the hub reorders room messages by their order and fills gaps from the
 // store, so brokers need no ordering guarantee of their own.
 type Broker interface {
-	// Publish hands payload to every current subscriber.
-	Publish(ctx context.Context, roomID string, payload []byte) error
-	// Subscribe registers deliver for every later Publish. deliver must not
-	// block for long; it may be called concurrently.
-	Subscribe(deliver func(roomID string, payload []byte)) (unsubscribe func())
+	// Publish hands env to every current subscriber.
+	Publish(ctx context.Context, roomID string, env Envelope) error
+	// Subscribe registers sub and returns once envelopes that any node
+	// publishes from then on reach it.
+	Subscribe(ctx context.Context, sub Subscriber) (unsubscribe func(), err error)
 }
 
 // MemoryBroker is the in-process Broker: Publish calls each subscriber on the
 // publishing goroutine. Concurrent publishers therefore reach the hub in any
-// order, which the hub's sequencer absorbs.
+// order, which the hub's sequencer absorbs. It never loses an envelope, so it
+// never asks for a resync.
 //
 // The subscriber list is replaced, never modified, so Publish (once per
 // message) reads it without copying and subscribing is the rare, costly side.
 type MemoryBroker struct {
 	mu     sync.Mutex // serialises Subscribe and unsubscribe
 	nextID int
-	subs   atomic.Pointer[[]subscriber]
+	subs   atomic.Pointer[[]subscription]
 }
 
-type subscriber struct {
-	id      int
-	deliver func(roomID string, payload []byte)
+type subscription struct {
+	id  int
+	sub Subscriber
 }
 
 // NewMemoryBroker returns an empty in-process broker.
 func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{} }
 
-func (b *MemoryBroker) Publish(ctx context.Context, roomID string, payload []byte) error {
+// Publish implements Broker.
+func (b *MemoryBroker) Publish(ctx context.Context, roomID string, env Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if subs := b.subs.Load(); subs != nil {
 		for _, s := range *subs {
-			s.deliver(roomID, payload)
+			s.sub.Deliver(roomID, env)
 		}
 	}
 	return nil
 }
 
-func (b *MemoryBroker) Subscribe(deliver func(roomID string, payload []byte)) func() {
+// Subscribe implements Broker.
+func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id := b.nextID
 	b.nextID++
-	b.replace(func(old []subscriber) []subscriber { return append(old, subscriber{id, deliver}) })
+	b.replace(func(old []subscription) []subscription { return append(old, subscription{id, sub}) })
 	return func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		b.replace(func(old []subscriber) []subscriber {
-			return slices.DeleteFunc(old, func(s subscriber) bool { return s.id == id })
+		b.replace(func(old []subscription) []subscription {
+			return slices.DeleteFunc(old, func(s subscription) bool { return s.id == id })
 		})
+	}, nil
+}
+
+// Resync tells every subscriber to catch up with the store; a broker built
+// on a MemoryBroker for its local fan-out calls it when it may have lost
+// envelopes.
+func (b *MemoryBroker) Resync() {
+	if subs := b.subs.Load(); subs != nil {
+		for _, s := range *subs {
+			s.sub.Resync()
+		}
 	}
 }
 
 // replace installs edit(copy of the current list). Caller holds b.mu.
-func (b *MemoryBroker) replace(edit func([]subscriber) []subscriber) {
-	var cur []subscriber
+func (b *MemoryBroker) replace(edit func([]subscription) []subscription) {
+	var cur []subscription
 	if p := b.subs.Load(); p != nil {
 		cur = slices.Clone(*p)
 	}

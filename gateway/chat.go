@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"chatgateway/gateway/socketio"
@@ -79,69 +81,92 @@ type directPayload struct {
 // acknowledgement.
 type messageHandler func(ctx context.Context, c socketio.Conn, raw json.RawMessage) any
 
-// Gateway is the chat gateway: Socket.IO handlers plus the delivery hub.
+// Gateway is the chat gateway: Socket.IO handlers on top of a registry that
+// owns membership and a hub that owns delivery.
 type Gateway struct {
 	svc          *rooms.Service
 	cfg          Config
 	log          *slog.Logger
+	now          func() time.Time // session times; a fake clock in tests
+	members      *registry
 	hub          *hub
+	claims       *claimBook
 	validate     *payloadValidator
 	messageTypes map[string]messageHandler
 	unsubscribe  func()
-	unresync     func()
 	cookieName   string // Engine.IO session cookie, read at Register
 
-	stopLiveness func()
-	livenessDone chan struct{}
+	stopBackground func()
+	backgroundDone sync.WaitGroup
 }
 
-// New builds a gateway on svc. It panics on an invalid cfg (an unknown
-// Delivery, NodeTTL not above HeartbeatInterval), programming errors the
-// command line rejects first. With cfg.Nodes set it starts beating for this
-// node at once; Shutdown stops it.
-func New(svc *rooms.Service, cfg Config, logger *slog.Logger) *Gateway {
+// New builds a gateway on svc and subscribes it to the broker; ctx bounds
+// the subscription (a Redis broker waits until Redis confirms it). It fails
+// on an invalid cfg (an unknown Delivery, NodeTTL not above
+// HeartbeatInterval) or when the broker cannot subscribe. With cfg.Nodes set
+// it starts beating for this node at once; Shutdown stops it.
+func New(ctx context.Context, svc *rooms.Service, cfg Config, logger *slog.Logger) (*Gateway, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
+	members := newRegistry()
 	g := &Gateway{
 		svc:      svc,
 		cfg:      cfg,
 		log:      logger,
+		now:      time.Now,
+		members:  members,
 		validate: newPayloadValidator(cfg.MaxFieldBytes, svc.MaxContentBytes()),
 		hub: newHub(hubConfig{
 			delivery:         cfg.Delivery,
-			rejoinGrace:      cfg.RejoinGrace,
 			reorderTimeout:   cfg.ReorderTimeout,
 			reorderLimit:     cfg.ReorderLimit,
 			storeTimeout:     cfg.StoreTimeout,
 			listBroadcastMax: cfg.ListBroadcastMax,
 			listInterval:     cfg.ListInterval,
-		}, svc, logger),
+			offsets:          cfg.recovery(),
+		}, svc, members, logger),
 	}
+	g.claims = &claimBook{bySocket: make(map[*socketState]*pendingClaim), byKey: make(map[string][]*pendingClaim), retry: g.retryClaim}
 	// One line per type of the "messages" event.
 	g.messageTypes = map[string]messageHandler{
 		messageTypeGroup:  g.groupMessage,
 		messageTypeDirect: g.directMessage,
 	}
-	g.unsubscribe = cfg.Broker.Subscribe(g.hub.handle)
-	g.unresync = func() {}
-	if r, ok := cfg.Broker.(resyncNotifier); ok {
-		// Off the broker's receive loop: catching up reads the store.
-		g.unresync = r.OnResync(func() { go g.hub.resync() })
+	g.unsubscribe, err = cfg.Broker.Subscribe(ctx, brokerSubscriber{g})
+	if err != nil {
+		_ = g.hub.shutdown(context.Background())
+		return nil, fmt.Errorf("gateway: broker subscription: %w", err)
 	}
 	svc.OnRoomClosed(g.roomClosed)
+	bg, cancel := context.WithCancel(context.Background())
+	g.stopBackground = cancel
 	if cfg.Nodes != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		g.stopLiveness = cancel
-		g.livenessDone = make(chan struct{})
-		go g.runLiveness(ctx, g.livenessDone)
+		g.backgroundDone.Go(func() { g.runLiveness(bg) })
 	}
-	return g
+	if cfg.Delivery == DeliveryRoom {
+		g.backgroundDone.Go(func() { g.pruneSessions(bg) })
+	}
+	return g, nil
 }
+
+// brokerSubscriber routes envelopes: take-overs concern sockets (the
+// gateway's), everything else delivery (the hub's).
+type brokerSubscriber struct{ g *Gateway }
+
+func (b brokerSubscriber) Deliver(roomID string, env Envelope) {
+	if env.Kind == KindTakeover {
+		b.g.onTakeover(env)
+		return
+	}
+	b.g.hub.Deliver(roomID, env)
+}
+
+func (b brokerSubscriber) Resync() { b.g.hub.Resync() }
 
 // NodeID is the name of this node in participant entries and the registry.
 func (g *Gateway) NodeID() string { return g.cfg.NodeID }
@@ -150,11 +175,17 @@ func (g *Gateway) NodeID() string { return g.cfg.NodeID }
 // serving.
 func (g *Gateway) Register(srv *socketio.Server) {
 	g.cookieName = srv.Engine().Config().Cookie
-	g.hub.setEncoder(func(event string, args ...any) (*socketio.Broadcast, error) {
-		return srv.NewBroadcast(Namespace, event, args...)
+	g.hub.setEncoder(func(event, offset string, arg any) (*socketio.Broadcast, error) {
+		if offset != "" {
+			return srv.NewOffsetBroadcast(Namespace, event, offset, arg)
+		}
+		return srv.NewBroadcast(Namespace, event, arg)
 	})
 	srv.OnConnect(Namespace, g.onConnect)
 	srv.OnDisconnect(Namespace, g.onDisconnect)
+	if g.cfg.recovery() {
+		srv.OnRecover(Namespace, g.onRecover)
+	}
 	srv.OnEvent(Namespace, "participants", g.onParticipants)
 	srv.OnEvent(Namespace, "exchanges", g.onExchanges)
 	srv.OnEvent(Namespace, "chat", g.onChat)
@@ -163,13 +194,15 @@ func (g *Gateway) Register(srv *socketio.Server) {
 
 // Shutdown stops delivery: later envelopes are dropped and the deliveries in
 // flight are awaited until ctx ends. Shut the Socket.IO server down first so
-// sockets get their close packets.
+// sockets get their close packets and their sessions are recorded.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.unsubscribe()
-	g.unresync()
-	if g.stopLiveness != nil {
-		g.stopLiveness()
-		<-g.livenessDone
+	g.stopBackground()
+	g.backgroundDone.Wait()
+	for _, c := range g.claims.all() {
+		g.claims.remove(c.claimant)
+	}
+	if g.cfg.Nodes != nil {
 		// Sockets were closed first, so this node's participants are
 		// already disconnected; leaving the registry spares the others a
 		// pointless reap.
@@ -185,17 +218,50 @@ func (g *Gateway) opContext() (context.Context, context.CancelFunc) {
 }
 
 func (g *Gateway) onConnect(c socketio.Conn) error {
-	claimed := ""
-	if g.cookieName != "" {
-		claimed = cookieValue(c.Handshake().Header, g.cookieName)
+	s := &socketState{conn: c, id: c.ID()}
+	if g.cfg.Delivery == DeliveryRoom {
+		switch {
+		case c.PID() != "":
+			s.sessionKey, s.recoverable = pidSessionPrefix+c.PID(), true
+		case c.Handshake().Protocol == 3 && g.cfg.RejoinGrace >= 0:
+			s.sessionKey = eioSessionPrefix + c.SessionID()
+		}
 	}
-	if restored := g.hub.connect(c, c.SessionID(), claimed); len(restored) > 0 {
-		g.log.Info("gateway: room memberships restored for a reconnecting client", "socket", c.ID(), "previousSession", claimed, "rooms", restored)
+	c.SetContext(s)
+	g.members.add(s)
+	if state, ok := c.Recovered(); ok {
+		if plan, ok := state.(*restorePlan); ok {
+			g.restore(s, plan)
+		}
+		return nil
+	}
+	if !strings.HasPrefix(s.sessionKey, eioSessionPrefix) {
+		return nil
+	}
+	if claimed := cookieValue(c.Handshake().Header, g.cookieName); g.cookieName != "" && claimed != "" && claimed != c.SessionID() {
+		g.claim(s, claimed)
+	} else if g.cfg.Nodes != nil {
+		// Across nodes, another node can only tell this session is live
+		// (should a second tab present its cookie) from the store.
+		ctx, cancel := g.opContext()
+		defer cancel()
+		if err := g.cfg.Sessions.OpenSession(ctx, s.sessionKey, s.id, g.cfg.NodeID); err != nil {
+			g.log.Warn("gateway: cannot record a session", "socket", s.id, "err", err)
+		}
 	}
 	return nil
 }
 
+// socketOf is the gateway's state of a connected socket.
+func socketOf(c socketio.Conn) *socketState {
+	s, _ := c.Context().(*socketState)
+	return s
+}
+
 func cookieValue(h http.Header, name string) string {
+	if name == "" {
+		return ""
+	}
 	ck, err := (&http.Request{Header: h}).Cookie(name)
 	if err != nil {
 		return ""
@@ -204,25 +270,34 @@ func cookieValue(h http.Header, name string) string {
 }
 
 // onDisconnect marks the socket's participant entries disconnected and
-// re-broadcasts those lists. Rooms closed (even re-created) since the join
-// have no entry for it any more and are skipped: the original crashed there.
+// re-broadcasts those lists, and records the session's end. Rooms closed
+// (even re-created) since the join have no entry for it any more and are
+// skipped: the original crashed there.
 func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
 	g.log.Debug("gateway: socket disconnected", "socket", c.ID(), "reason", reason)
-	for _, r := range g.hub.disconnect(c.ID()) {
-		g.leave(r.roomID, c.ID())
+	s := socketOf(c)
+	if s == nil {
+		return
 	}
+	memberships := g.members.remove(s)
+	g.dropClaim(s, false)
+	slices.SortFunc(memberships, func(a, b *membership) int { return strings.Compare(a.roomID, b.roomID) })
+	for _, mb := range memberships {
+		g.leave(mb.roomID, s.id)
+	}
+	g.depart(s, memberships, reason)
 }
 
 func (g *Gateway) leave(roomID, socketID string) {
 	ctx, cancel := g.opContext()
 	defer cancel()
-	_, changed, err := g.svc.Leave(ctx, roomID, socketID)
+	changed, err := g.svc.Leave(ctx, roomID, socketID, g.cfg.NodeID)
 	if err != nil {
 		g.log.Warn("gateway: cannot mark participant disconnected", "room", roomID, "socket", socketID, "err", err)
 		return
 	}
 	if changed {
-		g.publish(ctx, roomID, envelope{Kind: kindParticipants})
+		_ = g.publish(ctx, roomID, Envelope{Kind: KindParticipants})
 	}
 }
 
@@ -248,14 +323,26 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		g.refuse(c, g.errorText(err))
 		return
 	}
-	if !g.hub.join(c.ID(), in.RoomID, in.Username) {
+	s := socketOf(c)
+	rm, err := g.hub.prepare(ctx, in.RoomID)
+	if err != nil {
+		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
+	}
+	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar}
+	if rm != nil {
+		mb.since = rm.delivered.Load()
+	}
+	if s == nil || !g.members.join(s, mb) {
 		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
 		return
 	}
-	if err := g.hub.prepare(ctx, in.RoomID); err != nil {
-		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
+	// A reconnecting original frontend never joins by itself: a joining
+	// socket waiting for a live session's end is another page.
+	g.dropClaim(s, true)
+	if s.sessionKey != "" {
+		g.recordRoom(ctx, s, rooms.SessionRoom{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, Since: mb.since})
 	}
-	g.publish(ctx, in.RoomID, envelope{Kind: kindParticipants, Sender: c.ID()})
+	_ = g.publish(ctx, in.RoomID, Envelope{Kind: KindParticipants, Sender: c.ID()})
 }
 
 func (g *Gateway) refuse(c socketio.Conn, message string) {
@@ -295,7 +382,7 @@ func (g *Gateway) groupMessage(ctx context.Context, c socketio.Conn, raw json.Ra
 	}
 	username := in.Username
 	if username == "" {
-		username = g.hub.username(c.ID(), in.RoomID)
+		username = g.members.username(c.ID(), in.RoomID)
 	}
 	msg, err := g.post(ctx, in.RoomID, rooms.NewMessage{Username: username, Content: in.Content})
 	if err != nil {
@@ -329,7 +416,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 	}
 	from := in.Username
 	if from == "" {
-		from = g.hub.username(c.ID(), in.RoomID)
+		from = g.members.username(c.ID(), in.RoomID)
 	}
 	if from == "" {
 		return g.ackError(invalid("username", "username should not be empty"))
@@ -356,7 +443,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 		Content:   in.Content,
 		CreatedAt: time.Now().UTC().Format(jsISOLayout),
 	}
-	if err := g.publish(ctx, in.RoomID, envelope{Kind: kindDirect, Direct: &dm, Sender: c.ID()}); err != nil {
+	if err := g.publish(ctx, in.RoomID, Envelope{Kind: KindDirect, Direct: &dm, Sender: c.ID()}); err != nil {
 		return g.ackError(err)
 	}
 	return dm
@@ -365,7 +452,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 // post stores a message and publishes it. The room's sequencer is prepared
 // first, so the order the store assigns is one it will release.
 func (g *Gateway) post(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
-	if err := g.hub.prepare(ctx, roomID); err != nil {
+	if _, err := g.hub.prepare(ctx, roomID); err != nil {
 		return rooms.Message{}, roomError(roomID, err)
 	}
 	msg, err := g.svc.Post(ctx, roomID, m)
@@ -375,7 +462,7 @@ func (g *Gateway) post(ctx context.Context, roomID string, m rooms.NewMessage) (
 	// Stored: publish even if the caller's context ends now.
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
 	defer cancel()
-	if err := g.publish(pubCtx, roomID, envelope{Kind: kindMessage, Message: &msg}); err != nil {
+	if err := g.publish(pubCtx, roomID, Envelope{Kind: KindMessage, Message: &msg}); err != nil {
 		// Members still get it: the next message's gap is filled from the store.
 		g.log.Error("gateway: stored message not published", "room", roomID, "order", msg.Order, "err", err)
 	}
@@ -391,17 +478,13 @@ func roomError(roomID string, err error) error {
 	return err
 }
 
-func (g *Gateway) publish(ctx context.Context, roomID string, env envelope) error {
-	payload, err := json.Marshal(env)
-	if err != nil {
-		return err
-	}
-	return g.cfg.Broker.Publish(ctx, roomID, payload)
+func (g *Gateway) publish(ctx context.Context, roomID string, env Envelope) error {
+	return g.cfg.Broker.Publish(ctx, roomID, env)
 }
 
 // roomClosed is the rooms service hook for a room closed over REST.
 func (g *Gateway) roomClosed(ctx context.Context, roomID string) {
-	if err := g.publish(ctx, roomID, envelope{Kind: kindClosed}); err != nil {
+	if err := g.publish(ctx, roomID, Envelope{Kind: KindClosed}); err != nil {
 		g.log.Error("gateway: room closure not published", "room", roomID, "err", err)
 	}
 }

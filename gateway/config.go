@@ -14,6 +14,9 @@ package gateway
 import (
 	"fmt"
 	"time"
+
+	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
 )
 
 // Delivery selects who receives a room's events.
@@ -42,6 +45,11 @@ const (
 	// noticed between NodeTTL and NodeTTL+HeartbeatInterval later.
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultNodeTTL           = 6 * time.Second
+	// DefaultRecoveryWindow is socket.io's maxDisconnectionDuration default.
+	DefaultRecoveryWindow = 2 * time.Minute
+	// DefaultClaimWait covers a dead connection noticed by the heartbeat
+	// (socket.io 4's pingInterval 25s + pingTimeout 20s) with a margin.
+	DefaultClaimWait = 50 * time.Second
 )
 
 // Config holds every setting of the gateway. Zero values take the defaults.
@@ -49,9 +57,24 @@ type Config struct {
 	// Delivery is DeliveryRoom (default) or DeliveryGlobal.
 	Delivery Delivery
 	// RejoinGrace is how long the rooms of a socket that went away are kept
-	// for a client that reconnects presenting that session in its Engine.IO
-	// cookie (default 60s; negative disables the restore).
+	// for a socket.io-client 2.x that reconnects presenting that session in
+	// its Engine.IO cookie (default 60s; negative disables the restore).
 	RejoinGrace time.Duration
+	// RecoveryWindow is how long after a disconnection a Socket.IO v5
+	// client can recover its socket, rooms and missed messages (connection
+	// state recovery; default 2m, socket.io's maxDisconnectionDuration;
+	// negative disables it). Room delivery only.
+	RecoveryWindow time.Duration
+	// ClaimWait bounds how long a 2.x client presenting a session that
+	// still looks live waits for it to end (a dead connection the heartbeat
+	// has not noticed, a killed node not reaped yet) before the cookie is
+	// taken as shared by two live tabs (default 50s; the command line
+	// derives it from the heartbeat settings).
+	ClaimWait time.Duration
+	// Sessions keeps what sessions joined, for restores and recovery; the
+	// rooms store in production, so they survive restarts and are shared
+	// by nodes (default: a new in-memory store).
+	Sessions rooms.SessionStore
 	// ReorderTimeout is how long a room message that arrived ahead of its
 	// predecessor waits for it before the missing orders are read back from
 	// the store (default 2s). With the in-memory broker a gap only lasts as
@@ -80,9 +103,7 @@ type Config struct {
 	// delayed.
 	ListInterval time.Duration
 	// Broker carries envelopes from publishers to the hub (default: a new
-	// in-process MemoryBroker). A broker that can miss envelopes while
-	// disconnected (Redis) should offer OnResync, so the hub catches up
-	// from the store when it is back.
+	// in-process MemoryBroker).
 	Broker Broker
 	// NodeID names this server process in participant entries and the node
 	// registry (default: hostname plus a random suffix).
@@ -99,6 +120,9 @@ type Config struct {
 	NodeTTL time.Duration
 }
 
+// recovery reports whether v5 connection state recovery is on.
+func (c Config) recovery() bool { return c.Delivery == DeliveryRoom && c.RecoveryWindow > 0 }
+
 func (c Config) withDefaults() (Config, error) {
 	switch c.Delivery {
 	case "":
@@ -109,6 +133,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RejoinGrace == 0 {
 		c.RejoinGrace = DefaultRejoinGrace
+	}
+	if c.RecoveryWindow == 0 {
+		c.RecoveryWindow = DefaultRecoveryWindow
+	}
+	if c.ClaimWait <= 0 {
+		c.ClaimWait = DefaultClaimWait
+	}
+	if c.Sessions == nil {
+		c.Sessions = memstore.New()
 	}
 	if c.ReorderTimeout <= 0 {
 		c.ReorderTimeout = DefaultReorderTimeout

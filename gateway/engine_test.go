@@ -38,8 +38,15 @@ func startEngineServer(t testing.TB, engineCfg engineio.Config, cfg Config) *eng
 	t.Helper()
 	engineCfg.Logger = discardLogger()
 	srv := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: discardLogger()})
-	svc := rooms.NewService(memstore.New())
-	g := New(svc, cfg, discardLogger())
+	store := memstore.New()
+	svc := rooms.NewService(store)
+	if cfg.Sessions == nil {
+		cfg.Sessions = store
+	}
+	g, err := New(context.Background(), svc, cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.Register(srv)
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,18 @@ const waitFor = 5 * time.Second
 type sent struct {
 	event string
 	arg   any
+	// offset is the recovery offset a room message carried ("" for none);
+	// expectations that leave it empty ignore it.
+	offset string
+}
+
+// matches compares got with the expectation want, ignoring the offset
+// when want has none.
+func (want sent) matches(got sent) bool {
+	if want.offset == "" {
+		got.offset = ""
+	}
+	return got == want
 }
 
 // recorder encodes events with a real Socket.IO server and remembers what
@@ -41,17 +52,13 @@ func newRecorder() *recorder {
 	}
 }
 
-func (r *recorder) encode(event string, args ...any) (*socketio.Broadcast, error) {
-	b, err := r.srv.NewBroadcast(Namespace, event, args...)
+func (r *recorder) encode(event, offset string, arg any) (*socketio.Broadcast, error) {
+	b, err := r.srv.NewBroadcast(Namespace, event, arg)
 	if err != nil {
 		return nil, err
 	}
-	var arg any
-	if len(args) > 0 {
-		arg = args[0]
-	}
 	r.mu.Lock()
-	r.all[b] = sent{event: event, arg: arg}
+	r.all[b] = sent{event: event, arg: arg, offset: offset}
 	r.mu.Unlock()
 	return b, nil
 }
@@ -76,6 +83,12 @@ func newFakeMember(id string, rec *recorder) *fakeMember {
 }
 
 func (m *fakeMember) ID() string { return m.id }
+
+// Close is the gateway disconnecting the socket; fake members record it.
+func (m *fakeMember) Close() error {
+	m.got <- sent{event: disconnected}
+	return nil
+}
 
 func (m *fakeMember) Send(b *socketio.Broadcast) error {
 	if m.failing {
@@ -178,10 +191,12 @@ func (r *fakeReader) Participants(ctx context.Context, roomID string) ([]rooms.P
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type hubFixture struct {
-	hub    *hub
-	rec    *recorder
-	reader *fakeReader
-	clock  *fakeClock
+	hub     *hub
+	members *registry
+	rec     *recorder
+	reader  *fakeReader
+	clock   *fakeClock
+	sockets map[string]*socketState
 }
 
 type fakeClock struct {
@@ -199,18 +214,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newHubFixture(t *testing.T, delivery Delivery, roomIDs ...string) *hubFixture {
 	t.Helper()
 	f := &hubFixture{
-		rec:    newRecorder(),
-		reader: newFakeReader(roomIDs...),
-		clock:  &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
+		rec:     newRecorder(),
+		reader:  newFakeReader(roomIDs...),
+		clock:   &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
+		members: newRegistry(),
+		sockets: make(map[string]*socketState),
 	}
 	f.hub = newHub(hubConfig{
 		delivery:         delivery,
-		rejoinGrace:      time.Minute,
 		reorderTimeout:   20 * time.Millisecond,
 		reorderLimit:     100,
 		listBroadcastMax: 1000,
 		storeTimeout:     time.Second,
-	}, f.reader, discardLogger())
+	}, f.reader, f.members, discardLogger())
 	f.hub.now = f.clock.Now
 	f.hub.setEncoder(f.rec.encode)
 	t.Cleanup(func() {
@@ -227,31 +243,38 @@ func newHubFixture(t *testing.T, delivery Delivery, roomIDs ...string) *hubFixtu
 func (f *hubFixture) member(t *testing.T, id, username string, roomIDs ...string) *fakeMember {
 	t.Helper()
 	m := newFakeMember(id, f.rec)
-	f.hub.connect(m, "sess-"+id, "")
+	s := &socketState{conn: m, id: id}
+	f.members.add(s)
+	f.sockets[id] = s
 	for _, r := range roomIDs {
-		if !f.hub.join(id, r, username) {
-			t.Fatalf("join %s to %s failed", id, r)
-		}
-		if err := f.hub.prepare(context.Background(), r); err != nil {
-			t.Fatalf("prepare %s: %v", r, err)
-		}
+		f.join(t, id, r, username)
 	}
 	return m
 }
 
-func (f *hubFixture) publish(t *testing.T, roomID string, env envelope) {
+// join makes a connected member join a room, as the gateway does.
+func (f *hubFixture) join(t *testing.T, id, roomID, username string) *membership {
 	t.Helper()
-	payload, err := json.Marshal(env)
+	rm, err := f.hub.prepare(context.Background(), roomID)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("prepare %s: %v", roomID, err)
 	}
-	f.hub.handle(roomID, payload)
+	mb := &membership{roomID: roomID, username: username, since: rm.delivered.Load()}
+	if !f.members.join(f.sockets[id], mb) {
+		t.Fatalf("join %s to %s failed", id, roomID)
+	}
+	return mb
+}
+
+func (f *hubFixture) publish(t *testing.T, roomID string, env Envelope) {
+	t.Helper()
+	f.hub.Deliver(roomID, env)
 }
 
 func (f *hubFixture) publishMessage(t *testing.T, roomID string, order int64) {
 	t.Helper()
 	m := msg(order)
-	f.publish(t, roomID, envelope{Kind: kindMessage, Message: &m})
+	f.publish(t, roomID, Envelope{Kind: KindMessage, Message: &m})
 }
 
 func msg(order int64) rooms.Message {
@@ -262,27 +285,8 @@ func expectMessage(t *testing.T, m *fakeMember, roomID string, order int64) {
 	t.Helper()
 	got := m.next(t)
 	want := sent{event: roomID, arg: msg(order)}
-	if got != want {
+	if !want.matches(got) {
 		t.Fatalf("member %s: got %q %+v, want %q %+v", m.id, got.event, got.arg, want.event, want.arg)
-	}
-}
-
-// expectMessagesOfRooms expects order 1 of each room, in any order across
-// rooms.
-func expectMessagesOfRooms(t *testing.T, m *fakeMember, roomIDs ...string) {
-	t.Helper()
-	var got []string
-	for range roomIDs {
-		e := m.next(t)
-		if e.arg != msg(1) {
-			t.Fatalf("member %s got %+v", m.id, e)
-		}
-		got = append(got, e.event)
-	}
-	slices.Sort(got)
-	want := slices.Sorted(slices.Values(roomIDs))
-	if !slices.Equal(got, want) {
-		t.Fatalf("member %s got events of rooms %v, want %v", m.id, got, want)
 	}
 }
 
@@ -374,7 +378,7 @@ func TestHubDiscardsWhatTheStoreDoesNotHave(t *testing.T) {
 	f := newHubFixture(t, DeliveryRoom, "r1")
 	a := f.member(t, "a", "alice", "r1")
 	stale := rooms.Message{Order: 6, Username: "ghost", Content: "stale", CreatedAt: "t"}
-	f.publish(t, "r1", envelope{Kind: kindMessage, Message: &stale})
+	f.publish(t, "r1", Envelope{Kind: KindMessage, Message: &stale})
 	// Order 1 is stored but never published: only the gap filler, reading
 	// [1, 6] from the store, can deliver it, and it discards the stale 6.
 	f.reader.add("r1", msg(1))
@@ -445,7 +449,7 @@ func TestHubParticipantsAreReadAtDelivery(t *testing.T) {
 			f.reader.mu.Lock()
 			f.reader.participants["r1"] = list
 			f.reader.mu.Unlock()
-			f.publish(t, "r1", envelope{Kind: kindParticipants})
+			f.publish(t, "r1", Envelope{Kind: KindParticipants})
 			f.publishMessage(t, "r1", 1) // marker
 			receivers := []*fakeMember{a}
 			if delivery == DeliveryGlobal {
@@ -477,11 +481,11 @@ func TestHubDirectMessages(t *testing.T) {
 			everyone := []*fakeMember{alice, bob1, bob2, bobElsewhere, carol, sender}
 
 			dm := DirectMessage{Type: "direct", RoomID: "r1", From: "sam", To: "bob", Content: "psst", CreatedAt: "t"}
-			f.publish(t, "r1", envelope{Kind: kindDirect, Direct: &dm, Sender: "s"})
+			f.publish(t, "r1", Envelope{Kind: KindDirect, Direct: &dm, Sender: "s"})
 			f.publishMessage(t, "r1", 1) // marker, same room pipeline
 			want := sent{event: "messages", arg: dm}
 			for _, m := range []*fakeMember{bob1, bob2, sender} {
-				if got := m.next(t); got != want {
+				if got := m.next(t); !want.matches(got) {
 					t.Fatalf("%s got %+v", m.id, got)
 				}
 			}
@@ -506,7 +510,7 @@ func TestHubRoomClose(t *testing.T) {
 			closed := sent{event: "closed/r1", arg: RoomClosedEvent{RoomID: "r1"}}
 
 			f.publishMessage(t, "r1", 1)
-			f.publish(t, "r1", envelope{Kind: kindClosed})
+			f.publish(t, "r1", Envelope{Kind: KindClosed})
 			receivers := []*fakeMember{a}
 			if delivery == DeliveryGlobal {
 				receivers = append(receivers, b)
@@ -519,10 +523,9 @@ func TestHubRoomClose(t *testing.T) {
 			}
 			b.none(t)
 			// Out of the room once told.
-			if joined := f.hub.disconnect("a"); len(joined) != 1 || joined[0].roomID != "r2" {
-				t.Fatalf("a's joined rooms after close: %+v", joined)
+			if left := f.members.roomsOf(f.sockets["a"]); !slices.Equal(left, []string{"r2"}) {
+				t.Fatalf("a's rooms after close: %v", left)
 			}
-			f.hub.connect(a, "sess-a2", "")
 
 			// Re-created under the same id: a fresh sequence from order 1.
 			f.reader.mu.Lock()
@@ -546,133 +549,10 @@ func TestHubRoomClose(t *testing.T) {
 	}
 }
 
-func TestHubRestoresMembershipFromCookie(t *testing.T) {
-	tests := []struct {
-		name string
-		// setup returns the session id the reconnecting client presents.
-		setup        func(t *testing.T, f *hubFixture) string
-		wantRestored []string
-	}{
-		{
-			name: "departed within grace",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1", "r2")
-				f.hub.disconnect("old")
-				f.clock.Advance(59 * time.Second)
-				return "sess-old"
-			},
-			wantRestored: []string{"r1", "r2"},
-		},
-		{
-			name: "departed after grace",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1")
-				f.hub.disconnect("old")
-				f.clock.Advance(61 * time.Second)
-				return "sess-old"
-			},
-		},
-		{
-			name: "still connected (cut not noticed yet)",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1")
-				return "sess-old"
-			},
-			wantRestored: []string{"r1"},
-		},
-		{
-			name: "unknown session",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1")
-				f.hub.disconnect("old")
-				return "sess-someone-else"
-			},
-		},
-		{
-			name: "room closed during grace",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1", "r2")
-				f.hub.disconnect("old")
-				f.publish(t, "r1", envelope{Kind: kindClosed})
-				return "sess-old"
-			},
-			wantRestored: []string{"r2"},
-		},
-		{
-			name: "no cookie",
-			setup: func(t *testing.T, f *hubFixture) string {
-				f.member(t, "old", "alice", "r1")
-				f.hub.disconnect("old")
-				return ""
-			},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newHubFixture(t, DeliveryRoom, "r1", "r2")
-			claimed := tt.setup(t, f)
-			m := newFakeMember("new", f.rec)
-			restored := f.hub.connect(m, "sess-new", claimed)
-			if !slices.Equal(restored, tt.wantRestored) {
-				t.Fatalf("restored %v, want %v", restored, tt.wantRestored)
-			}
-			// Delivery follows the restored membership.
-			observer := f.member(t, "obs", "olga", "r1", "r2")
-			f.publishMessage(t, "r1", 1)
-			f.publishMessage(t, "r2", 1)
-			// Rooms have separate pipelines: their events interleave freely.
-			expectMessagesOfRooms(t, observer, "r1", "r2")
-			expectMessagesOfRooms(t, m, tt.wantRestored...)
-			m.none(t)
-			// A restored membership has no participant entry to mark.
-			if joined := f.hub.disconnect("new"); len(joined) != 0 {
-				t.Fatalf("restored rooms reported as joined: %+v", joined)
-			}
-			// Its rooms are kept for the next reconnect in turn.
-			again := newFakeMember("again", f.rec)
-			if got := f.hub.connect(again, "sess-again", "sess-new"); !slices.Equal(got, tt.wantRestored) {
-				t.Fatalf("second restore %v, want %v", got, tt.wantRestored)
-			}
-		})
-	}
-}
-
-func TestHubSweepsExpiredDepartures(t *testing.T) {
-	f := newHubFixture(t, DeliveryRoom, "r1")
-	f.member(t, "a", "alice", "r1")
-	f.member(t, "b", "bob", "r1")
-	f.hub.disconnect("a")
-	f.clock.Advance(30 * time.Second)
-	f.hub.disconnect("b")
-	f.clock.Advance(31 * time.Second) // a expired, b not
-	f.hub.sweepDeparted()
-	f.hub.mu.Lock()
-	_, aKept := f.hub.departed["sess-a"]
-	_, bKept := f.hub.departed["sess-b"]
-	queued := len(f.hub.expiry)
-	f.hub.mu.Unlock()
-	if aKept || !bKept || queued != 1 {
-		t.Fatalf("after sweep: a kept %v, b kept %v, queue %d", aKept, bKept, queued)
-	}
-}
-
-func TestHubDisconnectReportsJoinedRooms(t *testing.T) {
-	f := newHubFixture(t, DeliveryRoom, "r1", "r2")
-	f.member(t, "a", "alice", "r2", "r1")
-	got := f.hub.disconnect("a")
-	want := []joinedRoom{{"r1", "alice"}, {"r2", "alice"}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %+v, want %+v", got, want)
-	}
-	if again := f.hub.disconnect("a"); again != nil {
-		t.Fatalf("second disconnect: %+v", again)
-	}
-}
-
-func TestHubUsername(t *testing.T) {
+func TestRegistryUsername(t *testing.T) {
 	f := newHubFixture(t, DeliveryRoom, "r1", "r2")
 	f.member(t, "a", "alice", "r1")
-	f.hub.join("a", "r2", "alicia")
+	f.join(t, "a", "r2", "alicia")
 	tests := []struct{ member, room, want string }{
 		{"a", "r1", "alice"},
 		{"a", "r2", "alicia"},
@@ -680,30 +560,46 @@ func TestHubUsername(t *testing.T) {
 		{"nobody", "r1", ""},
 	}
 	for _, tt := range tests {
-		if got := f.hub.username(tt.member, tt.room); got != tt.want {
+		if got := f.members.username(tt.member, tt.room); got != tt.want {
 			t.Errorf("username(%s, %s) = %q, want %q", tt.member, tt.room, got, tt.want)
 		}
 	}
 }
 
+// brokerRecorder is a Subscriber keeping "room:kind" per envelope.
+type brokerRecorder struct {
+	got     []string
+	resyncs int
+}
+
+func (r *brokerRecorder) Deliver(roomID string, env Envelope) {
+	r.got = append(r.got, roomID+":"+string(env.Kind))
+}
+func (r *brokerRecorder) Resync() { r.resyncs++ }
+
 func TestMemoryBroker(t *testing.T) {
 	b := NewMemoryBroker()
-	var got []string
-	unsubscribe := b.Subscribe(func(roomID string, payload []byte) { got = append(got, roomID+":"+string(payload)) })
-	if err := b.Publish(context.Background(), "r", []byte("1")); err != nil {
+	rec := &brokerRecorder{}
+	unsubscribe, err := b.Subscribe(context.Background(), rec)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.Publish(context.Background(), "r", Envelope{Kind: KindSync}); err != nil {
+		t.Fatal(err)
+	}
+	b.Resync()
 	unsubscribe()
-	if err := b.Publish(context.Background(), "r", []byte("2")); err != nil {
+	if err := b.Publish(context.Background(), "r", Envelope{Kind: KindClosed}); err != nil {
 		t.Fatal(err)
 	}
+	b.Resync()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.Publish(ctx, "r", []byte("3")); !errors.Is(err, context.Canceled) {
+	if err := b.Publish(ctx, "r", Envelope{Kind: KindSync}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("publish on a cancelled context: %v", err)
 	}
-	if !slices.Equal(got, []string{"r:1"}) {
-		t.Fatalf("got %v", got)
+	if !slices.Equal(rec.got, []string{"r:sync"}) || rec.resyncs != 1 {
+		t.Fatalf("got %v and %d resyncs, want [r:sync] and 1", rec.got, rec.resyncs)
 	}
 }
 
@@ -717,8 +613,8 @@ func TestHubCatchesUpFromTheStore(t *testing.T) {
 		// the participant list is re-read after a resync, not after a sync
 		participants bool
 	}{
-		{"resync after the broker reconnected", func(t *testing.T, f *hubFixture) { f.hub.resync() }, true},
-		{"sync envelope for a dead node's room", func(t *testing.T, f *hubFixture) { f.publish(t, "r1", envelope{Kind: kindSync}) }, false},
+		{"resync after the broker reconnected", func(t *testing.T, f *hubFixture) { f.hub.Resync() }, true},
+		{"sync envelope for a dead node's room", func(t *testing.T, f *hubFixture) { f.publish(t, "r1", Envelope{Kind: KindSync}) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -751,7 +647,7 @@ func TestHubResyncClosesRoomsClosedMeanwhile(t *testing.T) {
 	f.reader.mu.Lock()
 	delete(f.reader.messages, "r1")
 	f.reader.mu.Unlock()
-	f.hub.resync()
+	f.hub.Resync()
 	if e := a.next(t); e.event != closedEvent("r1") {
 		t.Fatalf("got %q, want the closed event", e.event)
 	}
@@ -780,7 +676,7 @@ func TestHubRoomUnknownToThisNode(t *testing.T) {
 			for _, order := range tt.want {
 				expectMessage(t, a, "elsewhere", order)
 			}
-			f.publish(t, "elsewhere", envelope{Kind: kindParticipants})
+			f.publish(t, "elsewhere", Envelope{Kind: KindParticipants})
 			if tt.delivery == DeliveryGlobal {
 				if e := a.next(t); e.event != participantsEvent("elsewhere") {
 					t.Fatalf("got %q, want the participant list", e.event)
@@ -822,19 +718,20 @@ func TestHubBigRoomListsGoToJoinersOnly(t *testing.T) {
 			}
 			// Hold the room's drain while the changes queue, so they
 			// coalesce into one delivery as they do under load.
-			f.hub.mu.Lock()
-			rs := f.hub.rooms["r"]
-			f.hub.mu.Unlock()
-			rs.mu.Lock()
-			rs.draining = true
-			rs.mu.Unlock()
+			rm := f.hub.room("r", false)
+			rm.out.mu.Lock()
+			rm.out.draining = true
+			rm.out.mu.Unlock()
 			for _, s := range tt.senders {
-				f.publish(t, "r", envelope{Kind: kindParticipants, Sender: s})
+				f.publish(t, "r", Envelope{Kind: KindParticipants, Sender: s})
 			}
-			rs.mu.Lock()
-			rs.draining = false
-			f.hub.startDrainLocked(rs)
-			rs.mu.Unlock()
+			rm.out.mu.Lock()
+			rm.out.draining = false
+			start := rm.out.claimDrainLocked()
+			rm.out.mu.Unlock()
+			if start {
+				f.hub.startDrain(rm)
+			}
 			f.publishMessage(t, "r", 1) // marker: after the list in every queue
 			for _, id := range []string{"a", "b", "c"} {
 				m := members[id]
@@ -859,12 +756,12 @@ func TestHubBigRoomListsAreSpaced(t *testing.T) {
 	a := f.member(t, "a", "a", "r")
 	b := f.member(t, "b", "b", "r")
 	c := f.member(t, "c", "c", "r")
-	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "a"})
+	f.publish(t, "r", Envelope{Kind: KindParticipants, Sender: "a"})
 	if e := a.next(t); e.event != participantsEvent("r") {
 		t.Fatalf("a got %q, want its list at once", e.event)
 	}
-	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "b"})
-	f.publish(t, "r", envelope{Kind: kindParticipants, Sender: "c"})
+	f.publish(t, "r", Envelope{Kind: KindParticipants, Sender: "b"})
+	f.publish(t, "r", Envelope{Kind: KindParticipants, Sender: "c"})
 	b.none(t) // within the interval: held
 	f.clock.Advance(f.hub.cfg.listInterval)
 	for _, m := range []*fakeMember{b, c} {
@@ -887,7 +784,7 @@ func TestHubGlobalSmallRoomListsAreNotSpaced(t *testing.T) {
 	b := f.member(t, "b", "b")
 	c := f.member(t, "c", "c")
 	for _, joiner := range []*fakeMember{a, a} { // the second within the interval
-		f.publish(t, "r", envelope{Kind: kindParticipants, Sender: joiner.id})
+		f.publish(t, "r", Envelope{Kind: KindParticipants, Sender: joiner.id})
 		if e := joiner.next(t); e.event != participantsEvent("r") {
 			t.Fatalf("%s got %q, want its list at once", joiner.id, e.event)
 		}

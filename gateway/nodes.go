@@ -24,12 +24,6 @@ type NodeRegistry interface {
 	RemoveNode(ctx context.Context, nodeID string) error
 }
 
-// resyncNotifier is a Broker that can miss envelopes while it is
-// disconnected and says when it is back.
-type resyncNotifier interface {
-	OnResync(f func()) (unregister func())
-}
-
 // NewNodeID names this process: readable in logs, unique across restarts.
 func NewNodeID() string {
 	host, err := os.Hostname()
@@ -45,8 +39,7 @@ func NewNodeID() string {
 // ctx ends. A reaped node's rooms are told twice over the broker: their
 // participant lists changed, and messages the dead node stored but never
 // published must be read back from the store.
-func (g *Gateway) runLiveness(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
+func (g *Gateway) runLiveness(ctx context.Context) {
 	ticker := time.NewTicker(g.cfg.HeartbeatInterval)
 	defer ticker.Stop()
 	var healthySince time.Time // zero while beats fail
@@ -91,8 +84,31 @@ func (g *Gateway) livenessRound(ctx context.Context, healthySince *time.Time) {
 		roomIDs := reaped[node]
 		g.log.Warn("gateway: node stopped beating; its participants are now disconnected", "deadNode", node, "rooms", len(roomIDs))
 		for _, roomID := range roomIDs {
-			g.publish(opCtx, roomID, envelope{Kind: kindParticipants})
-			g.publish(opCtx, roomID, envelope{Kind: kindSync})
+			_ = g.publish(opCtx, roomID, Envelope{Kind: KindParticipants})
+			_ = g.publish(opCtx, roomID, Envelope{Kind: KindSync})
+		}
+	}
+}
+
+// pruneSessions deletes, every prune interval, the sessions that departed
+// longer ago than any reconnection could claim them, until ctx ends.
+func (g *Gateway) pruneSessions(ctx context.Context) {
+	keep := max(g.cfg.RejoinGrace, g.cfg.RecoveryWindow)
+	ticker := time.NewTicker(max(keep, time.Minute))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		opCtx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
+		n, err := g.cfg.Sessions.PruneSessions(opCtx, time.Now().Add(-keep))
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			g.log.Warn("gateway: cannot prune departed sessions", "err", err)
+		} else if n > 0 {
+			g.log.Debug("gateway: pruned departed sessions", "count", n)
 		}
 	}
 }

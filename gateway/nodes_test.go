@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -45,18 +44,16 @@ type recordingBroker struct {
 	published []string // "room kind"
 }
 
-func (b *recordingBroker) Publish(ctx context.Context, roomID string, payload []byte) error {
-	var env envelope
-	if err := json.Unmarshal(payload, &env); err != nil {
-		return err
-	}
+func (b *recordingBroker) Publish(ctx context.Context, roomID string, env Envelope) error {
 	b.mu.Lock()
-	b.published = append(b.published, roomID+" "+env.Kind)
+	b.published = append(b.published, roomID+" "+string(env.Kind))
 	b.mu.Unlock()
 	return nil
 }
 
-func (b *recordingBroker) Subscribe(func(string, []byte)) func() { return func() {} }
+func (b *recordingBroker) Subscribe(context.Context, Subscriber) (func(), error) {
+	return func() {}, nil
+}
 
 func TestLivenessRound(t *testing.T) {
 	const ttl = 6 * time.Second
@@ -78,7 +75,10 @@ func TestLivenessRound(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := &fakeRegistry{beatErr: tt.beatErr, dead: map[string][]string{"dead-node": {"r1", "r2"}}}
 			broker := &recordingBroker{}
-			g := New(rooms.NewService(memstore.New()), Config{Broker: broker, NodeTTL: ttl, HeartbeatInterval: time.Second}, discardLogger())
+			g, err := New(context.Background(), rooms.NewService(memstore.New()), Config{Broker: broker, NodeTTL: ttl, HeartbeatInterval: time.Second}, discardLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 
 			var since time.Time

@@ -78,9 +78,19 @@ type Store interface {
 	// replaces the entry with that key. Entries keep their first-insertion
 	// position in the list. It fails with ErrRoomNotFound.
 	UpsertParticipant(ctx context.Context, p Participant) error
-	// SetConnected flips the connected flag of the entry (roomID, socketID).
-	// A missing room or entry is not an error: it returns false.
-	SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error)
+	// SetConnected flips the connected flag of the entry (roomID, socketID)
+	// when nodeID holds it (any node when nodeID is empty): a socket id
+	// recovered by another node must not be marked disconnected by the
+	// node that lost it. A missing room or entry is not an error: it
+	// returns false.
+	SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error)
+	// ReclaimParticipant gives the entry (roomID, oldSocketID) to
+	// newSocketID on nodeID and marks it connected, keeping its place in
+	// the list: a reconnecting client's entry comes back as it was. It
+	// returns false, changing nothing, when the room or entry is gone (the
+	// room was closed since, perhaps re-created) or newSocketID already has
+	// an entry of its own.
+	ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error)
 	// Participants lists a room's participants in insertion order. It fails
 	// with ErrRoomNotFound.
 	Participants(ctx context.Context, roomID string) ([]Participant, error)

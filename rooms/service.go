@@ -269,32 +269,35 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// Leave marks the entry (roomID, socketID) disconnected and returns the
-// room's participant list. changed is true when the entry existed. A missing
-// room or entry is not an error: (nil, false, nil). Unlike the original, this
+// Leave marks the entry (roomID, socketID) disconnected if nodeID holds it
+// (any node when nodeID is empty). changed is true when it did. A missing
+// room or entry is not an error: (false, nil). Unlike the original, this
 // holds for a socket whose room was closed and re-created under the same id.
-func (s *Service) Leave(ctx context.Context, roomID, socketID string) (list []Participant, changed bool, err error) {
+// The list is not read back: the gateway delivers lists itself.
+func (s *Service) Leave(ctx context.Context, roomID, socketID, nodeID string) (changed bool, err error) {
 	if roomID == "" || socketID == "" {
-		return nil, false, nil
+		return false, nil
 	}
-	found, err := s.store.SetConnected(ctx, roomID, socketID, false)
-	if err != nil {
-		if errors.Is(err, ErrRoomNotFound) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	if !found {
-		return nil, false, nil
-	}
-	list, err = s.store.Participants(ctx, roomID)
+	found, err := s.store.SetConnected(ctx, roomID, socketID, nodeID, false)
 	if errors.Is(err, ErrRoomNotFound) {
-		return nil, false, nil
+		return false, nil
 	}
-	if err != nil {
-		return nil, false, err
+	return found, err
+}
+
+// Reclaim gives a reconnecting client's participant entry (roomID,
+// oldSocketID) to its new socket on nodeID, connected again and in its old
+// place. It reports false when there is nothing to reclaim: the room was
+// closed since (and perhaps re-created), or the entry is gone.
+func (s *Service) Reclaim(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
+	if roomID == "" || oldSocketID == "" || newSocketID == "" {
+		return false, nil
 	}
-	return nonNil(list), true, nil
+	found, err := s.store.ReclaimParticipant(ctx, roomID, oldSocketID, newSocketID, nodeID)
+	if errors.Is(err, ErrRoomNotFound) {
+		return false, nil
+	}
+	return found, err
 }
 
 // Participants lists a room's participants in insertion order; an unknown

@@ -285,16 +285,15 @@ func TestLeave(t *testing.T) {
 		}
 	}
 
-	list, changed, err := svc.Leave(ctx, "r", "s1")
-	if err != nil || !changed {
+	if changed, err := svc.Leave(ctx, "r", "s1", ""); err != nil || !changed {
 		t.Fatalf("Leave = (%v, %v), want changed", changed, err)
 	}
 	want := []rooms.Participant{
 		{RoomID: "r", Username: "Toto", SocketID: "s1", Connected: false},
 		{RoomID: "r", Username: "Titi", SocketID: "s2", Connected: true},
 	}
-	if !slices.Equal(list, want) {
-		t.Fatalf("Leave list = %+v, want %+v", list, want)
+	if list, err := svc.Participants(ctx, "r"); err != nil || !slices.Equal(list, want) {
+		t.Fatalf("after Leave: participants = (%+v, %v), want %+v", list, err, want)
 	}
 
 	for _, tc := range []struct{ room, socket string }{
@@ -303,9 +302,9 @@ func TestLeave(t *testing.T) {
 		{"", "s1"},
 		{"r", ""},
 	} {
-		list, changed, err := svc.Leave(ctx, tc.room, tc.socket)
-		if list != nil || changed || err != nil {
-			t.Errorf("Leave(%q, %q) = (%v, %v, %v), want (nil, false, nil)", tc.room, tc.socket, list, changed, err)
+		changed, err := svc.Leave(ctx, tc.room, tc.socket, "")
+		if changed || err != nil {
+			t.Errorf("Leave(%q, %q) = (%v, %v), want (false, nil)", tc.room, tc.socket, changed, err)
 		}
 	}
 }
@@ -329,14 +328,55 @@ func TestLeaveAfterCloseAndRecreate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list, changed, err := svc.Leave(ctx, "r", "old")
-	if list != nil || changed || err != nil {
-		t.Fatalf("Leave of a socket from the old room = (%v, %v, %v), want (nil, false, nil)", list, changed, err)
+	changed, err := svc.Leave(ctx, "r", "old", "")
+	if changed || err != nil {
+		t.Fatalf("Leave of a socket from the old room = (%v, %v), want (false, nil)", changed, err)
 	}
 	got, err := svc.Participants(ctx, "r")
 	newcomer.Connected = true
 	if err != nil || !slices.Equal(got, []rooms.Participant{newcomer}) {
 		t.Fatalf("Participants after the stale leave = (%+v, %v), want [%+v]", got, err, newcomer)
+	}
+}
+
+func TestReclaim(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	mustCreateRoom(t, svc, "r")
+	for _, p := range []rooms.Participant{
+		{RoomID: "r", Username: "Toto", Avatar: "t.svg", SocketID: "old", NodeID: "a"},
+		{RoomID: "r", Username: "Titi", SocketID: "s2", NodeID: "a"},
+	} {
+		if err := svc.Join(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Leave(ctx, "r", "old", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := svc.Reclaim(ctx, "r", "old", "new", "b"); err != nil || !ok {
+		t.Fatalf("Reclaim = (%v, %v), want (true, nil)", ok, err)
+	}
+	want := []rooms.Participant{
+		{RoomID: "r", Username: "Toto", Avatar: "t.svg", SocketID: "new", NodeID: "b", Connected: true},
+		{RoomID: "r", Username: "Titi", SocketID: "s2", NodeID: "a", Connected: true},
+	}
+	if list, err := svc.Participants(ctx, "r"); err != nil || !slices.Equal(list, want) {
+		t.Fatalf("after Reclaim: participants = (%+v, %v), want %+v", list, err, want)
+	}
+	// The node that lost the socket cannot mark it disconnected any more.
+	if changed, err := svc.Leave(ctx, "r", "new", "a"); err != nil || changed {
+		t.Fatalf("Leave from the old node = (%v, %v), want (false, nil)", changed, err)
+	}
+	for _, tc := range []struct{ room, old string }{
+		{"r", "old"},          // already reclaimed
+		{"no-such-room", "x"}, // room gone
+		{"", "x"},
+		{"r", ""},
+	} {
+		if ok, err := svc.Reclaim(ctx, tc.room, tc.old, "other", "b"); err != nil || ok {
+			t.Errorf("Reclaim(%q, %q) = (%v, %v), want (false, nil)", tc.room, tc.old, ok, err)
+		}
 	}
 }
 
@@ -430,7 +470,10 @@ func (f failingStore) ReadMessages(context.Context, string, int64, int64, func(r
 }
 func (f failingStore) LastOrder(context.Context, string) (int64, error)           { return 0, f.err }
 func (f failingStore) UpsertParticipant(context.Context, rooms.Participant) error { return f.err }
-func (f failingStore) SetConnected(context.Context, string, string, bool) (bool, error) {
+func (f failingStore) SetConnected(context.Context, string, string, string, bool) (bool, error) {
+	return false, f.err
+}
+func (f failingStore) ReclaimParticipant(context.Context, string, string, string, string) (bool, error) {
 	return false, f.err
 }
 func (f failingStore) Participants(context.Context, string) ([]rooms.Participant, error) {
@@ -448,7 +491,8 @@ func TestStoreFailuresPassThrough(t *testing.T) {
 	readErr := svc.ReadMessages(ctx, "r", 1, 2, func(rooms.MessageRange) error { return nil })
 	_, postErr := svc.Post(ctx, "r", rooms.NewMessage{Username: "u", Content: "c"})
 	joinErr := svc.Join(ctx, rooms.Participant{RoomID: "r", SocketID: "s"})
-	_, _, leaveErr := svc.Leave(ctx, "r", "s")
+	_, leaveErr := svc.Leave(ctx, "r", "s", "")
+	_, reclaimErr := svc.Reclaim(ctx, "r", "s", "s2", "n")
 	_, partErr := svc.Participants(ctx, "r")
 	for name, err := range map[string]error{
 		"CreateRoom":   svc.CreateRoom(ctx, rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "b"}),
@@ -458,6 +502,7 @@ func TestStoreFailuresPassThrough(t *testing.T) {
 		"Post":         postErr,
 		"Join":         joinErr,
 		"Leave":        leaveErr,
+		"Reclaim":      reclaimErr,
 		"Participants": partErr,
 	} {
 		if !errors.Is(err, rooms.ErrUnavailable) {

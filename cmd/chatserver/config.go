@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chatgateway/edge"
+	"chatgateway/gateway"
 	"chatgateway/httpapi"
 	"chatgateway/rooms"
 )
@@ -38,6 +39,7 @@ type config struct {
 	MaxBodyBytes    int64
 	MaxContentBytes int
 	RejoinGrace     time.Duration
+	RecoveryWindow  time.Duration
 	ReorderTimeout  time.Duration
 	ReorderLimit    int
 	StoreTimeout    time.Duration
@@ -112,7 +114,8 @@ func settings() []setting {
 		{"max-json-depth", "MAX_JSON_DEPTH", "32", "max JSON nesting depth per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxJSONDepth })},
 		{"max-body", "MAX_BODY", "102400", "max REST request body, bytes (body-parser's 100kb)", int64Setter(func(c *config) *int64 { return &c.MaxBodyBytes })},
 		{"max-content", "MAX_CONTENT", "65536", "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
-		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery)", durationSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
+		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
+		{"recovery-window", "RECOVERY_WINDOW", gateway.DefaultRecoveryWindow.String(), "how long a disconnected socket.io-client 4.x can recover its socket, rooms and missed messages (connection state recovery, room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RecoveryWindow })},
 		{"reorder-timeout", "REORDER_TIMEOUT", "2s", "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
 		{"reorder-limit", "REORDER_LIMIT", "10000", "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
 		{"store-timeout", "STORE_TIMEOUT", "5s", "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},
@@ -184,6 +187,19 @@ func durationSetter(field func(*config) *time.Duration) func(*config, string) er
 		}
 		*field(c) = d
 		return nil
+	}
+}
+
+// durationOrOffSetter is durationSetter that also takes "off", stored as a
+// negative duration (the gateway's "disabled").
+func durationOrOffSetter(field func(*config) *time.Duration) func(*config, string) error {
+	positive := durationSetter(field)
+	return func(c *config, v string) error {
+		if v == "off" {
+			*field(c) = -1
+			return nil
+		}
+		return positive(c, v)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,6 +41,17 @@ func main() {
 		logger.Error("chatserver stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// claimWait is how long a reconnecting 2.x client waits for a session that
+// still looks live to end: long enough for the heartbeat to notice a dead
+// connection, and, across nodes, for a killed node to be reaped.
+func claimWait(cfg config) time.Duration {
+	wait := cfg.PingInterval + cfg.PingTimeout
+	if spec, err := parseStore(cfg.Store); err == nil && spec.kind == storeRedis {
+		wait = max(wait, cfg.NodeTTL+2*cfg.HeartbeatEvery)
+	}
+	return wait + time.Second
 }
 
 // run serves until ctx ends, then shuts down cleanly: new sessions are
@@ -107,9 +119,13 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         logger,
 	})
-	gw := gateway.New(svc, gateway.Config{
+	subscribeCtx, cancelSubscribe := context.WithTimeout(ctx, cfg.StoreTimeout)
+	gw, err := gateway.New(subscribeCtx, svc, gateway.Config{
 		Delivery:          gateway.Delivery(cfg.Delivery),
 		RejoinGrace:       cfg.RejoinGrace,
+		RecoveryWindow:    cfg.RecoveryWindow,
+		ClaimWait:         claimWait(cfg),
+		Sessions:          be.sessions,
 		ReorderTimeout:    cfg.ReorderTimeout,
 		ReorderLimit:      cfg.ReorderLimit,
 		StoreTimeout:      cfg.StoreTimeout,
@@ -122,20 +138,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		ListBroadcastMax:  cfg.ListBroadcast,
 		ListInterval:      cfg.ListInterval,
 	}, logger)
-	gw.Register(sio)
-	if w, ok := be.broker.(interface{ WaitSubscribed(context.Context) error }); ok {
-		// Until the subscription is confirmed, other nodes' messages would
-		// not reach this node's sockets.
-		waitCtx, cancel := context.WithTimeout(ctx, cfg.StoreTimeout)
-		err := w.WaitSubscribed(waitCtx)
-		cancel()
-		if err != nil {
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			_ = gw.Shutdown(shutdownCtx)
-			return fmt.Errorf("broker subscription: %w", err)
-		}
+	cancelSubscribe()
+	if err != nil {
+		return err
 	}
+	gw.Register(sio)
 
 	e := httpapi.New(svc, logger,
 		httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes),

@@ -77,9 +77,11 @@ func parseStore(v string) (storeSpec, error) {
 // carries envelopes between the nodes sharing it, and for a shared store
 // the node registry.
 type backend struct {
-	store  rooms.Store
-	broker gateway.Broker
-	nodes  gateway.NodeRegistry
+	store rooms.Store
+	// sessions is the same store, keeping what sessions joined.
+	sessions rooms.SessionStore
+	broker   gateway.Broker
+	nodes    gateway.NodeRegistry
 	// close releases everything, after the gateway stopped using it.
 	close func() error
 }
@@ -95,7 +97,7 @@ func openBackend(ctx context.Context, cfg config, nodeID string, logger *slog.Lo
 		if err != nil {
 			return backend{}, err
 		}
-		return backend{store: s, broker: gateway.NewMemoryBroker(), close: s.Close}, nil
+		return backend{store: s, sessions: s, broker: gateway.NewMemoryBroker(), close: s.Close}, nil
 	case storeRedis:
 		redis.SetLogger(redisLogger{logger})
 		// Above go-redis's 1s default: Redis with appendfsync always on a
@@ -105,10 +107,11 @@ func openBackend(ctx context.Context, cfg config, nodeID string, logger *slog.Lo
 			return backend{}, err
 		}
 		b := redisbroker.New(s.Client(), redisbroker.Options{NodeID: nodeID, Logger: logger})
-		return backend{store: s, broker: b, nodes: s, close: func() error {
+		return backend{store: s, sessions: s, broker: b, nodes: s, close: func() error {
 			return errors.Join(b.Close(), s.Close())
 		}}, nil
 	default:
-		return backend{store: memstore.New(), broker: gateway.NewMemoryBroker(), close: func() error { return nil }}, nil
+		s := memstore.New()
+		return backend{store: s, sessions: s, broker: gateway.NewMemoryBroker(), close: func() error { return nil }}, nil
 	}
 }

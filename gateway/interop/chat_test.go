@@ -58,12 +58,16 @@ type chatServer struct {
 // given, adds test-only routes to the same Echo before it serves.
 func startChatServer(t *testing.T, delivery gateway.Delivery, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
 	t.Helper()
-	svc := rooms.NewService(memstore.New())
+	store := memstore.New()
+	svc := rooms.NewService(store)
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{Cookie: "io", Logger: logger},
 		Logger: logger,
 	})
-	gw := gateway.New(svc, gateway.Config{Delivery: delivery}, logger)
+	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: delivery, Sessions: store}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw.Register(sio)
 	e := httpapi.New(svc, logger)
 	e.Any("/socket.io/", echo.WrapHandler(sio))

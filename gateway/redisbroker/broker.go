@@ -7,9 +7,12 @@
 //
 // Redis pub/sub is at-most-once: an envelope published while a node's
 // subscription is down never reaches that node. The broker therefore tells
-// its resync listeners every time the subscription is re-established; the
-// hub then reads what it missed back from the store (messages are stored
-// before they are published, so the store is complete).
+// its subscribers to resync every time the subscription is re-established;
+// the hub then reads what it missed back from the store (messages are
+// stored before they are published, so the store is complete).
+//
+// Envelopes are JSON on the wire; within the node that published them they
+// are never serialised.
 package redisbroker
 
 import (
@@ -17,6 +20,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,19 +59,17 @@ type Options struct {
 	Logger         *slog.Logger
 }
 
-// Broker implements the gateway's Broker and resync notification on Redis.
+// Broker implements the gateway's Broker on Redis.
 type Broker struct {
 	client redis.UniversalClient
 	opts   Options
 	log    *slog.Logger
 
 	// local fans envelopes out to this node's subscribers, whichever node
-	// published them.
+	// published them, and tells them to resync.
 	local *gateway.MemoryBroker
 
 	mu       sync.Mutex
-	nextID   int
-	resyncs  map[int]func()
 	running  bool
 	cancel   context.CancelFunc
 	loopDone chan struct{}
@@ -108,20 +110,23 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		opts:       opts,
 		log:        opts.Logger,
 		local:      gateway.NewMemoryBroker(),
-		resyncs:    make(map[int]func()),
 		subscribed: make(chan struct{}),
 	}
 }
 
-// Publish delivers payload to this node's subscribers, then to the other
-// nodes through Redis. An error means other nodes may not have it; local
+// Publish delivers env to this node's subscribers, then to the other nodes
+// through Redis. An error means other nodes may not have it; local
 // subscribers always do.
-func (b *Broker) Publish(ctx context.Context, roomID string, payload []byte) error {
+func (b *Broker) Publish(ctx context.Context, roomID string, env gateway.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.local.Publish(ctx, roomID, payload); err != nil {
+	if err := b.local.Publish(ctx, roomID, env); err != nil {
 		return err
+	}
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("redisbroker: encode envelope: %w", err)
 	}
 	if err := b.client.Publish(ctx, b.opts.Channel, encodeFrame(b.opts.NodeID, roomID, payload)).Err(); err != nil {
 		return fmt.Errorf("redisbroker: publish: %w", err)
@@ -129,46 +134,31 @@ func (b *Broker) Publish(ctx context.Context, roomID string, payload []byte) err
 	return nil
 }
 
-// Subscribe registers deliver for envelopes from every node, this one
-// included, and starts the Redis subscription if it is not running.
-func (b *Broker) Subscribe(deliver func(roomID string, payload []byte)) (unsubscribe func()) {
-	unsubscribe = b.local.Subscribe(deliver)
+// Subscribe registers sub for envelopes from every node, this one
+// included, starts the Redis subscription if it is not running, and returns
+// once Redis confirmed it (or ctx ended): envelopes other nodes publish
+// before that are missed.
+func (b *Broker) Subscribe(ctx context.Context, sub gateway.Subscriber) (unsubscribe func(), err error) {
+	unsubscribe, err = b.local.Subscribe(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if !b.running {
 		b.running = true
-		ctx, cancel := context.WithCancel(context.Background())
+		loopCtx, cancel := context.WithCancel(context.Background())
 		b.cancel = cancel
 		b.loopDone = make(chan struct{})
-		b.pubsub = b.client.Subscribe(ctx, b.opts.Channel)
-		go b.receiveLoop(ctx, b.pubsub, b.loopDone)
+		b.pubsub = b.client.Subscribe(loopCtx, b.opts.Channel)
+		go b.receiveLoop(loopCtx, b.pubsub, b.loopDone)
 	}
-	return unsubscribe
-}
-
-// OnResync registers f to run each time the subscription is re-established
-// after a failure, when envelopes may have been missed.
-func (b *Broker) OnResync(f func()) (unregister func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.nextID
-	b.nextID++
-	b.resyncs[id] = f
-	return func() {
-		b.mu.Lock()
-		delete(b.resyncs, id)
-		b.mu.Unlock()
-	}
-}
-
-// WaitSubscribed blocks until the first subscription is confirmed by Redis
-// or ctx ends. Envelopes published by other nodes before that are missed.
-func (b *Broker) WaitSubscribed(ctx context.Context) error {
+	b.mu.Unlock()
 	select {
 	case <-b.subscribed:
-		return nil
+		return unsubscribe, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		unsubscribe()
+		return nil, fmt.Errorf("redisbroker: subscription not confirmed: %w", ctx.Err())
 	}
 }
 
@@ -226,7 +216,7 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			backoff = b.opts.MinBackoff
 			if confirmed || broken {
 				b.log.Info("redisbroker: subscription re-established; resynchronising")
-				b.resync()
+				b.local.Resync()
 			}
 			confirmed, broken = true, false
 			b.subscribedOnce.Do(func() { close(b.subscribed) })
@@ -239,21 +229,14 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			if node == b.opts.NodeID {
 				continue // delivered locally when published
 			}
-			_ = b.local.Publish(context.Background(), roomID, payload)
+			var env gateway.Envelope
+			if err := json.Unmarshal(payload, &env); err != nil {
+				b.log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
+				continue
+			}
+			_ = b.local.Publish(context.Background(), roomID, env)
 		case *redis.Pong:
 		}
-	}
-}
-
-func (b *Broker) resync() {
-	b.mu.Lock()
-	fs := make([]func(), 0, len(b.resyncs))
-	for _, f := range b.resyncs {
-		fs = append(fs, f)
-	}
-	b.mu.Unlock()
-	for _, f := range fs {
-		f()
 	}
 }
 

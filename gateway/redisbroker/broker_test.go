@@ -13,25 +13,42 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"chatgateway/gateway"
+	"chatgateway/rooms"
 	"chatgateway/rooms/redisstore/redistest"
 )
 
 const waitFor = 10 * time.Second
 
+// received is a gateway.Subscriber recording "room|content" per envelope
+// (the content of its message, or its kind) and its resyncs.
 type received struct {
-	mu  sync.Mutex
-	got []string
-	ch  chan string
+	mu       sync.Mutex
+	got      []string
+	ch       chan string
+	resynced chan struct{}
 }
 
-func newReceived() *received { return &received{ch: make(chan string, 1000)} }
+func newReceived() *received {
+	return &received{ch: make(chan string, 1000), resynced: make(chan struct{}, 10)}
+}
 
-func (r *received) deliver(roomID string, payload []byte) {
-	s := roomID + "|" + string(payload)
+func (r *received) Deliver(roomID string, env gateway.Envelope) {
+	text := string(env.Kind)
+	if env.Message != nil {
+		text = env.Message.Content
+	}
+	s := roomID + "|" + text
 	r.mu.Lock()
 	r.got = append(r.got, s)
 	r.mu.Unlock()
 	r.ch <- s
+}
+
+func (r *received) Resync() { r.resynced <- struct{}{} }
+
+func text(content string) gateway.Envelope {
+	return gateway.Envelope{Kind: gateway.KindMessage, Message: &rooms.Message{Order: 1, Username: "u", Content: content}}
 }
 
 func (r *received) expect(t *testing.T, who, want string) {
@@ -52,15 +69,17 @@ func newNode(t *testing.T, srv *redistest.Server, nodeID string) (*Broker, *rece
 	b := New(client, Options{NodeID: nodeID, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	r := newReceived()
-	unsubscribe := b.Subscribe(r.deliver)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	unsubscribe, err := b.Subscribe(ctx, r)
 	t.Cleanup(func() {
-		unsubscribe()
+		if unsubscribe != nil {
+			unsubscribe()
+		}
 		_ = b.Close()
 		_ = client.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	if err := b.WaitSubscribed(ctx); err != nil {
+	if err != nil {
 		t.Fatalf("%s: subscription not confirmed: %v", nodeID, err)
 	}
 	return b, r
@@ -80,11 +99,11 @@ func TestPublishReachesEveryNodeOnce(t *testing.T) {
 
 	ctx := context.Background()
 	for i := range 3 {
-		if err := a.Publish(ctx, "room/1", fmt.Appendf(nil, "from-a-%d", i)); err != nil {
+		if err := a.Publish(ctx, "room/1", text(fmt.Sprintf("from-a-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Publish(ctx, "", []byte("from-b")); err != nil {
+	if err := b.Publish(ctx, "", text("from-b")); err != nil {
 		t.Fatal(err)
 	}
 	// Redis keeps one publisher's order; across publishers any interleaving
@@ -111,11 +130,11 @@ func TestPublishReachesEveryNodeOnce(t *testing.T) {
 
 	// A marker through Redis: once node-a has it, any echo of node-a's own
 	// envelopes (published before it) would have arrived too.
-	if err := b.Publish(ctx, "marker", nil); err != nil {
+	if err := b.Publish(ctx, "marker", gateway.Envelope{Kind: gateway.KindSync}); err != nil {
 		t.Fatal(err)
 	}
-	gotA.expect(t, "node-a", "marker|")
-	gotB.expect(t, "node-b", "marker|")
+	gotA.expect(t, "node-a", "marker|sync")
+	gotB.expect(t, "node-b", "marker|sync")
 	for name, r := range map[string]*received{"node-a": gotA, "node-b": gotB} {
 		select {
 		case extra := <-r.ch:
@@ -126,19 +145,17 @@ func TestPublishReachesEveryNodeOnce(t *testing.T) {
 }
 
 // When Redis goes away the subscription is re-established with backoff
-// and the resync listeners run, so the hub can read back what it missed.
+// and the subscribers are told to resync, so the hub can read back what it
+// missed.
 func TestResubscribesAndResyncsAfterRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	a, gotA := newNode(t, srv, "node-a")
-	b, gotB := newNode(t, srv, "node-b")
-	resynced := make(chan string, 10)
-	a.OnResync(func() { resynced <- "node-a" })
-	b.OnResync(func() { resynced <- "node-b" })
+	_, gotB := newNode(t, srv, "node-b")
 
 	srv.Kill()
 	ctx := context.Background()
 	pubCtx, cancel := context.WithTimeout(ctx, waitFor)
-	err := a.Publish(pubCtx, "r", []byte("while-down"))
+	err := a.Publish(pubCtx, "r", text("while-down"))
 	cancel()
 	if err == nil {
 		t.Fatal("Publish while Redis is down: no error")
@@ -146,17 +163,14 @@ func TestResubscribesAndResyncsAfterRedisRestart(t *testing.T) {
 	gotA.expect(t, "node-a", "r|while-down") // local delivery never depends on Redis
 
 	srv.Start()
-	seen := map[string]bool{}
-	deadline := time.After(waitFor)
-	for len(seen) < 2 {
+	for name, r := range map[string]*received{"node-a": gotA, "node-b": gotB} {
 		select {
-		case n := <-resynced:
-			seen[n] = true
-		case <-deadline:
-			t.Fatalf("resync listeners ran for %v only", seen)
+		case <-r.resynced:
+		case <-time.After(waitFor):
+			t.Fatalf("%s: no resync within %v", name, waitFor)
 		}
 	}
-	if err := a.Publish(ctx, "r", []byte("after")); err != nil {
+	if err := a.Publish(ctx, "r", text("after")); err != nil {
 		t.Fatal(err)
 	}
 	gotA.expect(t, "node-a", "r|after")

@@ -139,6 +139,18 @@ type Options struct {
 	// event name and its arguments, which the handler may keep. It runs
 	// after OnRawEvent.
 	OnEvent func(event string, args []json.RawMessage)
+	// Recover, when set (EIO 4 only), asks the server to recover a previous
+	// socket (connection state recovery): its private id and the offset of
+	// the last event processed, as Client.PID and Client.Offset reported
+	// them. Client.Recovered tells whether it was.
+	Recover *Recovery
+}
+
+// Recovery is what a socket.io-client 4.6+ presents to recover a socket.
+type Recovery struct {
+	PID string
+	// Offset is empty when no event carried one yet.
+	Offset string
 }
 
 // Client is one Socket.IO connection on the root namespace.
@@ -147,6 +159,10 @@ type Client struct {
 	eio          int
 	sessionID    string
 	socketID     string
+	pid          string    // private id, when the server recovers sockets
+	recover      *Recovery // what the handshake presented
+	recovered    bool
+	offset       atomic.Pointer[string] // the last recovery offset received
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 	grace        time.Duration
@@ -225,6 +241,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		writeTimeout: opts.WriteTimeout,
 		onRawEvent:   opts.OnRawEvent,
 		onEvent:      opts.OnEvent,
+		recover:      opts.Recover,
 		skipEvent:    opts.SkipEvent,
 		acks:         make(map[uint64]chan json.RawMessage),
 		done:         make(chan struct{}),
@@ -346,7 +363,19 @@ func (c *Client) handshake(ctx context.Context) error {
 	c.pingTimeout = time.Duration(open.PingTimeout) * time.Millisecond
 
 	if c.eio == 4 {
-		if err := c.writeText([]byte("40")); err != nil {
+		connect := []byte("40")
+		if r := c.recover; r != nil {
+			auth := map[string]string{"pid": r.PID}
+			if r.Offset != "" {
+				auth["offset"] = r.Offset
+			}
+			b, err := json.Marshal(auth)
+			if err != nil {
+				return fmt.Errorf("sioclient: handshake: %w", err)
+			}
+			connect = append(connect, b...)
+		}
+		if err := c.writeText(connect); err != nil {
 			return fmt.Errorf("sioclient: handshake: %w", err)
 		}
 	}
@@ -371,7 +400,8 @@ func (c *Client) handshake(ctx context.Context) error {
 }
 
 // connected takes the socket id from a CONNECT packet's data: the v5
-// {"sid":...}; in v4 the root namespace socket is named by the session.
+// {"sid":...,"pid":...}; in v4 the root namespace socket is named by the
+// session.
 func (c *Client) connected(data []byte) error {
 	if c.eio == 3 {
 		c.socketID = c.sessionID
@@ -379,13 +409,37 @@ func (c *Client) connected(data []byte) error {
 	}
 	var reply struct {
 		SID string `json:"sid"`
+		PID string `json:"pid"`
 	}
 	if json.Unmarshal(data, &reply) != nil || reply.SID == "" {
 		return fmt.Errorf("sioclient: handshake: bad CONNECT packet %.200q", data)
 	}
-	c.socketID = reply.SID
+	c.socketID, c.pid = reply.SID, reply.PID
+	// As socket.io-client: recovered when the server gave the pid back.
+	c.recovered = c.recover != nil && reply.PID != "" && reply.PID == c.recover.PID
+	if c.recovered && c.recover.Offset != "" {
+		offset := c.recover.Offset
+		c.offset.Store(&offset)
+	}
 	return nil
 }
+
+// PID is the private id the server gave the socket for connection state
+// recovery ("" when it does not recover sockets).
+func (c *Client) PID() string { return c.pid }
+
+// Offset is the recovery offset of the last event received that carried
+// one ("" for none).
+func (c *Client) Offset() string {
+	if p := c.offset.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Recovered reports whether the server recovered the socket Options.Recover
+// named: same socket id, its rooms, and the events it missed.
+func (c *Client) Recovered() bool { return c.recovered }
 
 func connectError(data []byte) error {
 	e := &ConnectError{Data: json.RawMessage(bytes.Clone(data))}
@@ -627,7 +681,14 @@ func (c *Client) fail(err error) {
 // Close disconnects: it sends a Socket.IO DISCONNECT and a WebSocket close,
 // closes the connection and waits for the reader goroutine to return. It
 // must not be called from a handler.
-func (c *Client) Close() error {
+func (c *Client) Close() error { return c.close(true) }
+
+// Drop cuts the connection without a word, as a network failure does: the
+// server sees its transport close, not a client leaving, so it keeps the
+// session for a recovery.
+func (c *Client) Drop() error { return c.close(false) }
+
+func (c *Client) close(polite bool) error {
 	c.closeOnce.Do(func() {
 		c.errMu.Lock()
 		if c.err == nil {
@@ -635,7 +696,7 @@ func (c *Client) Close() error {
 		}
 		c.errMu.Unlock()
 		c.writeMu.Lock()
-		if !c.writeClosed {
+		if !c.writeClosed && polite {
 			c.writeClosed = true
 			deadline := time.Now().Add(closeWriteTimeout)
 			if c.conn.SetWriteDeadline(deadline) == nil && c.conn.WriteMessage(websocket.TextMessage, []byte("41")) == nil {
@@ -908,6 +969,16 @@ func (c *Client) dispatchEvent(data []byte) {
 	if !ok {
 		return
 	}
+	offset := ""
+	if c.pid != "" {
+		// A server that recovers sockets appends an offset to the events a
+		// client can resume after: a last argument that is a string. It
+		// is kept here, not handed to the handlers.
+		if rest, last, ok := splitLastString(payload); ok {
+			offset, payload = string(last), rest
+			c.offset.Store(&offset)
+		}
+	}
 	if c.onRawEvent != nil {
 		c.onRawEvent(name, payload)
 	}
@@ -920,6 +991,9 @@ func (c *Client) dispatchEvent(data []byte) {
 		return
 	}
 	event, args := string(name), all[1:]
+	if offset != "" && len(args) > 0 {
+		args = args[:len(args)-1]
+	}
 	if c.onEvent != nil {
 		c.onEvent(event, args)
 	}
@@ -1000,6 +1074,35 @@ func SplitEvent(data []byte) (name, payload []byte, ok bool) {
 		payload = payload[:len(payload)-1]
 	}
 	return name, payload, true
+}
+
+// splitLastString splits an event payload (see SplitEvent) whose last
+// argument is a JSON string without escapes, as recovery offsets are, into
+// the arguments before it and the string's text.
+func splitLastString(payload []byte) (rest, last []byte, ok bool) {
+	n := len(payload)
+	if n < 2 || payload[n-1] != '"' {
+		return nil, nil, false
+	}
+	open := bytes.LastIndexByte(payload[:n-1], '"')
+	if open < 0 || bytes.IndexByte(payload[open+1:n-1], '\\') >= 0 {
+		return nil, nil, false
+	}
+	i := open - 1
+	for i >= 0 && isSpace(payload[i]) {
+		i--
+	}
+	switch {
+	case i < 0:
+		return nil, nil, false // the only argument: an event of its own
+	case payload[i] == ',':
+		j := i - 1
+		for j >= 0 && isSpace(payload[j]) {
+			j--
+		}
+		return payload[:j+1], payload[open+1 : n-1], true
+	}
+	return nil, nil, false
 }
 
 func skipSpace(b []byte, i int) int {

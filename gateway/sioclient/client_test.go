@@ -710,3 +710,65 @@ func BenchmarkReceiveRaw(b *testing.B) {
 	start <- b.N
 	<-done
 }
+
+// TestConnectionStateRecovery is the Socket.IO v5 recovery handshake end to
+// end on the real engine: the CONNECT reply carries a pid, room messages an
+// offset; a client that reconnects with both gets its socket id back,
+// recovered, the messages it missed in order, then live ones.
+func TestConnectionStateRecovery(t *testing.T) {
+	srv := sioclienttest.Start(t, sioclienttest.Options{Rooms: []string{"r"}})
+	recC, recP := newRecorder(), newRecorder()
+	c := dial(t, srv.URL, sioclient.Options{EIO: 4, OnEvent: recC.onEvent})
+	poster := dial(t, srv.URL, sioclient.Options{EIO: 4, OnEvent: recP.onEvent})
+	if c.PID() == "" || c.Recovered() {
+		t.Fatalf("first connection: pid %q, recovered %v; want a pid, not recovered", c.PID(), c.Recovered())
+	}
+	join(t, c, recC, "r", "carol")
+	join(t, poster, recP, "r", "paul")
+	post := func(content string) rooms.Message {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		ack, err := poster.EmitWithAck(ctx, "chat", map[string]string{"roomId": "r", "content": content})
+		var m []rooms.Message
+		if err != nil || json.Unmarshal(ack, &m) != nil || len(m) != 1 {
+			t.Fatalf("chat ack %s: %v", ack, err)
+		}
+		return m[0]
+	}
+	expect := func(rec *recorder, want rooms.Message) {
+		t.Helper()
+		e := rec.next(t, "r")
+		var m rooms.Message
+		if len(e.args) != 1 || json.Unmarshal(e.args[0], &m) != nil || m != want {
+			t.Fatalf("event r %s, want %+v (the offset is not an argument)", e.args, want)
+		}
+	}
+	first := post("before the cut")
+	expect(recC, first)
+	offset, id, pid := c.Offset(), c.ID(), c.PID()
+	if offset == "" {
+		t.Fatal("a room message carried no offset")
+	}
+	c.Drop() // the transport is gone; the server keeps the session
+
+	var missed []rooms.Message
+	for i := range 3 {
+		missed = append(missed, post(fmt.Sprintf("missed %d", i)))
+	}
+	recAgain := newRecorder()
+	again := dial(t, srv.URL, sioclient.Options{EIO: 4, OnEvent: recAgain.onEvent, Recover: &sioclient.Recovery{PID: pid, Offset: offset}})
+	if !again.Recovered() || again.ID() != id || again.PID() != pid {
+		t.Fatalf("reconnection: recovered %v, id %q (was %q), pid %q (was %q)", again.Recovered(), again.ID(), id, again.PID(), pid)
+	}
+	for _, m := range missed {
+		expect(recAgain, m)
+	}
+	expect(recAgain, post("live"))
+
+	// A pid nobody knows gets a fresh socket.
+	stranger := dial(t, srv.URL, sioclient.Options{EIO: 4, Recover: &sioclient.Recovery{PID: "nobody", Offset: offset}})
+	if stranger.Recovered() || stranger.ID() == id || stranger.PID() == "nobody" {
+		t.Fatalf("unknown pid: recovered %v, id %q, pid %q", stranger.Recovered(), stranger.ID(), stranger.PID())
+	}
+}

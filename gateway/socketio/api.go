@@ -50,6 +50,12 @@ type Conn interface {
 	// Context returns the value stored with SetContext; safe for concurrent use.
 	Context() any
 	SetContext(v any)
+	// PID is the socket's private id when the namespace has connection
+	// state recovery (see Server.OnRecover), else "".
+	PID() string
+	// Recovered reports whether the socket is a recovered one, with the
+	// state the namespace's OnRecover handler gave.
+	Recovered() (state any, ok bool)
 }
 
 // The Server type and its methods live in server.go:
@@ -60,6 +66,8 @@ type Conn interface {
 //	func (s *Server) OnDisconnect(ns string, f func(c Conn, reason string))
 //	func (s *Server) OnEvent(ns, event string, handler any)
 //	func (s *Server) NewBroadcast(ns, event string, args ...any) (*Broadcast, error)
+//	func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Broadcast, error)
+//	func (s *Server) OnRecover(ns string, f func(RecoveryRequest) (Recovered, bool))
 //	func (s *Server) Shutdown(ctx context.Context) error
 //
 // OnEvent handler shapes (checked at registration, panics on a bad shape):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,7 @@ type namespace struct {
 	name         string
 	onConnect    func(Conn) error
 	onDisconnect func(Conn, string)
+	onRecover    func(RecoveryRequest) (Recovered, bool)
 	events       map[string]*handlerFunc
 }
 
@@ -155,6 +157,38 @@ func (s *Server) OnEvent(ns, event string, handler any) {
 	s.mu.Unlock()
 }
 
+// OnRecover turns connection state recovery on for the namespace (Socket.IO
+// v5, as socket.io 4.6+ does it): every v5 socket gets a private id (pid) in
+// its CONNECT reply, and a client that reconnects presenting {pid, offset}
+// in its CONNECT auth is offered to f before the socket exists. When f
+// grants it, the socket gets the socket id f returns, the same pid,
+// Conn.Recovered reports f's state to OnConnect, and the client sees
+// socket.recovered === true. Otherwise the socket starts afresh.
+func (s *Server) OnRecover(ns string, f func(RecoveryRequest) (Recovered, bool)) {
+	n := s.namespace(normalizeNamespace(ns))
+	s.mu.Lock()
+	n.onRecover = f
+	s.mu.Unlock()
+}
+
+// RecoveryRequest is a reconnecting v5 client's claim to a previous socket.
+type RecoveryRequest struct {
+	// PID is the private id the previous socket was given.
+	PID string
+	// Offset is the offset of the last event the client processed (see
+	// NewOffsetBroadcast); HasOffset is false when it never got one.
+	Offset    string
+	HasOffset bool
+	Handshake Handshake
+}
+
+// Recovered is a granted recovery: the socket id to reuse and whatever the
+// application wants OnConnect to see.
+type Recovered struct {
+	SocketID string
+	State    any
+}
+
 var connType = reflect.TypeOf((*Conn)(nil)).Elem()
 
 // Broadcast is an event encoded once, to be sent to many sockets of one
@@ -162,6 +196,9 @@ var connType = reflect.TypeOf((*Conn)(nil)).Elem()
 type Broadcast struct {
 	namespace string
 	msg       *engineio.Message
+	// withOffset, when set, is the same event with an offset as its last
+	// argument, for sockets that can recover.
+	withOffset *engineio.Message
 }
 
 // NewBroadcast encodes an event once. Acks are not possible on broadcasts.
@@ -172,6 +209,40 @@ func (s *Server) NewBroadcast(ns, event string, args ...any) (*Broadcast, error)
 		return nil, err
 	}
 	return &Broadcast{namespace: ns, msg: msg}, nil
+}
+
+// NewOffsetBroadcast encodes an event that sockets with connection state
+// recovery receive with offset appended as a last argument, the way
+// socket.io 4.6+ marks the events a client can resume after: the client
+// keeps the last such offset and presents it when it reconnects. Other
+// sockets (protocol v4, or recovery off) receive the plain event.
+func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Broadcast, error) {
+	ns = normalizeNamespace(ns)
+	data, attachments, err := EncodeArgs(nil, event, args)
+	if err != nil {
+		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
+	}
+	if len(attachments) > 0 {
+		// Rare enough to encode twice rather than splice around placeholders.
+		plain, err := encodeEvent(ns, event, -1, args)
+		if err != nil {
+			return nil, err
+		}
+		withOffset, err := encodeEvent(ns, event, -1, append(args[:len(args):len(args)], offset))
+		if err != nil {
+			return nil, err
+		}
+		return &Broadcast{namespace: ns, msg: plain, withOffset: withOffset}, nil
+	}
+	// The arguments are encoded once: the offset version is the same JSON
+	// array with one more element.
+	p := Packet{Type: PacketEvent, Namespace: ns, Data: data}
+	plain := AppendPacketText(nil, &p)
+	withOffset := make([]byte, 0, len(plain)+len(offset)+3)
+	withOffset = append(withOffset, plain[:len(plain)-1]...)
+	withOffset = appendJSONString(append(withOffset, ','), offset)
+	withOffset = append(withOffset, ']')
+	return &Broadcast{namespace: ns, msg: engineio.NewMessage(plain, nil), withOffset: engineio.NewMessage(withOffset, nil)}, nil
 }
 
 func encodeEvent(ns, event string, ackID int64, args []any) (*engineio.Message, error) {
@@ -350,6 +421,16 @@ func (c *client) connect(name string, auth []byte) {
 	}
 	c.mu.Unlock()
 
+	handshake := Handshake{
+		Query:    c.sess.Query(),
+		Header:   c.sess.Header(),
+		Auth:     auth,
+		Time:     time.Now(),
+		Protocol: c.sess.Protocol(),
+	}
+	s.mu.RLock()
+	onConnect, onRecover := ns.onConnect, ns.onRecover
+	s.mu.RUnlock()
 	id := c.sess.ID()
 	if v5 {
 		id = newSocketID()
@@ -357,21 +438,24 @@ func (c *client) connect(name string, auth []byte) {
 		id = name + "#" + id
 	}
 	k := &conn{
-		id:      id,
-		ns:      ns,
-		client:  c,
-		pending: []*engineio.Message{},
-		handshake: Handshake{
-			Query:    c.sess.Query(),
-			Header:   c.sess.Header(),
-			Auth:     auth,
-			Time:     time.Now(),
-			Protocol: c.sess.Protocol(),
-		},
+		id:        id,
+		ns:        ns,
+		client:    c,
+		pending:   []*engineio.Message{},
+		handshake: handshake,
 	}
-	s.mu.RLock()
-	onConnect := ns.onConnect
-	s.mu.RUnlock()
+	if v5 && onRecover != nil {
+		k.pid = newSocketID()
+		if req, ok := recoveryRequest(auth); ok {
+			req.Handshake = handshake
+			var granted Recovered
+			var ok bool
+			err := k.safely("recover", func() error { granted, ok = onRecover(req); return nil })
+			if err == nil && ok && granted.SocketID != "" {
+				k.id, k.pid, k.recovered, k.recoveryState = granted.SocketID, req.PID, true, granted.State
+			}
+		}
+	}
 	if onConnect != nil {
 		if err := k.safely("connect", func() error { return onConnect(k) }); err != nil {
 			c.send(connectError(name, err.Error(), v5))
@@ -392,7 +476,7 @@ func (c *client) connect(name string, auth []byte) {
 
 	reply := Packet{Type: PacketConnect, Namespace: name}
 	if v5 {
-		reply.Data = []byte(`{"sid":"` + id + `"}`)
+		reply.Data = connectReply(k.id, k.pid)
 	}
 	k.mu.Lock()
 	c.send(&reply)
@@ -401,6 +485,41 @@ func (c *client) connect(name string, auth []byte) {
 	}
 	k.pending = nil
 	k.mu.Unlock()
+}
+
+// connectReply is the v5 CONNECT payload: {"sid":...} and, with recovery,
+// the private id as socket.io 4.6+ sends it.
+func connectReply(sid, pid string) []byte {
+	out := append([]byte(`{"sid":`), appendJSONString(nil, sid)...)
+	if pid != "" {
+		out = append(append(out, `,"pid":`...), appendJSONString(nil, pid)...)
+	}
+	return append(out, '}')
+}
+
+// recoveryRequest reads {pid, offset} from a CONNECT auth payload. A pid
+// that is not a non-empty string means no request; an offset that is not a
+// string counts as none.
+func recoveryRequest(auth []byte) (RecoveryRequest, bool) {
+	if len(auth) == 0 {
+		return RecoveryRequest{}, false
+	}
+	var fields struct {
+		PID    json.RawMessage `json:"pid"`
+		Offset json.RawMessage `json:"offset"`
+	}
+	if json.Unmarshal(auth, &fields) != nil {
+		return RecoveryRequest{}, false
+	}
+	var req RecoveryRequest
+	if json.Unmarshal(fields.PID, &req.PID) != nil || req.PID == "" {
+		return RecoveryRequest{}, false
+	}
+	req.HasOffset = json.Unmarshal(fields.Offset, &req.Offset) == nil && len(fields.Offset) > 0 && fields.Offset[0] == '"'
+	if !req.HasOffset {
+		req.Offset = ""
+	}
+	return req, true
 }
 
 func connectError(ns, message string, v5 bool) *Packet {
@@ -420,6 +539,11 @@ type conn struct {
 	ns        *namespace
 	client    *client
 	handshake Handshake
+	// pid is the private id of a socket with connection state recovery;
+	// recovered and recoveryState say whether OnRecover granted it.
+	pid           string
+	recovered     bool
+	recoveryState any
 
 	mu      sync.Mutex
 	pending []*engineio.Message // emits made during OnConnect; nil once connected
@@ -434,8 +558,12 @@ func (k *conn) SessionID() string    { return k.client.sess.ID() }
 func (k *conn) Namespace() string    { return k.ns.name }
 func (k *conn) RemoteAddr() string   { return k.client.sess.RemoteAddr() }
 func (k *conn) Handshake() Handshake { return k.handshake }
-func (k *conn) Context() any         { k.mu.Lock(); defer k.mu.Unlock(); return k.value }
-func (k *conn) SetContext(v any)     { k.mu.Lock(); k.value = v; k.mu.Unlock() }
+func (k *conn) PID() string          { return k.pid }
+func (k *conn) Recovered() (any, bool) {
+	return k.recoveryState, k.recovered
+}
+func (k *conn) Context() any     { k.mu.Lock(); defer k.mu.Unlock(); return k.value }
+func (k *conn) SetContext(v any) { k.mu.Lock(); k.value = v; k.mu.Unlock() }
 
 func (k *conn) queue(m *engineio.Message) error {
 	k.mu.Lock()
@@ -495,6 +623,9 @@ func (k *conn) Emit(event string, args ...any) error {
 func (k *conn) Send(b *Broadcast) error {
 	if b.namespace != k.ns.name {
 		return ErrWrongNamespace
+	}
+	if k.pid != "" && b.withOffset != nil {
+		return k.queue(b.withOffset)
 	}
 	return k.queue(b.msg)
 }

@@ -14,6 +14,8 @@ import (
 type Store struct {
 	mu    sync.RWMutex
 	rooms map[string]*room
+
+	sessions sessions
 }
 
 type room struct {
@@ -221,27 +223,60 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) erro
 	return nil
 }
 
-// SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error) {
+// openRoom returns the room locked, or nil when it does not exist (a
+// missing room is not an error for the participant updates).
+func (s *Store) openRoom(ctx context.Context, roomID string) (*room, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return nil, err
 	}
 	s.mu.RLock()
 	r, ok := s.rooms[roomID]
 	s.mu.RUnlock()
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
-		return false, nil
+		r.mu.Unlock()
+		return nil, nil
 	}
+	return r, nil
+}
+
+// SetConnected implements rooms.Store.
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
+	r, err := s.openRoom(ctx, roomID)
+	if r == nil {
+		return false, err
+	}
+	defer r.mu.Unlock()
 	i, ok := r.bySocket[socketID]
-	if !ok {
+	if !ok || (nodeID != "" && r.participants[i].NodeID != nodeID) {
 		return false, nil
 	}
 	r.participants[i].Connected = connected
+	return true, nil
+}
+
+// ReclaimParticipant implements rooms.Store.
+func (s *Store) ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
+	r, err := s.openRoom(ctx, roomID)
+	if r == nil {
+		return false, err
+	}
+	defer r.mu.Unlock()
+	i, ok := r.bySocket[oldSocketID]
+	if !ok {
+		return false, nil
+	}
+	if j, taken := r.bySocket[newSocketID]; taken && j != i {
+		// The new socket joined by itself meanwhile: its own entry wins.
+		return false, nil
+	}
+	p := &r.participants[i]
+	p.SocketID, p.NodeID, p.Connected = newSocketID, nodeID, true
+	delete(r.bySocket, oldSocketID)
+	r.bySocket[newSocketID] = i
 	return true, nil
 }
 

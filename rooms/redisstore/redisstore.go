@@ -22,7 +22,10 @@ type Store struct {
 	reapBatch  int
 }
 
-var _ rooms.Store = (*Store)(nil)
+var (
+	_ rooms.Store        = (*Store)(nil)
+	_ rooms.SessionStore = (*Store)(nil)
+)
 
 // Open connects to the Redis at rawURL (redis://[user:password@]HOST:PORT/DB,
 // or rediss:// for TLS), with the timeouts of opts replacing any given in
@@ -345,9 +348,9 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) erro
 }
 
 // SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error) {
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
 	found, err := setConnectedScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
-		s.prefix, roomID, socketID, connectedFlag(connected)).Int64()
+		s.prefix, roomID, socketID, connectedFlag(connected), nodeID).Int64()
 	if err != nil {
 		return false, unavailable("set connected", err)
 	}

@@ -93,6 +93,47 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestSessionContract(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.RunSessions(t, func(t *testing.T) rooms.SessionStore {
+		return openStore(t, srv, redisstore.WithKeyPrefix(uniquePrefix()))
+	})
+}
+
+// TestReapDepartsTheDeadNodesSessions: a node killed without a word leaves
+// its sessions live until another node reaps it; then they are departed
+// and claimable from anywhere.
+func TestReapDepartsTheDeadNodesSessions(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openStore(t, srv, redisstore.WithKeyPrefix(uniquePrefix()))
+	ctx := opCtx(t)
+	if err := s.AddSessionRoom(ctx, "k", "sock", "dead", rooms.SessionRoom{RoomID: "r", Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	mustHeartbeat(t, s, "dead", time.Millisecond)
+	claim := func() rooms.ClaimOutcome {
+		out, _, err := s.ClaimSession(opCtx(t), rooms.SessionClaim{Key: "k", Claimant: "c", Now: time.Now(), Grace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := claim(); got != rooms.ClaimPending {
+		t.Fatalf("claim before the reap = %v, want pending", got)
+	}
+	waitFor(t, "the dead node to be reaped", func() bool {
+		reaped, err := s.ReapDeadNodes(opCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := reaped["dead"]
+		return ok
+	})
+	if got := claim(); got != rooms.ClaimGranted {
+		t.Fatalf("claim after the reap = %v, want granted", got)
+	}
+}
+
 func mustCreate(t *testing.T, s *redisstore.Store, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
@@ -113,7 +154,7 @@ func mustUpsert(t *testing.T, s *redisstore.Store, ps ...rooms.Participant) {
 
 func mustSetConnected(t *testing.T, s *redisstore.Store, roomID, socketID string, connected bool) {
 	t.Helper()
-	if found, err := s.SetConnected(opCtx(t), roomID, socketID, connected); err != nil || !found {
+	if found, err := s.SetConnected(opCtx(t), roomID, socketID, "", connected); err != nil || !found {
 		t.Fatalf("SetConnected(%s, %s, %v) = (%v, %v), want (true, nil)", roomID, socketID, connected, found, err)
 	}
 }
@@ -473,7 +514,7 @@ func allCalls() []storeCall {
 			return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s9", Username: "u", NodeID: "n", Connected: true})
 		}},
 		{"SetConnected", func(ctx context.Context, s *redisstore.Store) error {
-			_, err := s.SetConnected(ctx, "r", "s1", false)
+			_, err := s.SetConnected(ctx, "r", "s1", "", false)
 			return err
 		}},
 		{"Participants", func(ctx context.Context, s *redisstore.Store) error { _, err := s.Participants(ctx, "r"); return err }},

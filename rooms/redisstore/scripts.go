@@ -37,6 +37,25 @@ local function parseIndexMember(m)
   local n = tonumber(string.sub(m, 1, colon - 1))
   return string.sub(m, colon + 1, colon + n), string.sub(m, colon + n + 1)
 end
+local function sessionsOfNode(prefix, node)
+  return prefix .. 'node:{' .. node .. '}:sessions'
+end
+local function sessionKey(prefix, key)
+  return prefix .. '` + partSession + `:{' .. key .. '}'
+end
+-- Marks every session still live on node departed now: the node is gone,
+-- so its clients may claim them from any other node.
+local function departNodeSessions(prefix, node, now)
+  local idx = sessionsOfNode(prefix, node)
+  for _, k in ipairs(redis.call('SMEMBERS', idx)) do
+    local key = sessionKey(prefix, k)
+    if redis.call('HGET', key, 'live') == '1' and redis.call('HGET', key, 'node') == node then
+      redis.call('HSET', key, 'live', '0', 'departed', tostring(now))
+      redis.call('ZADD', prefix .. '` + keySessionsByAge + `', now, k)
+    end
+  end
+  redis.call('DEL', idx)
+end
 local function noRoom()
   return redis.error_reply('` + noRoomReply + `')
 end
@@ -152,13 +171,15 @@ end
 return 1
 `)
 
-	// ARGV: prefix, roomID, socketID, "1"/"0". Returns 1 when the entry
-	// exists, else 0 (a missing room included).
+	// ARGV: prefix, roomID, socketID, "1"/"0", nodeID ("" for any).
+	// Returns 1 when the entry exists (held by nodeID), else 0 (a missing
+	// room included).
 	setConnectedScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local old = redis.call('HGET', KEYS[5], ARGV[3])
 if not old then return 0 end
 local node = string.sub(old, 2)
+if ARGV[5] ~= '' and node ~= ARGV[5] then return 0 end
 redis.call('HSET', KEYS[5], ARGV[3], ARGV[4] .. node)
 if node ~= '' then
   local idx, member = nodeKey(ARGV[1], node), indexMember(ARGV[2], ARGV[3])
@@ -167,6 +188,30 @@ if node ~= '' then
   else
     redis.call('SREM', idx, member)
   end
+end
+return 1
+`)
+
+	// ARGV: prefix, roomID, old socketID, new socketID, nodeID. Gives the
+	// old socket's entry, in its place, to the new socket, connected.
+	// Returns 1, or 0 when the room or entry is missing or the new socket
+	// has an entry already.
+	reclaimParticipantScript = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local prefix, room, old, new, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local state = redis.call('HGET', KEYS[5], old)
+if not state or (old ~= new and redis.call('HEXISTS', KEYS[5], new) == 1) then return 0 end
+if string.len(state) > 1 then
+  redis.call('SREM', nodeKey(prefix, string.sub(state, 2)), indexMember(room, old))
+end
+local payload = redis.call('HGET', KEYS[3], old)
+redis.call('HDEL', KEYS[3], old)
+redis.call('HDEL', KEYS[5], old)
+redis.call('HSET', KEYS[3], new, payload)
+redis.call('HSET', KEYS[5], new, '1' .. node)
+redis.call('LSET', KEYS[4], redis.call('LPOS', KEYS[4], old), new)
+if node ~= '' then
+  redis.call('SADD', nodeKey(prefix, node), indexMember(room, new))
 end
 return 1
 `)
@@ -203,6 +248,7 @@ local out = {}
 for _, node in ipairs(dead) do
   if redis.call('ZREM', KEYS[1], node) == 1 then
     out[#out + 1] = {node, disconnectNode(ARGV[1], node)}
+    departNodeSessions(ARGV[1], node, nowMillis())
   end
 end
 return out
@@ -212,6 +258,7 @@ return out
 	// still indexed under it. Returns the number of rooms that changed.
 	removeNodeScript = newScript(`
 redis.call('ZREM', KEYS[1], ARGV[2])
+departNodeSessions(ARGV[1], ARGV[2], nowMillis())
 return #disconnectNode(ARGV[1], ARGV[2])
 `)
 )

@@ -47,6 +47,33 @@ var migrations = [][]string{
 		// position without scanning the room.
 		`CREATE UNIQUE INDEX participants_by_position ON participants (room_id, position)`,
 	},
+	// Version 2: sessions, for restoring a reconnecting client's rooms
+	// after a restart (rooms.SessionStore). Times are Unix nanoseconds;
+	// departed_at is 0 while the session is live.
+	{
+		`CREATE TABLE sessions (
+			key         TEXT    NOT NULL PRIMARY KEY,
+			socket_id   TEXT    NOT NULL,
+			node_id     TEXT    NOT NULL,
+			live        INTEGER NOT NULL CHECK (live IN (0, 1)),
+			departed_at INTEGER NOT NULL DEFAULT 0,
+			tainted     INTEGER NOT NULL DEFAULT 0 CHECK (tainted IN (0, 1)),
+			consumed    INTEGER NOT NULL DEFAULT 0 CHECK (consumed IN (0, 1)),
+			claimant    TEXT    NOT NULL DEFAULT '',
+			log         BLOB
+		) STRICT, WITHOUT ROWID`,
+		`CREATE TABLE session_rooms (
+			session_key TEXT    NOT NULL REFERENCES sessions (key) ON DELETE CASCADE,
+			position    INTEGER NOT NULL,
+			room_id     TEXT    NOT NULL,
+			username    TEXT    NOT NULL,
+			avatar      TEXT    NOT NULL,
+			since       INTEGER NOT NULL,
+			PRIMARY KEY (session_key, room_id)
+		) STRICT, WITHOUT ROWID`,
+		// Pruning finds departed sessions by age without a scan.
+		`CREATE INDEX sessions_by_departure ON sessions (departed_at) WHERE live = 0`,
+	},
 }
 
 // checkSchemaVersion reads the database's schema version and refuses one

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -63,7 +64,10 @@ type Store struct {
 	dropped       atomic.Uint64
 }
 
-var _ rooms.Store = (*Store)(nil)
+var (
+	_ rooms.Store        = (*Store)(nil)
+	_ rooms.SessionStore = (*Store)(nil)
+)
 
 // Stats counts what the writer did since Open.
 type Stats struct {
@@ -189,6 +193,12 @@ func (s *Store) start(ctx context.Context) error {
 	// still be connected.
 	if _, err := s.writeConn.ExecContext(ctx, "UPDATE participants SET connected = 0 WHERE connected <> 0"); err != nil {
 		return fmt.Errorf("sqlitestore: %s: mark participants disconnected: %w", s.path, err)
+	}
+	// Their sessions departed when that process stopped, which is no
+	// earlier than now as far as anyone can tell: reconnecting clients get
+	// the whole grace period from this start.
+	if _, err := s.writeConn.ExecContext(ctx, "UPDATE sessions SET live = 0, departed_at = ?1 WHERE live <> 0", time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlitestore: %s: mark sessions departed: %w", s.path, err)
 	}
 	if s.stmts, err = prepareWriteStatements(ctx, s.writeConn); err != nil {
 		return fmt.Errorf("sqlitestore: %s: %w", s.path, err)

@@ -54,6 +54,34 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestSessionContract(t *testing.T) {
+	storetest.RunSessions(t, func(t *testing.T) rooms.SessionStore {
+		return openStore(t, filepath.Join(t.TempDir(), "chat.db"))
+	})
+}
+
+// TestSessionsDepartWhenTheStoreReopens: the sessions of a process that
+// stopped (even by kill -9) are departed for the next one, so reconnecting
+// clients can claim them.
+func TestSessionsDepartWhenTheStoreReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	ctx := context.Background()
+	s := openStore(t, path)
+	if err := s.AddSessionRoom(ctx, "k", "sock", "node-1", rooms.SessionRoom{RoomID: "r", Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	before := time.Now()
+	s = openStore(t, path)
+	out, sess, err := s.ClaimSession(ctx, rooms.SessionClaim{Key: "k", Claimant: "c", Now: time.Now(), Grace: time.Minute})
+	if err != nil || out != rooms.ClaimGranted {
+		t.Fatalf("claim after reopen = (%v, %v), want granted", out, err)
+	}
+	if sess.DepartedAt.Before(before) || len(sess.Rooms) != 1 {
+		t.Fatalf("claimed session = %+v, want departed at the reopen with its room", sess)
+	}
+}
+
 // TestReadsAreIndexSeeks guards the cost promises: a history page is a
 // primary-key range scan and the last order a seek, never a scan or sort.
 func TestReadsAreIndexSeeks(t *testing.T) {
@@ -354,7 +382,7 @@ func TestCallsAfterCloseFail(t *testing.T) {
 		{"Messages", func() error { _, err := s.Messages(ctx, "r", 1, 10); return err }},
 		{"LastOrder", func() error { _, err := s.LastOrder(ctx, "r"); return err }},
 		{"UpsertParticipant", func() error { return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s"}) }},
-		{"SetConnected", func() error { _, err := s.SetConnected(ctx, "r", "s", true); return err }},
+		{"SetConnected", func() error { _, err := s.SetConnected(ctx, "r", "s", "", true); return err }},
 		{"Participants", func() error { _, err := s.Participants(ctx, "r"); return err }},
 	}
 	for _, c := range calls {

@@ -49,7 +49,7 @@ func prepareWriteStatements(ctx context.Context, conn *sql.Conn) (*writeStatemen
 				avatar = excluded.avatar,
 				connected = excluded.connected,
 				node_id = excluded.node_id`},
-		{&ws.setConnected, "UPDATE participants SET connected = ?3 WHERE room_id = ?1 AND socket_id = ?2"},
+		{&ws.setConnected, "UPDATE participants SET connected = ?3 WHERE room_id = ?1 AND socket_id = ?2 AND (?4 = '' OR node_id = ?4)"},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -344,8 +344,8 @@ func (w *writeTx) upsertParticipant(p rooms.Participant) error {
 	return nil
 }
 
-func (w *writeTx) setConnected(roomID, socketID string, connected bool) (bool, error) {
-	res, err := w.s.stmts.setConnected.ExecContext(context.Background(), roomID, socketID, boolInt(connected))
+func (w *writeTx) setConnected(roomID, socketID, nodeID string, connected bool) (bool, error) {
+	res, err := w.s.stmts.setConnected.ExecContext(context.Background(), roomID, socketID, boolInt(connected), nodeID)
 	if err != nil {
 		return false, rooms.Unavailable(fmt.Errorf("set connected of participant %q of room %q: %w", socketID, roomID, err))
 	}
@@ -386,11 +386,11 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) erro
 }
 
 // SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID string, connected bool) (bool, error) {
+func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
 	var changed bool
 	err := s.submit(ctx, func(w *writeTx) error {
 		var err error
-		changed, err = w.setConnected(roomID, socketID, connected)
+		changed, err = w.setConnected(roomID, socketID, nodeID, connected)
 		return err
 	})
 	if err != nil {

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 		{"CloseRemovesHistoryAndRecreateStartsAtOne", testCloseRemovesHistory},
 		{"ParticipantsKeyedBySocketKeepInsertionOrder", testParticipantsOrder},
 		{"SetConnected", testSetConnected},
+		{"SetConnectedOnlyByTheHoldingNode", testSetConnectedByNode},
+		{"ReclaimParticipant", testReclaimParticipant},
 		{"ReturnedSlicesAreCopies", testReturnedSlicesAreCopies},
 		{"ConcurrentAppendsAreGaplessAndIncreasing", testConcurrentAppends},
 		{"ConcurrentRangeReadsSeeGaplessPrefixes", testConcurrentRangeReads},
@@ -176,7 +178,7 @@ func testMissingRoom(t *testing.T, s rooms.Store) {
 	if _, err := s.LastOrder(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
 		t.Errorf("LastOrder: err = %v, want ErrRoomNotFound", err)
 	}
-	changed, err := s.SetConnected(ctx, "ghost", "s1", false)
+	changed, err := s.SetConnected(ctx, "ghost", "s1", "", false)
 	if err != nil || changed {
 		t.Errorf("SetConnected on a missing room = (%v, %v), want (false, nil)", changed, err)
 	}
@@ -530,7 +532,7 @@ func testCloseRemovesHistory(t *testing.T, s rooms.Store) {
 	if got := mustParticipants(t, s, "r"); len(got) != 0 {
 		t.Fatalf("re-created room still has participants %+v", got)
 	}
-	if changed, err := s.SetConnected(ctx, "r", "old-socket", false); err != nil || changed {
+	if changed, err := s.SetConnected(ctx, "r", "old-socket", "", false); err != nil || changed {
 		t.Fatalf("SetConnected for a socket of the closed room = (%v, %v), want (false, nil)", changed, err)
 	}
 	if got := mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "new"}); got.Order != 1 {
@@ -587,7 +589,7 @@ func testSetConnected(t *testing.T, s rooms.Store) {
 	mustUpsert(t, s, a)
 	mustUpsert(t, s, b)
 
-	changed, err := s.SetConnected(ctx, "r", "s1", false)
+	changed, err := s.SetConnected(ctx, "r", "s1", "", false)
 	if err != nil || !changed {
 		t.Fatalf("SetConnected(s1, false) = (%v, %v), want (true, nil)", changed, err)
 	}
@@ -596,7 +598,7 @@ func testSetConnected(t *testing.T, s rooms.Store) {
 		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
 	}
 
-	changed, err = s.SetConnected(ctx, "r", "s1", true)
+	changed, err = s.SetConnected(ctx, "r", "s1", "", true)
 	if err != nil || !changed {
 		t.Fatalf("SetConnected(s1, true) = (%v, %v), want (true, nil)", changed, err)
 	}
@@ -605,11 +607,86 @@ func testSetConnected(t *testing.T, s rooms.Store) {
 		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
 	}
 
-	if changed, err := s.SetConnected(ctx, "r", "unknown-socket", false); err != nil || changed {
+	if changed, err := s.SetConnected(ctx, "r", "unknown-socket", "", false); err != nil || changed {
 		t.Fatalf("SetConnected(unknown socket) = (%v, %v), want (false, nil)", changed, err)
 	}
-	if changed, err := s.SetConnected(ctx, "missing-room", "s1", false); err != nil || changed {
+	if changed, err := s.SetConnected(ctx, "missing-room", "s1", "", false); err != nil || changed {
 		t.Fatalf("SetConnected(missing room) = (%v, %v), want (false, nil)", changed, err)
+	}
+}
+
+func testSetConnectedByNode(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	a := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "A", NodeID: "node-a", Connected: true}
+	mustUpsert(t, s, a)
+	if changed, err := s.SetConnected(ctx, "r", "s1", "node-b", false); err != nil || changed {
+		t.Fatalf("SetConnected from another node = (%v, %v), want (false, nil)", changed, err)
+	}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a}) {
+		t.Fatalf("another node changed the entry: %+v", got)
+	}
+	if changed, err := s.SetConnected(ctx, "r", "s1", "node-a", false); err != nil || !changed {
+		t.Fatalf("SetConnected from the holding node = (%v, %v), want (true, nil)", changed, err)
+	}
+	a.Connected = false
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a}) {
+		t.Fatalf("participants = %+v, want [%+v]", got, a)
+	}
+}
+
+func testReclaimParticipant(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, "r")
+	old := rooms.Participant{RoomID: "r", SocketID: "old", Username: "Toto", Avatar: "t.svg", NodeID: "node-a", Connected: false}
+	other := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", NodeID: "node-a", Connected: true}
+	mine := rooms.Participant{RoomID: "r", SocketID: "mine", Username: "Mine", NodeID: "node-a", Connected: true}
+	mustUpsert(t, s, old)
+	mustUpsert(t, s, other)
+	mustUpsert(t, s, mine)
+
+	ok, err := s.ReclaimParticipant(ctx, "r", "old", "new", "node-b")
+	if err != nil || !ok {
+		t.Fatalf("ReclaimParticipant = (%v, %v), want (true, nil)", ok, err)
+	}
+	reclaimed := rooms.Participant{RoomID: "r", SocketID: "new", Username: "Toto", Avatar: "t.svg", NodeID: "node-b", Connected: true}
+	want := []rooms.Participant{reclaimed, other, mine}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("after reclaim: participants = %+v, want %+v (same place, new socket and node, connected)", got, want)
+	}
+	// The entry now answers to its new socket only.
+	if changed, err := s.SetConnected(ctx, "r", "old", "", false); err != nil || changed {
+		t.Fatalf("SetConnected(old socket) = (%v, %v), want (false, nil)", changed, err)
+	}
+	if changed, err := s.SetConnected(ctx, "r", "new", "node-b", false); err != nil || !changed {
+		t.Fatalf("SetConnected(new socket) = (%v, %v), want (true, nil)", changed, err)
+	}
+	for _, tc := range []struct{ name, room, old, new string }{
+		{"entry already reclaimed", "r", "old", "again"},
+		{"unknown entry", "r", "nobody", "x"},
+		{"missing room", "ghost", "old", "x"},
+		{"new socket has an entry of its own", "r", "s2", "mine"},
+	} {
+		if ok, err := s.ReclaimParticipant(ctx, tc.room, tc.old, tc.new, "node-c"); err != nil || ok {
+			t.Errorf("%s: ReclaimParticipant = (%v, %v), want (false, nil)", tc.name, ok, err)
+		}
+	}
+	// A recovered socket keeps its id: it reclaims its own entry.
+	if ok, err := s.ReclaimParticipant(ctx, "r", "new", "new", "node-c"); err != nil || !ok {
+		t.Fatalf("ReclaimParticipant to the same socket id = (%v, %v), want (true, nil)", ok, err)
+	}
+	reclaimed.NodeID = "node-c"
+	want = []rooms.Participant{reclaimed, other, mine}
+	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
+		t.Fatalf("after reclaim by the same socket id: participants = %+v, want %+v", got, want)
+	}
+	// A closed and re-created room has none of the old entries.
+	if err := s.CloseRoom(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "r")
+	if ok, err := s.ReclaimParticipant(ctx, "r", "new", "newer", "node-c"); err != nil || ok {
+		t.Fatalf("ReclaimParticipant in a re-created room = (%v, %v), want (false, nil)", ok, err)
 	}
 }
 
@@ -770,7 +847,7 @@ func testConcurrentParticipants(t *testing.T, s rooms.Store) {
 					errs <- fmt.Errorf("upsert %s: %w", id, err)
 					return
 				}
-				if changed, err := s.SetConnected(ctx, "r", id, false); err != nil || !changed {
+				if changed, err := s.SetConnected(ctx, "r", id, "", false); err != nil || !changed {
 					errs <- fmt.Errorf("SetConnected(%s) = (%v, %v), want (true, nil)", id, changed, err)
 					return
 				}

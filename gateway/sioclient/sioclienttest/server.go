@@ -58,12 +58,16 @@ func Start(tb testing.TB, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	svc := rooms.NewService(memstore.New())
+	store := memstore.New()
+	svc := rooms.NewService(store)
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, Logger: logger},
 		Logger: logger,
 	})
-	gw := gateway.New(svc, gateway.Config{Delivery: opts.Delivery}, logger)
+	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: opts.Delivery, Sessions: store}, logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	gw.Register(sio)
 	e := httpapi.New(svc, logger)
 	e.Any("/socket.io/", echo.WrapHandler(sio))

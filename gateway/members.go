@@ -1,0 +1,381 @@
+package gateway
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"chatgateway/gateway/socketio"
+)
+
+// member is one connected socket as the hub sees it; socketio.Conn satisfies
+// it. Send must never block: the engine queues, and closes a socket whose
+// queue overflows, so a slow socket cannot hold up the others.
+type member interface {
+	ID() string
+	Send(b *socketio.Broadcast) error
+}
+
+// clientSocket is a member the gateway can also disconnect (a socket whose
+// client recovered elsewhere); socketio.Conn satisfies it.
+type clientSocket interface {
+	member
+	Close() error
+}
+
+// socketState is one connected socket. Its memberships are guarded by the
+// registry's lock; what the room pipelines write per delivery is atomic or
+// under deliverMu.
+type socketState struct {
+	conn clientSocket
+	id   string
+	// sessionKey names the socket's session in the SessionStore ("" when
+	// its rooms are not kept for a reconnection): "eio:<Engine.IO id>" for
+	// a 2.x client, "pid:<private id>" for a v5 client with recovery.
+	sessionKey string
+	// recoverable: a v5 socket whose room messages carry offsets, so
+	// deliveries are logged for its recovery.
+	recoverable bool
+
+	// Guarded by registry.mu.
+	rooms        map[string]*membership
+	lastUsername string
+
+	// deliverMu makes a delivery and its log entry one step, so the log's
+	// order is the order the socket's queue got them in, across rooms.
+	deliverMu sync.Mutex
+	log       *deliveryLog // recoverable sockets in two rooms or more
+
+	// storeMu orders this socket's session writes: a join still in flight
+	// when the socket goes away must not record a room after the departure.
+	storeMu  sync.Mutex
+	departed bool // under storeMu
+}
+
+// membership is one socket in one room.
+type membership struct {
+	sock     *socketState
+	roomID   string
+	username string
+	avatar   string
+	// since is the room's last order when the membership began.
+	since int64
+	// lastQueued is the order of the last room message queued to the
+	// socket; only the room's pipeline writes it.
+	lastQueued atomic.Int64
+	// holding keeps live messages from the socket while a replay of what it
+	// missed is pending in the room's pipeline.
+	holding atomic.Bool
+}
+
+// send queues a room message on the member, keeping what its recovery
+// needs: the last order queued and, across rooms, the delivery log.
+func (mb *membership) send(b *socketio.Broadcast, order int64) error {
+	s := mb.sock
+	if s.sessionKey == "" {
+		return s.conn.Send(b)
+	}
+	if !s.recoverable {
+		err := s.conn.Send(b)
+		mb.lastQueued.Store(order)
+		return err
+	}
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	err := s.conn.Send(b)
+	mb.lastQueued.Store(order)
+	if s.log != nil {
+		s.log.record(mb.roomID, order)
+	}
+	return err
+}
+
+// registry owns membership: which sockets are connected and which rooms
+// each is in. It is the only state shared by every room's pipeline, so its
+// critical sections are short and never call out.
+type registry struct {
+	mu      sync.Mutex
+	sockets map[string]*socketState
+	byKey   map[string]*socketState // by session key
+	rooms   map[string]*roomMembers
+	// everyone is the snapshot for global delivery; nil when stale.
+	everyone []member
+}
+
+type roomMembers struct {
+	members map[string]*membership // by socket id
+	// snapshot is shared by deliveries until membership changes; nil when
+	// stale. Never modified in place.
+	snapshot []*membership
+}
+
+func newRegistry() *registry {
+	return &registry{
+		sockets: make(map[string]*socketState),
+		byKey:   make(map[string]*socketState),
+		rooms:   make(map[string]*roomMembers),
+	}
+}
+
+// add registers a connected socket.
+func (r *registry) add(s *socketState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.rooms = make(map[string]*membership)
+	r.sockets[s.id] = s
+	if s.sessionKey != "" {
+		r.byKey[s.sessionKey] = s
+	}
+	r.everyone = nil
+}
+
+func (r *registry) socket(id string) *socketState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sockets[id]
+}
+
+func (r *registry) bySessionKey(key string) *socketState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byKey[key]
+}
+
+// join adds (or replaces) the socket's membership of a room. It reports
+// false when the socket is no longer connected.
+func (r *registry) join(s *socketState, mb *membership) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sockets[s.id] != s {
+		return false
+	}
+	rm := r.rooms[mb.roomID]
+	if rm == nil {
+		rm = &roomMembers{members: make(map[string]*membership)}
+		r.rooms[mb.roomID] = rm
+	}
+	mb.sock = s
+	s.rooms[mb.roomID] = mb
+	s.lastUsername = mb.username
+	rm.members[s.id] = mb
+	rm.snapshot = nil
+	if s.recoverable && len(s.rooms) == 2 && s.log == nil {
+		s.startLog()
+	} else if s.log != nil {
+		s.deliverMu.Lock()
+		s.log.floor[mb.roomID] = mb.since
+		s.deliverMu.Unlock()
+	}
+	return true
+}
+
+// remove forgets a socket (if s is still the one registered under its id)
+// and returns its memberships, in no particular order.
+func (r *registry) remove(s *socketState) []*membership {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sockets[s.id] != s {
+		return nil
+	}
+	delete(r.sockets, s.id)
+	if s.sessionKey != "" && r.byKey[s.sessionKey] == s {
+		delete(r.byKey, s.sessionKey)
+	}
+	r.everyone = nil
+	out := make([]*membership, 0, len(s.rooms))
+	for roomID, mb := range s.rooms {
+		if rm := r.rooms[roomID]; rm != nil && rm.members[s.id] == mb {
+			delete(rm.members, s.id)
+			rm.snapshot = nil
+			if len(rm.members) == 0 {
+				delete(r.rooms, roomID)
+			}
+		}
+		out = append(out, mb)
+	}
+	return out
+}
+
+// members is the room's memberships: a shared snapshot, never modify it.
+func (r *registry) members(roomID string) []*membership {
+	r.mu.Lock()
+	rm := r.rooms[roomID]
+	r.mu.Unlock()
+	if rm == nil {
+		return nil
+	}
+	return r.snapshotOf(rm)
+}
+
+// memberCount is how many local sockets are in the room.
+func (r *registry) memberCount(roomID string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm := r.rooms[roomID]; rm != nil {
+		return len(rm.members)
+	}
+	return 0
+}
+
+// all is every connected socket: a shared snapshot, never modify it.
+func (r *registry) all() []member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.everyone == nil {
+		r.everyone = make([]member, 0, len(r.sockets))
+		for _, s := range r.sockets {
+			r.everyone = append(r.everyone, s.conn)
+		}
+	}
+	return r.everyone
+}
+
+// detach takes a closed room's memberships out of the registry: a room
+// re-created under the same id starts with none, while the closed one's
+// pipeline still delivers what it had queued to its old members.
+func (r *registry) detach(roomID string) *roomMembers {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[roomID]
+	if rm == nil {
+		rm = &roomMembers{members: make(map[string]*membership)}
+	}
+	delete(r.rooms, roomID)
+	return rm
+}
+
+// snapshotOf is members for a detached room.
+func (r *registry) snapshotOf(rm *roomMembers) []*membership {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm.snapshot == nil {
+		rm.snapshot = make([]*membership, 0, len(rm.members))
+		for _, mb := range rm.members {
+			rm.snapshot = append(rm.snapshot, mb)
+		}
+	}
+	return rm.snapshot
+}
+
+// endDetached ends the memberships of a detached (closed) room and returns
+// the sockets that had one.
+func (r *registry) endDetached(roomID string, rm *roomMembers) []member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]member, 0, len(rm.members))
+	for id, mb := range rm.members {
+		if mb.sock.rooms[roomID] == mb {
+			delete(mb.sock.rooms, roomID)
+		}
+		if r.sockets[id] == mb.sock {
+			out = append(out, mb.sock.conn)
+		}
+	}
+	clear(rm.members)
+	rm.snapshot = nil
+	return out
+}
+
+// named is the sockets in the room that joined as username, except except.
+func (r *registry) named(roomID, username, except string) []member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[roomID]
+	if rm == nil {
+		return nil
+	}
+	var out []member
+	for id, mb := range rm.members {
+		if mb.username == username && id != except {
+			out = append(out, mb.sock.conn)
+		}
+	}
+	return out
+}
+
+// username is the name the socket joined the room with, else the last name
+// it joined any room with, else "".
+func (r *registry) username(socketID, roomID string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sockets[socketID]
+	if s == nil {
+		return ""
+	}
+	if mb := s.rooms[roomID]; mb != nil && mb.username != "" {
+		return mb.username
+	}
+	return s.lastUsername
+}
+
+// roomsOf is the room ids the socket is in, sorted.
+func (r *registry) roomsOf(s *socketState) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// deliveryLogCapacity bounds a recoverable socket's delivery log: the room
+// messages (of several rooms) queued to it most recently. A client whose
+// last offset is older than that many messages cannot recover and starts a
+// fresh socket, as with socket.io when the offset left its buffer.
+const deliveryLogCapacity = 1024
+
+// deliveryLog is the order in which one socket was sent the messages of its
+// rooms. A v5 client keeps only the offset of the last event it processed,
+// which names one room; with two rooms or more, what it processed of the
+// others follows from where that event stands in this log.
+type deliveryLog struct {
+	entries []logEntry // ring of deliveryLogCapacity
+	start   int
+	n       int
+	// floor is, per room, the last order queued before the log covers the
+	// room: evicted entries, or the room's position when logging began.
+	floor map[string]int64
+}
+
+type logEntry struct {
+	roomID string
+	order  int64
+}
+
+// startLog begins logging when the socket enters its second room. Caller
+// holds registry.mu.
+func (s *socketState) startLog() {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	l := &deliveryLog{entries: make([]logEntry, deliveryLogCapacity), floor: make(map[string]int64, len(s.rooms))}
+	for id, mb := range s.rooms {
+		l.floor[id] = max(mb.lastQueued.Load(), mb.since)
+	}
+	s.log = l
+}
+
+func (l *deliveryLog) record(roomID string, order int64) {
+	if l.n == len(l.entries) {
+		old := l.entries[l.start]
+		l.floor[old.roomID] = old.order
+		l.start = (l.start + 1) % len(l.entries)
+		l.n--
+	}
+	l.entries[(l.start+l.n)%len(l.entries)] = logEntry{roomID: roomID, order: order}
+	l.n++
+}
+
+// snapshot copies the log for the departure record.
+func (l *deliveryLog) snapshot() (entries []logEntry, floor map[string]int64) {
+	entries = make([]logEntry, l.n)
+	for i := range l.n {
+		entries[i] = l.entries[(l.start+i)%len(l.entries)]
+	}
+	floor = make(map[string]int64, len(l.floor))
+	for k, v := range l.floor {
+		floor[k] = v
+	}
+	return entries, floor
+}
