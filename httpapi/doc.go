@@ -46,6 +46,19 @@
 //   - A :roomId whose escapes are not UTF-8: 400 "Failed to decode param".
 //   - Objects and arrays as roomId/creatorUsername, and repeated or
 //     bracketed urlencoded keys: 400 "<field> must be a string".
+//   - roomId/creatorUsername longer than MaxFieldBytes (WithMaxFieldBytes):
+//     400 "<field> must be shorter than or equal to N bytes".
+//   - A history range wider than the service's MaxRange: 400
+//     {"code":"req-params.validation",...}, after the original's checks.
+//   - Writes refused by WithWriteLimiter (429, Retry-After) or without the
+//     WithAdminToken bearer token (401).
+//
+// # Streamed history
+//
+// GET /api/v1/rooms/:roomId/messages is written page by page from a
+// rooms.MessageRange in two passes (length and ETag first, then the
+// bytes), with the same bytes, Content-Length and ETag as the whole array
+// at once; see history.go.
 //
 // # Approximated
 //

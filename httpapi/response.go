@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"crypto/sha1"
-	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,29 +20,17 @@ const contentTypeJSON = "application/json; charset=utf-8"
 // Content-Type, Content-Length, a weak ETag, and a bodiless 304 when a GET
 // or HEAD request already holds that ETag.
 func sendJSON(c echo.Context, status int, body []byte) error {
-	req, res := c.Request(), c.Response()
-	h := res.Header()
-	etag := weakETag(body)
-	h.Set("ETag", etag)
-	if status >= 200 && status < 300 && (req.Method == http.MethodGet || req.Method == http.MethodHead) && isFresh(req.Header, etag) {
-		res.WriteHeader(http.StatusNotModified)
+	if !writeJSONHead(c, status, weakETag(body), int64(len(body))) {
 		return nil
 	}
-	h.Set(echo.HeaderContentType, contentTypeJSON)
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
-	res.WriteHeader(status)
-	if req.Method == http.MethodHead {
-		return nil
-	}
-	_, err := res.Write(body)
+	_, err := c.Response().Write(body)
 	return err
 }
 
-// weakETag is Express's default ETag (the "etag" package, weak form):
-// W/"<length in hex>-<first 27 chars of base64 SHA-1>".
+// weakETag is Express's default ETag (the "etag" package, weak form).
 func weakETag(body []byte) string {
 	sum := sha1.Sum(body)
-	return `W/"` + strconv.FormatInt(int64(len(body)), 16) + "-" + base64.StdEncoding.EncodeToString(sum[:])[:27] + `"`
+	return weakETagOf(int64(len(body)), sum[:])
 }
 
 // isFresh is the "fresh" package's check as Express uses it (no
@@ -145,21 +132,13 @@ func appendJSString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// messagesJSON renders a history page exactly like the original's
+// appendMessageJSON renders one history entry exactly like the original's
 // toMessageDto: keys order, username, content, createdAt.
-func messagesJSON(msgs []rooms.Message) []byte {
-	j := &jsonBuilder{b: make([]byte, 0, 2+len(msgs)*96)}
-	j.raw("[")
-	for i, m := range msgs {
-		if i > 0 {
-			j.raw(",")
-		}
-		j.raw(`{"order":`).int(m.Order).
-			raw(`,"username":`).str(m.Username).
-			raw(`,"content":`).str(m.Content).
-			raw(`,"createdAt":`).str(m.CreatedAt).raw("}")
-	}
-	return j.raw("]").b
+func appendMessageJSON(j *jsonBuilder, m rooms.Message) {
+	j.raw(`{"order":`).int(m.Order).
+		raw(`,"username":`).str(m.Username).
+		raw(`,"content":`).str(m.Content).
+		raw(`,"createdAt":`).str(m.CreatedAt).raw("}")
 }
 
 // codeMessageJSON is the original's domain error body {"code","message"}.

@@ -1,13 +1,17 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,7 +29,38 @@ const (
 type Option func(*config)
 
 type config struct {
-	body bodyReader
+	body          bodyReader
+	maxFieldBytes int
+	writeLimit    WriteLimiter
+	adminToken    string
+}
+
+// WriteLimiter decides whether one more REST write (create, close) of the
+// request's client goes through now; edge.RequestLimiter is one.
+type WriteLimiter interface {
+	Allow(r *http.Request) (ok bool, retryAfter time.Duration)
+}
+
+// Defaults for a WriteLimiter (REST_WRITE_RATE, REST_WRITE_BURST): a person
+// creates a room now and then; a script that provisions rooms (the
+// benchmark's load generator creates up to 200 within seconds) gets 1,000
+// at once, then 20 a second.
+const (
+	DefaultWriteRate  = 20
+	DefaultWriteBurst = 1000
+)
+
+// WithWriteLimiter refuses REST writes (POST /api/v1/rooms, DELETE
+// /api/v1/rooms/:roomId) that l does not allow with 429, a Retry-After in
+// whole seconds and a Nest-shaped body. Nil: no limit, as in the original.
+func WithWriteLimiter(l WriteLimiter) Option {
+	return func(c *config) { c.writeLimit = l }
+}
+
+// WithAdminToken makes REST writes require "Authorization: Bearer
+// <token>"; others get 401. Empty: no authentication, as in the original.
+func WithAdminToken(token string) Option {
+	return func(c *config) { c.adminToken = token }
 }
 
 // WithMaxBodyBytes sets MaxBodyBytes: the largest request body accepted, in bytes
@@ -37,6 +72,15 @@ func WithMaxBodyBytes(n int64) Option {
 			c.body.limit = n
 		}
 	}
+}
+
+// WithMaxFieldBytes sets MaxFieldBytes: the longest roomId and
+// creatorUsername a room may be created with, in bytes of UTF-8, so that
+// REST cannot create a room the Socket.IO side refuses to address (give it
+// the gateway's MaxFieldBytes). Longer ones get Nest's validation 400.
+// Values below 1 mean no cap, as in the original.
+func WithMaxFieldBytes(n int) Option {
+	return func(c *config) { c.maxFieldBytes = max(n, 0) }
 }
 
 // WithParameterLimit sets ParameterLimit: how many pairs a urlencoded body
@@ -51,9 +95,12 @@ func WithParameterLimit(n int) Option {
 
 // api holds the handlers' dependencies.
 type api struct {
-	svc    *rooms.Service
-	logger *slog.Logger
-	body   bodyReader
+	svc           *rooms.Service
+	logger        *slog.Logger
+	body          bodyReader
+	maxFieldBytes int
+	writeLimit    WriteLimiter
+	adminToken    []byte
 }
 
 // New returns an *echo.Echo with the Nest-compatible error handler and 404s
@@ -67,7 +114,10 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{svc: svc, logger: logger, body: cfg.body}
+	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes, writeLimit: cfg.writeLimit}
+	if cfg.adminToken != "" {
+		a.adminToken = []byte(cfg.adminToken)
+	}
 
 	e := echo.New()
 	e.HideBanner = true
@@ -77,10 +127,10 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 
 	// Route-level middleware, not a Group: an Echo group with middleware
 	// registers a catch-all "/*" route, which is not ours to claim.
-	e.POST(pathRooms, a.createRoom, a.recoverPanics)
+	e.POST(pathRooms, a.createRoom, a.recoverPanics, a.guardWrite)
 	e.GET(pathMessages, a.getMessages, a.recoverPanics)
 	e.HEAD(pathMessages, a.getMessages, a.recoverPanics) // Express answers HEAD with the GET route
-	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics)
+	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics, a.guardWrite)
 	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
 	// no such route (and no CORS on REST), so it is a plain 404.
 	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
@@ -103,17 +153,44 @@ func (a *api) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// guardWrite applies the write rate limit, then ADMIN_TOKEN, before a REST
+// write runs. The limit counts every attempt, so it also slows down anyone
+// guessing the token.
+func (a *api) guardWrite(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if a.writeLimit != nil {
+			if ok, retry := a.writeLimit.Allow(req); !ok {
+				seconds := max(int64(math.Ceil(retry.Seconds())), 1)
+				c.Response().Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+				return &httpError{http.StatusTooManyRequests, "Too many room creations and closings from this address, retry in " + strconv.FormatInt(seconds, 10) + " s"}
+			}
+		}
+		if a.adminToken != nil && !a.authorized(req) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="rooms"`)
+			return &httpError{http.StatusUnauthorized, "Unauthorized"}
+		}
+		return next(c)
+	}
+}
+
+// authorized compares the bearer token in constant time.
+func (a *api) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), a.adminToken) == 1
+}
+
 func (a *api) createRoom(c echo.Context) error {
 	body, herr := a.body.read(c.Request())
 	if herr != nil {
 		return herr
 	}
 	roomID, creator := body.field("roomId"), body.field("creatorUsername")
-	if roomID.notString || creator.notString {
-		return notStringError(
-			namedField{"roomId", roomID},
-			namedField{"creatorUsername", creator},
-		)
+	if verr := a.fieldErrors(namedField{"roomId", roomID}, namedField{"creatorUsername", creator}); verr != nil {
+		return verr
 	}
 	err := a.svc.CreateRoom(c.Request().Context(), rooms.CreateRoomInput{RoomID: roomID.text, CreatorUsername: creator.text})
 	if err != nil {
@@ -127,19 +204,33 @@ type namedField struct {
 	field dtoField
 }
 
-// notStringError reports object/array members. The original accepted them
-// (class-validator's IsNotEmpty passes for {}) and then keyed a room by an
-// object nobody could ever address again; here they fail validation with
-// class-validator's IsString wording, alongside any empty field.
-func notStringError(fields ...namedField) error {
+// fieldErrors reports object/array members and members longer than
+// MaxFieldBytes, alongside any empty field, or nil when there is neither
+// (empty fields alone are the service's to report).
+//
+// The original accepted objects (class-validator's IsNotEmpty passes for
+// {}) and then keyed a room by an object nobody could ever address again;
+// here they fail validation with class-validator's IsString wording. It
+// also accepted any length, so a REST client could create a room no socket
+// can join (socket fields are capped at MAX_FIELD); the same cap applies
+// here, worded as the gateway words it.
+func (a *api) fieldErrors(fields ...namedField) error {
 	v := &rooms.ValidationError{}
+	refused := false
 	for _, f := range fields {
 		switch {
 		case f.field.notString:
+			refused = true
 			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " must be a string"})
+		case a.maxFieldBytes > 0 && len(f.field.text) > a.maxFieldBytes:
+			refused = true
+			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: fmt.Sprintf("%s must be shorter than or equal to %d bytes", f.name, a.maxFieldBytes)})
 		case f.field.text == "":
 			v.Violations = append(v.Violations, rooms.Violation{Field: f.name, Message: f.name + " should not be empty"})
 		}
+	}
+	if !refused {
+		return nil
 	}
 	return v
 }
@@ -162,11 +253,19 @@ func (a *api) getMessages(c echo.Context) error {
 		return badRequest("Validation failed (numeric string is expected)")
 	}
 	fromArg, toArg := indexArgs(from, to)
-	msgs, err := a.svc.Messages(c.Request().Context(), roomID, fromArg, toArg)
-	if err != nil {
-		return err
+	err = a.svc.ReadMessages(c.Request().Context(), roomID, fromArg, toArg, func(r rooms.MessageRange) error {
+		return sendHistory(c, r)
+	})
+	if err != nil && c.Response().Committed {
+		// Too late for an error answer: the connection ends short of
+		// its Content-Length instead.
+		level := slog.LevelDebug // the client went away, most likely
+		if errors.Is(err, errHistoryChanged) {
+			level = slog.LevelWarn
+		}
+		a.logger.Log(c.Request().Context(), level, "history response cut short", "room", roomID, "err", err)
 	}
-	return sendJSON(c, http.StatusOK, messagesJSON(msgs))
+	return err
 }
 
 func indexParam(rawQuery, name string) (float64, bool) {

@@ -101,6 +101,7 @@ func TestHistoryRanges(t *testing.T) {
 		numeric  = `{"statusCode":400,"message":"Validation failed (numeric string is expected)","error":"Bad Request"}`
 		reversed = `{"code":"req-params.validation","message":"Invalid parameters, 'toIndex' must no not be less than 'fromIndex'"}`
 		positive = `{"code":"req-params.validation","message":"Invalid parameters, 'fromIndex' and 'toIndex' must be positive"}`
+		tooWide  = `{"code":"req-params.validation","message":"Invalid parameters, 'toIndex' - 'fromIndex' must be less than 10000: read the history in smaller ranges"}`
 	)
 	tests := []struct {
 		query  string
@@ -111,7 +112,11 @@ func TestHistoryRanges(t *testing.T) {
 		{"fromIndex=2&toIndex=2", 200, "[" + msg(2) + "]"},
 		{"fromIndex=3&toIndex=99", 200, "[" + msg(3) + "]"},
 		{"fromIndex=4&toIndex=99", 200, "[]"},
-		{"fromIndex=2&toIndex=99999999999999999999999", 200, "[" + msg(2) + "," + msg(3) + "]"},
+		// MAX_RANGE (rooms.DefaultMaxRange, 10,000): the widest range is read,
+		// a wider one refused after the original's checks.
+		{"fromIndex=2&toIndex=10001", 200, "[" + msg(2) + "," + msg(3) + "]"},
+		{"fromIndex=1&toIndex=10001", 400, tooWide},
+		{"fromIndex=2&toIndex=99999999999999999999999", 400, tooWide},
 		{"fromIndex=2&toIndex=1e400x", 400, numeric},
 		// Both beyond int64, still reversed.
 		{"fromIndex=99999999999999999999999&toIndex=1e22", 400, reversed},
@@ -298,6 +303,10 @@ func (s erroringStore) Messages(context.Context, string, int64, int64) ([]rooms.
 	return nil, s.err
 }
 
+func (s erroringStore) ReadMessages(context.Context, string, int64, int64, func(rooms.MessageRange) error) error {
+	return s.err
+}
+
 func (s erroringStore) CreateRoom(context.Context, rooms.Room) error { return s.err }
 
 // syncBuffer is a log sink safe to read after the handler wrote to it.
@@ -398,6 +407,10 @@ func TestSocketIOMountIsNotSwallowed(t *testing.T) {
 type panickingStore struct{ rooms.Store }
 
 func (panickingStore) Messages(context.Context, string, int64, int64) ([]rooms.Message, error) {
+	panic("store bug")
+}
+
+func (panickingStore) ReadMessages(context.Context, string, int64, int64, func(rooms.MessageRange) error) error {
 	panic("store bug")
 }
 

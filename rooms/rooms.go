@@ -63,6 +63,14 @@ type Store interface {
 	// order. Its cost must be O(range), not O(history): toOrder may be
 	// math.MaxInt64. It fails with ErrRoomNotFound.
 	Messages(ctx context.Context, roomID string, fromOrder, toOrder int64) ([]Message, error)
+	// ReadMessages opens the messages with fromOrder <= order <= toOrder for
+	// reading a page at a time and calls fn with them. The range is fixed
+	// when it opens: it ends at the last message stored then, so messages
+	// appended later are not in it, and every Pages call sees the same
+	// messages. Memory is O(page), never O(range): toOrder may be
+	// math.MaxInt64. It fails with ErrRoomNotFound without calling fn, and
+	// otherwise returns fn's error.
+	ReadMessages(ctx context.Context, roomID string, fromOrder, toOrder int64, fn func(MessageRange) error) error
 	// LastOrder is the highest order stored in the room, 0 when it has no
 	// message. It fails with ErrRoomNotFound.
 	LastOrder(ctx context.Context, roomID string) (int64, error)
@@ -86,4 +94,17 @@ type Store interface {
 	// Participants lists a room's participants in insertion order. It fails
 	// with ErrRoomNotFound.
 	Participants(ctx context.Context, roomID string) ([]Participant, error)
+}
+
+// MessageRange is an open range of a room's history (Store.ReadMessages).
+type MessageRange interface {
+	// Pages calls fn with the range's messages in order, a page at a time
+	// (a page is never empty), and returns fn's first error. A page is
+	// valid only during the call and must not be modified. Pages may be
+	// called several times; it fails with ErrRoomNotFound when the room was
+	// closed since the range opened. A store that cannot tell a room closed
+	// and re-created meanwhile (SQLite and Redis compare the creation time)
+	// may then return the new room's messages: a caller that needs two
+	// passes to agree compares them, as the REST API does.
+	Pages(ctx context.Context, fn func(page []Message) error) error
 }

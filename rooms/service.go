@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +15,13 @@ import (
 // of UTF-8. The original had no cap of its own (only the transport's frame
 // limit); 64 KiB is far above any chat message and well below that limit.
 const DefaultMaxContentBytes = 64 << 10
+
+// DefaultMaxRange is the default widest history range one read may ask for
+// (toIndex-fromIndex+1). The original frontend pages by a few dozen
+// messages; 10,000 leaves room for any client that reads a whole
+// conversation at once, while an unbounded range asks the server to stream
+// arbitrarily much for one request.
+const DefaultMaxRange = 10_000
 
 // Wire texts of the history range checks, typo included: clients match them.
 const (
@@ -30,6 +38,7 @@ type Service struct {
 	store           Store
 	now             func() time.Time
 	maxContentBytes int
+	maxRange        int64
 	validate        *validator.Validate
 
 	hooksMu     sync.RWMutex
@@ -54,9 +63,19 @@ func WithMaxContentBytes(n int) Option {
 	}
 }
 
+// WithMaxRange sets MaxRange: the widest range of messages (toIndex -
+// fromIndex + 1) that ReadMessages accepts. Values below 1 keep the default.
+func WithMaxRange(n int64) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.maxRange = n
+		}
+	}
+}
+
 // NewService returns a Service backed by store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxContentBytes: DefaultMaxContentBytes}
+	s := &Service{store: store, now: time.Now, maxContentBytes: DefaultMaxContentBytes, maxRange: DefaultMaxRange}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -135,6 +154,46 @@ func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toInde
 		return nil, err
 	}
 	return nonNil(msgs), nil
+}
+
+// ReadMessages opens the messages with fromIndex <= order <= toIndex for
+// reading a page at a time (see Store.ReadMessages) and calls fn with them.
+// The checks of Messages come first, in the same order, then a range wider
+// than MaxRange is refused (CodeValidation); an unknown room, or one closed
+// while it is read, is Forbidden, as the original reported it.
+func (s *Service) ReadMessages(ctx context.Context, roomID string, fromIndex, toIndex int64, fn func(MessageRange) error) error {
+	if fromIndex <= 0 || toIndex <= 0 {
+		return &Error{Code: CodeValidation, Message: msgIndexesNotPositive}
+	}
+	if fromIndex > toIndex {
+		return &Error{Code: CodeValidation, Message: msgIndexesReversed}
+	}
+	// Both are positive, so the difference cannot overflow.
+	if toIndex-fromIndex >= s.maxRange {
+		return &Error{Code: CodeValidation, Message: fmt.Sprintf(msgRangeTooWide, s.maxRange)}
+	}
+	err := s.store.ReadMessages(ctx, roomID, fromIndex, toIndex, func(r MessageRange) error {
+		return fn(forbiddenWhenGone{r})
+	})
+	if errors.Is(err, ErrRoomNotFound) {
+		return Forbidden()
+	}
+	return err
+}
+
+// msgRangeTooWide words the MaxRange check in the style of the original's
+// other index checks.
+const msgRangeTooWide = "Invalid parameters, 'toIndex' - 'fromIndex' must be less than %d: read the history in smaller ranges"
+
+// forbiddenWhenGone reports a room closed during a read like an unknown one.
+type forbiddenWhenGone struct{ r MessageRange }
+
+func (f forbiddenWhenGone) Pages(ctx context.Context, fn func([]Message) error) error {
+	err := f.r.Pages(ctx, fn)
+	if errors.Is(err, ErrRoomNotFound) {
+		return Forbidden()
+	}
+	return err
 }
 
 // LastOrder is the highest order stored in the room (0 for none); an unknown

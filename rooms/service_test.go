@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -384,6 +385,72 @@ func TestParticipantsUnknownRoom(t *testing.T) {
 	wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
 }
 
+func TestReadMessagesChecks(t *testing.T) {
+	svc := rooms.NewService(memstore.New(), rooms.WithMaxRange(10))
+	mustCreateRoom(t, svc, "r")
+	const (
+		notPositive = "Invalid parameters, 'fromIndex' and 'toIndex' must be positive"
+		reversed    = "Invalid parameters, 'toIndex' must no not be less than 'fromIndex'"
+		tooWide     = "Invalid parameters, 'toIndex' - 'fromIndex' must be less than 10: read the history in smaller ranges"
+	)
+	tests := []struct {
+		room     string
+		from, to int64
+		code     string
+		message  string
+	}{
+		{"r", 0, 20, rooms.CodeValidation, notPositive},
+		{"r", 5, 2, rooms.CodeValidation, reversed},
+		{"r", 1, 11, rooms.CodeValidation, tooWide},
+		{"r", 1, math.MaxInt64, rooms.CodeValidation, tooWide},
+		// The earlier checks keep their precedence over the width.
+		{"r", 0, math.MaxInt64, rooms.CodeValidation, notPositive},
+		{"r", math.MaxInt64, 1, rooms.CodeValidation, reversed},
+		// The width comes before the room lookup, as the other checks do.
+		{"no-such-room", 1, 11, rooms.CodeValidation, tooWide},
+		{"no-such-room", 1, 10, rooms.CodeAccessForbidden, "The access is forbidden"},
+	}
+	for _, tc := range tests {
+		called := false
+		err := svc.ReadMessages(context.Background(), tc.room, tc.from, tc.to, func(rooms.MessageRange) error { called = true; return nil })
+		wantDomainError(t, err, tc.code, tc.message)
+		if called {
+			t.Errorf("ReadMessages(%q, %d, %d) called fn despite %v", tc.room, tc.from, tc.to, err)
+		}
+	}
+	// The widest range allowed is read.
+	for i := 0; i < 12; i++ {
+		if _, err := svc.Post(context.Background(), "r", rooms.NewMessage{Username: "u", Content: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	err := svc.ReadMessages(context.Background(), "r", 3, 12, func(r rooms.MessageRange) error {
+		return r.Pages(context.Background(), func(page []rooms.Message) error {
+			for _, m := range page {
+				got = append(got, m.Order)
+			}
+			return nil
+		})
+	})
+	if err != nil || len(got) != 10 || got[0] != 3 || got[9] != 12 {
+		t.Fatalf("ReadMessages(3, 12) = %v, %v; want orders 3..12", got, err)
+	}
+}
+
+func TestReadMessagesOfARoomClosedMeanwhileIsForbidden(t *testing.T) {
+	svc := newService(t)
+	mustCreateRoom(t, svc, "r")
+	ctx := context.Background()
+	err := svc.ReadMessages(ctx, "r", 1, 5, func(r rooms.MessageRange) error {
+		if err := svc.CloseRoom(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		return r.Pages(ctx, func([]rooms.Message) error { return nil })
+	})
+	wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
+}
+
 // failingStore fails every call with err.
 type failingStore struct{ err error }
 
@@ -397,6 +464,9 @@ func (f failingStore) AppendMessage(context.Context, string, rooms.NewMessage) (
 }
 func (f failingStore) Messages(context.Context, string, int64, int64) ([]rooms.Message, error) {
 	return nil, f.err
+}
+func (f failingStore) ReadMessages(context.Context, string, int64, int64, func(rooms.MessageRange) error) error {
+	return f.err
 }
 func (f failingStore) LastOrder(context.Context, string) (int64, error)           { return 0, f.err }
 func (f failingStore) UpsertParticipant(context.Context, rooms.Participant) error { return f.err }
@@ -418,6 +488,7 @@ func TestStoreFailuresPassThrough(t *testing.T) {
 	svc.OnRoomClosed(func(context.Context, string) { hookRan = true })
 
 	_, msgErr := svc.Messages(ctx, "r", 1, 2)
+	readErr := svc.ReadMessages(ctx, "r", 1, 2, func(rooms.MessageRange) error { return nil })
 	_, postErr := svc.Post(ctx, "r", rooms.NewMessage{Username: "u", Content: "c"})
 	joinErr := svc.Join(ctx, rooms.Participant{RoomID: "r", SocketID: "s"})
 	_, leaveErr := svc.Leave(ctx, "r", "s", "")
@@ -427,6 +498,7 @@ func TestStoreFailuresPassThrough(t *testing.T) {
 		"CreateRoom":   svc.CreateRoom(ctx, rooms.CreateRoomInput{RoomID: "r", CreatorUsername: "b"}),
 		"CloseRoom":    svc.CloseRoom(ctx, "r"),
 		"Messages":     msgErr,
+		"ReadMessages": readErr,
 		"Post":         postErr,
 		"Join":         joinErr,
 		"Leave":        leaveErr,

@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"chatgateway/edge"
 	"chatgateway/gateway"
 	"chatgateway/gateway/jwtauth"
+	"chatgateway/httpapi"
+	"chatgateway/rooms"
 )
 
 // config is every setting of the server. Each has a flag, an environment
@@ -56,6 +61,21 @@ type config struct {
 	PprofAddr       string
 	ListBroadcast   int
 	ListInterval    time.Duration
+
+	HeaderTimeout    time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+	IdleTimeout      time.Duration
+	MaxHeaderBytes   int
+	MaxConns         int
+	MaxConnsPerIP    int
+	FDReserve        int
+	MaxSessionsPerIP int
+	TrustedProxies   []netip.Prefix
+	MaxRange         int64
+	RESTWriteRate    float64
+	RESTWriteBurst   int
+	AdminToken       string
 }
 
 type setting struct {
@@ -131,7 +151,7 @@ func settings() []setting {
 		{"reorder-timeout", "REORDER_TIMEOUT", "2s", "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
 		{"reorder-limit", "REORDER_LIMIT", "10000", "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
 		{"store-timeout", "STORE_TIMEOUT", "5s", "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},
-		{"max-field", "MAX_FIELD", "1024", "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt)", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
+		{"max-field", "MAX_FIELD", "1024", "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt) and of REST roomId and creatorUsername", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "grace period for a clean shutdown on SIGTERM/SIGINT", durationSetter(func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 		{"cookie", "COOKIE", "io", "name of the EIO3-style session cookie; empty disables it", func(c *config, v string) error { c.Cookie = v; return nil }},
 		{"node-id", "NODE_ID", "", "name of this node in participant entries and the Redis node registry; empty: hostname plus a random suffix", func(c *config, v string) error { c.NodeID = v; return nil }},
@@ -141,6 +161,50 @@ func settings() []setting {
 		{"list-interval", "LIST_INTERVAL", "500ms", "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", "512", "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
+
+		// The HTTP edge, on every listener (see README, Security).
+		{"header-timeout", "HEADER_TIMEOUT", edge.DefaultHeaderTimeout.String(), "most time to read a request head; a slower connection is closed", durationSetter(func(c *config) *time.Duration { return &c.HeaderTimeout })},
+		{"read-timeout", "READ_TIMEOUT", edge.DefaultReadTimeout.String(), "most time to read a whole request with its body (requests without a body, such as long-polls, are exempt)", durationSetter(func(c *config) *time.Duration { return &c.ReadTimeout })},
+		{"write-timeout", "WRITE_TIMEOUT", edge.DefaultWriteTimeout.String(), "most time one write of an answer may stall; every write moves the deadline, so long-polls and long histories are not cut", durationSetter(func(c *config) *time.Duration { return &c.WriteTimeout })},
+		{"idle-timeout", "IDLE_TIMEOUT", edge.DefaultIdleTimeout.String(), "a keep-alive connection idle this long is closed", durationSetter(func(c *config) *time.Duration { return &c.IdleTimeout })},
+		{"max-header-bytes", "MAX_HEADER_BYTES", strconv.Itoa(edge.DefaultMaxHeaderBytes), "max request head, bytes (431 beyond)", intSetter(func(c *config) *int { return &c.MaxHeaderBytes })},
+		{"max-conns", "MAX_CONNS", "0", "max connections open at once, WebSockets included; 0: the descriptor limit (RLIMIT_NOFILE) minus FD_RESERVE, and a larger value is lowered to that", nonNegativeIntSetter(func(c *config) *int { return &c.MaxConns })},
+		{"max-conns-per-ip", "MAX_CONNS_PER_IP", strconv.Itoa(edge.DefaultMaxConnsPerIP), "max connections open at once from one address (IPv6: one /64); trusted proxies are exempt", intSetter(func(c *config) *int { return &c.MaxConnsPerIP })},
+		{"fd-reserve", "FD_RESERVE", strconv.Itoa(edge.DefaultFDReserve), "file descriptors kept out of MAX_CONNS for the store, the listeners and refusals", intSetter(func(c *config) *int { return &c.FDReserve })},
+		{"max-sessions-per-ip", "MAX_SESSIONS_PER_IP", strconv.Itoa(edge.DefaultMaxSessionsPerIP), "max Engine.IO sessions open at once for one client address (polling sessions hold no connection)", intSetter(func(c *config) *int { return &c.MaxSessionsPerIP })},
+		{"trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For is believed; empty: none, the peer address is the client", func(c *config, v string) (err error) {
+			c.TrustedProxies, err = edge.ParsePrefixes(v)
+			return err
+		}},
+		{"max-range", "MAX_RANGE", strconv.Itoa(rooms.DefaultMaxRange), "widest history range one REST read may ask for (toIndex-fromIndex+1); wider gets 400 req-params.validation", int64Setter(func(c *config) *int64 { return &c.MaxRange })},
+		{"rest-write-rate", "REST_WRITE_RATE", strconv.Itoa(httpapi.DefaultWriteRate), "REST room creations and closings per second allowed per client address, on average (token bucket); over it: 429 with Retry-After", func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return err
+			}
+			if !(f > 0) || math.IsInf(f, 0) {
+				return fmt.Errorf("must be a positive number")
+			}
+			c.RESTWriteRate = f
+			return nil
+		}},
+		{"rest-write-burst", "REST_WRITE_BURST", strconv.Itoa(httpapi.DefaultWriteBurst), "REST room creations and closings one client address may make at once before REST_WRITE_RATE applies", intSetter(func(c *config) *int { return &c.RESTWriteBurst })},
+		{"admin-token", "ADMIN_TOKEN", "", "when set, REST room creation and closing require Authorization: Bearer <token> (401 otherwise); prefer the environment variable, a flag shows in ps", func(c *config, v string) error { c.AdminToken = v; return nil }},
+	}
+}
+
+// nonNegativeIntSetter is intSetter that also takes 0 (an automatic value).
+func nonNegativeIntSetter(field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		if n < 0 {
+			return fmt.Errorf("must not be negative")
+		}
+		*field(c) = n
+		return nil
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"chatgateway/edge"
+	"chatgateway/httpapi"
+	"chatgateway/rooms"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -33,6 +37,20 @@ func TestLoadConfig(t *testing.T) {
 		{"unknown store", nil, map[string]string{"STORE": "postgres://x"}, nil, true},
 		{"redis url without a host", nil, map[string]string{"STORE": "redis:///0"}, nil, true},
 		{"node ttl not above the heartbeat", nil, map[string]string{"NODE_TTL": "2s", "HEARTBEAT_INTERVAL": "2s"}, nil, true},
+		{"edge defaults", nil, nil, func(c config) bool {
+			return c.HeaderTimeout == edge.DefaultHeaderTimeout && c.HeaderTimeout <= 10*time.Second && c.ReadTimeout == edge.DefaultReadTimeout &&
+				c.WriteTimeout == edge.DefaultWriteTimeout && c.IdleTimeout == edge.DefaultIdleTimeout && c.MaxHeaderBytes == edge.DefaultMaxHeaderBytes &&
+				c.MaxConns == 0 && c.MaxConnsPerIP == edge.DefaultMaxConnsPerIP && c.FDReserve == edge.DefaultFDReserve &&
+				c.MaxSessionsPerIP == edge.DefaultMaxSessionsPerIP && c.TrustedProxies == nil && c.MaxRange == rooms.DefaultMaxRange &&
+				c.RESTWriteRate == httpapi.DefaultWriteRate && c.RESTWriteBurst == httpapi.DefaultWriteBurst && c.AdminToken == ""
+		}, false},
+		{"edge settings", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "MAX_CONNS": "100", "REST_WRITE_RATE": "0.5", "ADMIN_TOKEN": "t", "MAX_RANGE": "50"}, func(c config) bool {
+			return len(c.TrustedProxies) == 2 && c.TrustedProxies[1].String() == "192.0.2.1/32" && c.MaxConns == 100 && c.RESTWriteRate == 0.5 && c.AdminToken == "t" && c.MaxRange == 50
+		}, false},
+		{"bad trusted proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/40"}, nil, true},
+		{"negative max conns", nil, map[string]string{"MAX_CONNS": "-1"}, nil, true},
+		{"zero write rate", nil, map[string]string{"REST_WRITE_RATE": "0"}, nil, true},
+		{"zero header timeout", nil, map[string]string{"HEADER_TIMEOUT": "0s"}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"chatgateway/edge"
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
@@ -80,13 +80,27 @@ func claimWait(cfg config) time.Duration {
 // ready, when not nil, receives the bound address.
 func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.Addr) error {
 	// Listen first: a port in use fails before the store is touched.
+	maxConns, note, err := edge.ConnCap(cfg.MaxConns, cfg.FDReserve)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		logger.Warn(note)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	timeouts := edge.Timeouts{
+		Header:         cfg.HeaderTimeout,
+		Read:           cfg.ReadTimeout,
+		Write:          cfg.WriteTimeout,
+		Idle:           cfg.IdleTimeout,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+	}
 	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		stopPprof, err := servePprof(cfg.PprofAddr, timeouts, logger)
 		if err != nil {
 			return fmt.Errorf("pprof: %w", err)
 		}
@@ -105,7 +119,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			logger.Warn("store close", "err", err)
 		}
 	}()
-	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes))
+	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes), rooms.WithMaxRange(cfg.MaxRange))
+	clientIPs := edge.NewClientIPs(cfg.TrustedProxies)
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -117,6 +132,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			MaxBufferedBytes: cfg.MaxBuffered,
 			AllowedOrigins:   cfg.CORSOrigins,
 			Cookie:           cfg.Cookie,
+			AdmitSession:     edge.NewSessionCap(clientIPs, cfg.MaxSessionsPerIP).Admit,
 			Logger:           logger,
 		},
 		MaxAttachments: cfg.MaxAttachments,
@@ -158,17 +174,24 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 	}
 	gw.Register(sio)
 
-	e := httpapi.New(svc, logger, httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes))
+	e := httpapi.New(svc, logger,
+		httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes),
+		httpapi.WithMaxFieldBytes(cfg.MaxFieldBytes),
+		httpapi.WithWriteLimiter(edge.RequestLimiter{IPs: clientIPs, Limiter: edge.NewRateLimiter(cfg.RESTWriteRate, cfg.RESTWriteBurst)}),
+		httpapi.WithAdminToken(cfg.AdminToken),
+	)
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
 
-	srv := &http.Server{Handler: e, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
-	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery, "node", nodeID)
+	srv := edge.NewServer(e, timeouts, logger)
+	capped := edge.NewListener(ln, edge.Limits{MaxConns: maxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, ClientIPs: clientIPs, Logger: logger})
+	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery, "node", nodeID,
+		"max_conns", maxConns, "admin_token", cfg.AdminToken != "")
 	if ready != nil {
 		ready <- ln.Addr()
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(capped) }()
 
 	select {
 	case err := <-served:

@@ -5,11 +5,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+
+	"chatgateway/edge"
 )
 
 // servePprof serves the runtime profiles on their own listener, never on
 // the public port, for benchmarks and diagnosis.
-func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+// pprofMaxConns caps the pprof listener's connections (they come out of
+// FD_RESERVE).
+const pprofMaxConns = 8
+
+func servePprof(addr string, timeouts edge.Timeouts, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -20,8 +26,10 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
+	// The same hardening as the public port; WRITE_TIMEOUT is per write,
+	// so a 30 s CPU profile is not cut.
+	srv := edge.NewServer(mux, timeouts, logger)
+	go func() { _ = srv.Serve(edge.NewListener(ln, edge.Limits{MaxConns: pprofMaxConns, Logger: logger})) }()
 	logger.Info("pprof listening", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
 }

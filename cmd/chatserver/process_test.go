@@ -91,8 +91,17 @@ var listeningLine = regexp.MustCompile(`msg="chatserver listening" addr=(\S+)`)
 // end of the test if still running.
 func startServer(t *testing.T, name string, env ...string) *serverProcess {
 	t.Helper()
+	return startServerUnder(t, name, nil, env...)
+}
+
+// startServerUnder is startServer with the binary run by wrapper (a
+// command line that ends by executing its last argument, the binary, in
+// the same process, as `sh -c 'ulimit -n 2048 && exec "$0"'` does).
+func startServerUnder(t *testing.T, name string, wrapper []string, env ...string) *serverProcess {
+	t.Helper()
 	p := &serverProcess{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(serverBinary(t))
+	argv := append(append([]string(nil), wrapper...), serverBinary(t))
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	stderr, err := p.cmd.StderrPipe()
@@ -203,18 +212,24 @@ func createRoom(t *testing.T, base, roomID string) {
 	}
 }
 
-// history reads a room's whole history over REST.
+// history reads a room's whole history over REST, in ranges of MAX_RANGE.
 func history(t *testing.T, base, roomID string) []rooms.Message {
 	t.Helper()
-	status, body := rest(t, http.MethodGet, fmt.Sprintf("%s/api/v1/rooms/%s/messages?fromIndex=1&toIndex=%d", base, roomID, int64(1)<<53), "")
-	if status != http.StatusOK {
-		t.Fatalf("history of %s: %d %s", roomID, status, body)
+	var all []rooms.Message
+	for from := int64(1); ; from += rooms.DefaultMaxRange {
+		status, body := rest(t, http.MethodGet, fmt.Sprintf("%s/api/v1/rooms/%s/messages?fromIndex=%d&toIndex=%d", base, roomID, from, from+rooms.DefaultMaxRange-1), "")
+		if status != http.StatusOK {
+			t.Fatalf("history of %s: %d %s", roomID, status, body)
+		}
+		var msgs []rooms.Message
+		if err := json.Unmarshal(body, &msgs); err != nil {
+			t.Fatalf("history of %s: %v in %s", roomID, err, body)
+		}
+		all = append(all, msgs...)
+		if len(msgs) < rooms.DefaultMaxRange {
+			return all
+		}
 	}
-	var msgs []rooms.Message
-	if err := json.Unmarshal(body, &msgs); err != nil {
-		t.Fatalf("history of %s: %v in %s", roomID, err, body)
-	}
-	return msgs
 }
 
 // checkGapless fails unless msgs have orders 1..len(msgs).

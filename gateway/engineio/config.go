@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -26,6 +27,11 @@ type Config struct {
 	AllowedOrigins []string
 	// Cookie is the EIO3-style session cookie name; empty disables it.
 	Cookie string
+	// AdmitSession, when set, is asked before every new session (a polling
+	// handshake or a WebSocket-only connection). An error refuses it with
+	// 403 {"code":4,"message":<the error>}, as engine.io's allowRequest
+	// does; otherwise release is called once when that session ends.
+	AdmitSession func(r *http.Request) (release func(), err error)
 	// DisableEIO3 refuses Engine.IO v3 clients.
 	DisableEIO3 bool
 	Logger      *slog.Logger

@@ -281,6 +281,7 @@ func (s *Server) removeSession(sess *Session) {
 		if !sess.uncounted {
 			sess.uncounted = true
 			s.count.Add(-1)
+			sess.release()
 		}
 	}
 	s.mu.Unlock()
@@ -293,6 +294,7 @@ func (s *Server) uncount(sess *Session) {
 	if s.sessions[sess.id] == sess && !sess.uncounted {
 		sess.uncounted = true
 		s.count.Add(-1)
+		sess.release()
 	}
 	s.mu.Unlock()
 }
@@ -307,7 +309,15 @@ func newSessionID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (s *Server) newSession(r *http.Request, protocol int, transport transportKind) (*Session, bool) {
+func (s *Server) newSession(r *http.Request, protocol int, transport transportKind) (*Session, *engineError) {
+	release := func() {}
+	if s.cfg.AdmitSession != nil {
+		rel, err := s.cfg.AdmitSession(r)
+		if err != nil {
+			return nil, &engineError{errForbidden.code, err.Error(), errForbidden.status}
+		}
+		release = rel
+	}
 	query := r.URL.Query()
 	sess := &Session{
 		id:             newSessionID(),
@@ -320,16 +330,18 @@ func (s *Server) newSession(r *http.Request, protocol int, transport transportKi
 		transport:      transport,
 		pollWake:       make(chan struct{}, 1),
 		closedCh:       make(chan struct{}),
+		release:        release,
 	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return nil, false
+		release()
+		return nil, errForbidden
 	}
 	s.sessions[sess.id] = sess
 	s.count.Add(1)
 	s.mu.Unlock()
-	return sess, true
+	return sess, nil
 }
 
 // openPacket is the handshake data. v3 has no maxPayload field.
@@ -358,9 +370,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 		s.serveWebSocketOnly(w, r, protocol)
 		return
 	}
-	sess, ok := s.newSession(r, protocol, transportPolling)
-	if !ok {
-		writeError(w, r, s, errForbidden)
+	sess, refusal := s.newSession(r, protocol, transportPolling)
+	if refusal != nil {
+		writeError(w, r, s, refusal)
 		return
 	}
 	sess.mu.Lock()

@@ -69,6 +69,7 @@ type Session struct {
 	owesNoop     bool          // closed by the client; one racing GET still gets a noop
 	overflowed   bool          // the outbound budget was exceeded; closing
 	uncounted    bool          // already subtracted from the server's session count (guarded by Server.mu)
+	release      func()        // Config.AdmitSession's, called when uncounted is set
 	pollWake     chan struct{} // signals the waiting GET (buffered 1)
 	ws           *wsConn       // set once upgraded, or for a WebSocket-only session
 	flushing     bool          // a WebSocket flush goroutine is running

@@ -203,9 +203,9 @@ func (s *Server) cookieHeader(sess *Session) http.Header {
 
 // serveWebSocketOnly opens a session directly on WebSocket.
 func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, protocol int) {
-	sess, ok := s.newSession(r, protocol, transportWebSocket)
-	if !ok {
-		writeError(w, r, s, errForbidden)
+	sess, refusal := s.newSession(r, protocol, transportWebSocket)
+	if refusal != nil {
+		writeError(w, r, s, refusal)
 		return
 	}
 	conn, err := s.upgrader.Upgrade(w, r, s.cookieHeader(sess))

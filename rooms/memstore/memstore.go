@@ -130,6 +130,65 @@ func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder 
 	return out, nil
 }
 
+// pageSize is how many messages one page of a ReadMessages range holds.
+const pageSize = 256
+
+// ReadMessages implements rooms.Store. The range keeps the part of the
+// history slice it covers: appends never write inside a slice's length and
+// a close drops the slice without touching its array, so reading it needs
+// no lock and copies nothing until a page is handed out.
+func (s *Store) ReadMessages(ctx context.Context, roomID string, fromOrder, toOrder int64, fn func(rooms.MessageRange) error) error {
+	r, err := s.lookup(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return rooms.RoomNotFound(roomID)
+	}
+	n := int64(len(r.messages))
+	from, to := max(fromOrder, 1), min(toOrder, n)
+	var msgs []rooms.Message
+	if from <= to {
+		msgs = r.messages[from-1 : to : to]
+	}
+	r.mu.Unlock()
+	return fn(&messageRange{room: r, roomID: roomID, msgs: msgs})
+}
+
+type messageRange struct {
+	room   *room
+	roomID string
+	msgs   []rooms.Message
+}
+
+// Pages implements rooms.MessageRange. A room closed (and maybe re-created)
+// since the range opened is a different *room, so it is always noticed.
+func (m *messageRange) Pages(ctx context.Context, fn func([]rooms.Message) error) error {
+	page := make([]rooms.Message, 0, min(len(m.msgs), pageSize))
+	for start := 0; ; start += pageSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m.room.mu.Lock()
+		closed := m.room.closed
+		m.room.mu.Unlock()
+		if closed {
+			return rooms.RoomNotFound(m.roomID)
+		}
+		if start >= len(m.msgs) {
+			return nil
+		}
+		// A copy, so that a caller writing into its page cannot change
+		// the history.
+		page = append(page[:0], m.msgs[start:min(start+pageSize, len(m.msgs))]...)
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+}
+
 // LastOrder implements rooms.Store.
 func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
 	r, err := s.lookup(ctx, roomID)

@@ -241,6 +241,82 @@ func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder 
 	return out, nil
 }
 
+// pageMessages is how many messages one page of a ReadMessages range asks
+// Redis for: one round trip each, and at most pageMessages times
+// MaxContentBytes in memory.
+const pageMessages = 64
+
+// ReadMessages implements rooms.Store. Nothing is held between pages; the
+// range is fixed by the history length and the room's createdAt read when
+// it opens (the history is append-only, so index k holds the same message
+// for as long as the room lives).
+func (s *Store) ReadMessages(ctx context.Context, roomID string, fromOrder, toOrder int64, fn func(rooms.MessageRange) error) error {
+	keys := s.roomKeys(roomID)
+	reply, err := openRangeScript.Run(ctx, s.client, keys.all()).Slice()
+	switch {
+	case isNoRoom(err):
+		return rooms.RoomNotFound(roomID)
+	case err != nil:
+		return unavailable("open messages", err)
+	}
+	if len(reply) != 2 {
+		return corrupt("open messages", roomID, "reply", fmt.Errorf("%v", reply))
+	}
+	createdAt, ok1 := reply[0].(string)
+	length, ok2 := reply[1].(int64)
+	if !ok1 || !ok2 {
+		return corrupt("open messages", roomID, "reply", fmt.Errorf("%v", reply))
+	}
+	return fn(&messageRange{s: s, roomID: roomID, keys: keys.all(), createdAt: createdAt, from: max(fromOrder, 1), to: min(toOrder, length)})
+}
+
+type messageRange struct {
+	s         *Store
+	roomID    string
+	keys      []string
+	createdAt string
+	from, to  int64
+}
+
+// Pages implements rooms.MessageRange.
+func (m *messageRange) Pages(ctx context.Context, fn func([]rooms.Message) error) error {
+	var page []rooms.Message
+	next := m.from
+	for {
+		// An empty page is still asked for once, so a room closed since
+		// the range opened is noticed even when nothing is left to read.
+		first, last := next-1, min(next-1+pageMessages, m.to)-1
+		if next > m.to {
+			first, last = 1, 0
+		}
+		raw, err := rangePageScript.Run(ctx, m.s.client, m.keys, m.createdAt, first, last).StringSlice()
+		switch {
+		case isNoRoom(err):
+			return rooms.RoomNotFound(m.roomID)
+		case err != nil:
+			return unavailable("read messages", err)
+		}
+		if next > m.to {
+			return nil
+		}
+		if int64(len(raw)) != last-first+1 {
+			return rooms.RoomNotFound(m.roomID) // not the history the range opened on
+		}
+		page = page[:0]
+		for i, r := range raw {
+			var sm storedMessage
+			if err := json.Unmarshal([]byte(r), &sm); err != nil {
+				return corrupt("read messages", m.roomID, fmt.Sprintf("message %d", next+int64(i)), err)
+			}
+			page = append(page, rooms.Message{Order: next + int64(i), Username: sm.Username, Content: sm.Content, CreatedAt: sm.CreatedAt})
+		}
+		next += int64(len(page))
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+}
+
 // LastOrder implements rooms.Store.
 func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
 	n, err := lastOrderScript.Run(ctx, s.client, s.roomKeys(roomID).all()).Int64()

@@ -127,6 +127,22 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
 return redis.call('LRANGE', KEYS[2], ARGV[1], ARGV[2])
 `)
 
+	// Returns the room's createdAt and the history length, or NOROOM: what
+	// a range read is fixed by when it opens.
+	openRangeScript = newScript(`
+local createdAt = redis.call('HGET', KEYS[1], 'createdAt')
+if not createdAt then return noRoom() end
+return {createdAt, redis.call('LLEN', KEYS[2])}
+`)
+
+	// ARGV: createdAt, first index, last index (0-based). Returns the JSON
+	// messages, or NOROOM when the room is gone or is not the one created
+	// at createdAt any more.
+	rangePageScript = newScript(`
+if redis.call('HGET', KEYS[1], 'createdAt') ~= ARGV[1] then return noRoom() end
+return redis.call('LRANGE', KEYS[2], ARGV[2], ARGV[3])
+`)
+
 	// Returns the history length, or NOROOM.
 	lastOrderScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end

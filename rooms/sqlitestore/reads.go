@@ -22,7 +22,15 @@ const (
 		WHERE r.id = ?1 ORDER BY m.ord`
 	// A seek to the last key of the room's primary-key range: O(log n).
 	// The writer uses it too, to load its order cache.
-	lastOrderSQL    = "SELECT coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
+	lastOrderSQL = "SELECT coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
+	// The room's identity (its creation time) and its last order: where a
+	// range read is fixed when it opens.
+	openRangeSQL = "SELECT created_at, coalesce((SELECT ord FROM messages WHERE room_id = ?1 ORDER BY ord DESC LIMIT 1), 0) FROM rooms WHERE id = ?1"
+	// One page of a range, from the same room only: a closed (or closed and
+	// re-created) room yields no row, or not the rows expected.
+	rangePageSQL = `SELECT m.ord, m.username, m.content, m.created_at
+		FROM rooms r JOIN messages m ON m.room_id = r.id AND m.ord BETWEEN ?3 AND ?4
+		WHERE r.id = ?1 AND r.created_at = ?2 ORDER BY m.ord LIMIT ?5`
 	participantsSQL = `SELECT p.socket_id, p.username, p.avatar, p.connected, p.node_id
 		FROM rooms r LEFT JOIN participants p ON p.room_id = r.id
 		WHERE r.id = ?1 ORDER BY p.position`
@@ -107,6 +115,119 @@ func (s *Store) Messages(ctx context.Context, roomID string, fromOrder, toOrder 
 		return nil, rooms.RoomNotFound(roomID)
 	}
 	return out, nil
+}
+
+// Page bounds of ReadMessages: a page ends after pageMessages messages or
+// once it holds pageBytes of text, whichever comes first, so its memory
+// stays small whatever MaxContentBytes allows.
+const (
+	pageMessages = 256
+	pageBytes    = 256 << 10
+)
+
+// ReadMessages implements rooms.Store. Nothing is held between pages: each
+// page is one short query on a pooled read connection, so a slow consumer
+// never pins a connection or a WAL snapshot. The range is fixed by the last
+// order and the room's creation time read when it opens; orders are
+// gapless and rows never change, so every page read later finds exactly
+// the rows it expects unless the room was closed (no row) or re-created
+// with another creation time (none of the rows).
+func (s *Store) ReadMessages(ctx context.Context, roomID string, fromOrder, toOrder int64, fn func(rooms.MessageRange) error) error {
+	end, err := s.beginRead(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		createdAt string
+		last      int64
+	)
+	err = s.readDB.QueryRowContext(ctx, openRangeSQL, roomID).Scan(&createdAt, &last)
+	end()
+	if errors.Is(err, sql.ErrNoRows) {
+		return rooms.RoomNotFound(roomID)
+	}
+	if err != nil {
+		return readError(ctx, fmt.Sprintf("open messages %d..%d of room %q", fromOrder, toOrder, roomID), err)
+	}
+	return fn(&messageRange{s: s, roomID: roomID, createdAt: createdAt, from: max(fromOrder, 1), to: min(toOrder, last)})
+}
+
+type messageRange struct {
+	s         *Store
+	roomID    string
+	createdAt string
+	from, to  int64
+}
+
+// Pages implements rooms.MessageRange.
+func (m *messageRange) Pages(ctx context.Context, fn func([]rooms.Message) error) error {
+	var page []rooms.Message
+	next := m.from
+	for {
+		var err error
+		page, err = m.readPage(ctx, next, page[:0])
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		next = page[len(page)-1].Order + 1
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+}
+
+// readPage appends the page starting at order next to page; it is empty
+// once the range is done.
+func (m *messageRange) readPage(ctx context.Context, next int64, page []rooms.Message) ([]rooms.Message, error) {
+	end, err := m.s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	what := fmt.Sprintf("read messages %d..%d of room %q", next, m.to, m.roomID)
+	if next > m.to {
+		// Nothing left to read, but a closed room must still be noticed.
+		var createdAt string
+		err := m.s.readDB.QueryRowContext(ctx, getRoomSQL, m.roomID).Scan(new(string), &createdAt)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && createdAt != m.createdAt) {
+			return nil, rooms.RoomNotFound(m.roomID)
+		}
+		if err != nil {
+			return nil, readError(ctx, what, err)
+		}
+		return page, nil
+	}
+	rows, err := m.s.readDB.QueryContext(ctx, rangePageSQL, m.roomID, m.createdAt, next, m.to, pageMessages)
+	if err != nil {
+		return nil, readError(ctx, what, err)
+	}
+	defer rows.Close()
+	size := 0
+	for size < pageBytes && rows.Next() {
+		var msg rooms.Message
+		if err := rows.Scan(&msg.Order, &msg.Username, &msg.Content, &msg.CreatedAt); err != nil {
+			return nil, readError(ctx, what, err)
+		}
+		if msg.Order != next {
+			// A gap: these are not the rows the range opened on.
+			return nil, rooms.RoomNotFound(m.roomID)
+		}
+		page = append(page, msg)
+		size += len(msg.Username) + len(msg.Content) + len(msg.CreatedAt)
+		next++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readError(ctx, what, err)
+	}
+	if len(page) == 0 {
+		// Rows up to m.to existed when the range opened and are never
+		// deleted while the room lives: the room is gone.
+		return nil, rooms.RoomNotFound(m.roomID)
+	}
+	return page, nil
 }
 
 // LastOrder implements rooms.Store.

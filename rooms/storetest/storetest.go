@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 		{"MissingRoom", testMissingRoom},
 		{"AppendAssignsGaplessOrders", testAppendAssignsGaplessOrders},
 		{"MessagesRange", testMessagesRange},
+		{"ReadMessagesRange", testReadMessagesRange},
+		{"ReadMessagesLongHistoryInPages", testReadMessagesLongHistory},
+		{"ReadMessagesIsFixedWhenOpened", testReadMessagesFixed},
+		{"ReadMessagesOfAClosedRoom", testReadMessagesClosed},
 		{"LastOrder", testLastOrder},
 		{"RoomsAreIsolated", testRoomsAreIsolated},
 		{"CloseRemovesHistoryAndRecreateStartsAtOne", testCloseRemovesHistory},
@@ -53,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 		{"ConcurrentAppendsAreGaplessAndIncreasing", testConcurrentAppends},
 		{"ConcurrentRangeReadsSeeGaplessPrefixes", testConcurrentRangeReads},
 		{"ConcurrentParticipants", testConcurrentParticipants},
+		{"ConcurrentPagedReadsSeeGaplessPrefixes", testConcurrentPagedReads},
 		{"CloseAndRecreateWhileAppending", testCloseWhileAppending},
 	}
 	for _, c := range cases {
@@ -235,6 +241,223 @@ func testMessagesRange(t *testing.T, s rooms.Store) {
 				t.Errorf("Messages(%d, %d): order %d has content %q", tc.from, tc.to, m.Order, m.Content)
 			}
 		}
+	}
+}
+
+// readAll reads a range with ReadMessages, calling Pages passes times, and
+// returns what each pass saw; pages must never be empty.
+func readAll(ctx context.Context, s rooms.Store, roomID string, from, to int64, passes int) ([][]rooms.Message, error) {
+	out := make([][]rooms.Message, passes)
+	err := s.ReadMessages(ctx, roomID, from, to, func(r rooms.MessageRange) error {
+		for i := range out {
+			out[i] = []rooms.Message{}
+			err := r.Pages(ctx, func(page []rooms.Message) error {
+				if len(page) == 0 {
+					return errors.New("empty page")
+				}
+				out[i] = append(out[i], page...)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func mustReadAll(t *testing.T, s rooms.Store, roomID string, from, to int64) []rooms.Message {
+	t.Helper()
+	passes, err := readAll(context.Background(), s, roomID, from, to, 2)
+	if err != nil {
+		t.Fatalf("ReadMessages(%q, %d, %d): %v", roomID, from, to, err)
+	}
+	if !slices.Equal(passes[0], passes[1]) {
+		t.Fatalf("ReadMessages(%q, %d, %d): two passes differ: %v then %v", roomID, from, to, orders(passes[0]), orders(passes[1]))
+	}
+	return passes[0]
+}
+
+func testReadMessagesRange(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "empty")
+	if got := mustReadAll(t, s, "empty", 1, math.MaxInt64); len(got) != 0 {
+		t.Fatalf("empty room history = %+v, want none", got)
+	}
+	mustCreate(t, s, "r")
+	for i := 1; i <= 5; i++ {
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: fmt.Sprint("m", i), CreatedAt: "t"})
+	}
+	for _, tc := range []struct {
+		from, to int64
+		want     []int64
+	}{
+		{1, 5, seq(1, 5)},
+		{2, 4, seq(2, 4)},
+		{3, 3, []int64{3}},
+		{5, 9, []int64{5}},
+		{6, 10, nil},
+		{1, math.MaxInt64, seq(1, 5)},
+		{math.MaxInt64, math.MaxInt64, nil},
+	} {
+		got := mustReadAll(t, s, "r", tc.from, tc.to)
+		if !slices.Equal(orders(got), tc.want) {
+			t.Errorf("ReadMessages(%d, %d) orders = %v, want %v", tc.from, tc.to, orders(got), tc.want)
+		}
+		want := mustMessages(t, s, "r", tc.from, tc.to)
+		if !slices.Equal(got, want) && len(got)+len(want) > 0 {
+			t.Errorf("ReadMessages(%d, %d) = %+v, Messages gives %+v", tc.from, tc.to, got, want)
+		}
+	}
+	called := false
+	err := s.ReadMessages(context.Background(), "ghost", 1, 10, func(rooms.MessageRange) error { called = true; return nil })
+	if !errors.Is(err, rooms.ErrRoomNotFound) || called {
+		t.Fatalf("ReadMessages of a missing room: err = %v, fn called %v; want ErrRoomNotFound, not called", err, called)
+	}
+	sentinel := errors.New("stop")
+	err = s.ReadMessages(context.Background(), "r", 1, 5, func(r rooms.MessageRange) error {
+		return r.Pages(context.Background(), func([]rooms.Message) error { return sentinel })
+	})
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("ReadMessages returned %v, want the page callback's error", err)
+	}
+}
+
+// longHistory is long and heavy enough to span several pages of every
+// store (by count and by bytes).
+const (
+	longHistory     = 600
+	longContentSize = 2048
+)
+
+func testReadMessagesLongHistory(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "long")
+	Fill(t, s, "long", longHistory, longContentSize)
+	for _, tc := range []struct{ from, to int64 }{{1, longHistory}, {1, math.MaxInt64}, {7, 577}, {longHistory, longHistory}} {
+		got := mustReadAll(t, s, "long", tc.from, tc.to)
+		want := mustMessages(t, s, "long", tc.from, tc.to)
+		if !slices.Equal(got, want) {
+			t.Fatalf("ReadMessages(%d, %d) orders %v..., Messages gives orders %v...", tc.from, tc.to, firstOrders(got), firstOrders(want))
+		}
+	}
+}
+
+func firstOrders(msgs []rooms.Message) []int64 { return orders(msgs[:min(len(msgs), 10)]) }
+
+// Fill stores n messages of size bytes of content in roomID from a few
+// writers at once (a group-committing store batches them).
+func Fill(t *testing.T, s rooms.Store, roomID string, n, size int) {
+	t.Helper()
+	ctx := context.Background()
+	content := strings.Repeat("x", size)
+	errs := make(chan error, concurrentWriters)
+	var wg sync.WaitGroup
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += concurrentWriters {
+				if _, err := s.AppendMessage(ctx, roomID, rooms.NewMessage{Username: "u", Content: content, CreatedAt: "t"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func testReadMessagesFixed(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "r")
+	for i := 1; i <= 3; i++ {
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: fmt.Sprint("m", i)})
+	}
+	ctx := context.Background()
+	var passes [2][]int64
+	err := s.ReadMessages(ctx, "r", 2, math.MaxInt64, func(r rooms.MessageRange) error {
+		for i := range passes {
+			// Appended after the range opened: never part of it.
+			mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "late"})
+			err := r.Pages(ctx, func(page []rooms.Message) error {
+				passes[i] = append(passes[i], orders(page)...)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range passes {
+		if !slices.Equal(got, []int64{2, 3}) {
+			t.Errorf("pass %d saw orders %v, want [2 3] (the range as it was opened)", i+1, got)
+		}
+	}
+}
+
+func testReadMessagesClosed(t *testing.T, s rooms.Store) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		from, to int64
+	}{{"within the history", 1, 3}, {"past the history", 10, 20}} {
+		mustCreate(t, s, "r")
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "m"})
+		mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "m"})
+		pages := 0
+		err := s.ReadMessages(ctx, "r", tc.from, tc.to, func(r rooms.MessageRange) error {
+			if err := s.CloseRoom(ctx, "r"); err != nil {
+				t.Fatalf("CloseRoom: %v", err)
+			}
+			return r.Pages(ctx, func([]rooms.Message) error { pages++; return nil })
+		})
+		if !errors.Is(err, rooms.ErrRoomNotFound) || pages != 0 {
+			t.Errorf("%s: Pages after the room closed: err = %v after %d pages, want ErrRoomNotFound and none", tc.name, err, pages)
+		}
+	}
+}
+
+// testConcurrentPagedReads reads while others post: every pass must be a
+// gapless run, and both passes of one range identical.
+func testConcurrentPagedReads(t *testing.T, s rooms.Store) {
+	mustCreate(t, s, "busy")
+	ctx := context.Background()
+	errs := make(chan error, concurrentWriters+concurrentReaders)
+	var wg sync.WaitGroup
+	startWriters(ctx, s, "busy", &wg, errs)
+	for r := range concurrentReaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := int64(1 + r)
+			for range readsPerReader / 4 {
+				passes, err := readAll(ctx, s, "busy", from, math.MaxInt64, 2)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: %w", r, err)
+					return
+				}
+				if !slices.Equal(passes[0], passes[1]) {
+					errs <- fmt.Errorf("reader %d: passes differ: %v then %v", r, orders(passes[0]), orders(passes[1]))
+					return
+				}
+				if err := gaplessFrom(r, from, passes[0]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
@@ -547,6 +770,33 @@ func testConcurrentAppends(t *testing.T, s rooms.Store) {
 	}
 }
 
+// gaplessFrom reports a read by reader r that is not the run from, from+1, ...
+func gaplessFrom(r int, from int64, msgs []rooms.Message) error {
+	for i, m := range msgs {
+		if m.Order != from+int64(i) {
+			return fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(msgs))
+		}
+	}
+	return nil
+}
+
+// startWriters starts concurrentWriters goroutines that each append
+// appendsPerWriter messages to roomID, reporting failures on errs.
+func startWriters(ctx context.Context, s rooms.Store, roomID string, wg *sync.WaitGroup, errs chan<- error) {
+	for w := range concurrentWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appendsPerWriter {
+				if _, err := s.AppendMessage(ctx, roomID, rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		}()
+	}
+}
+
 // testConcurrentRangeReads requires that a read never shows a gap: a client
 // paging history while others post would otherwise skip a message for good.
 func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
@@ -554,18 +804,7 @@ func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
 	ctx := context.Background()
 	errs := make(chan error, concurrentWriters+concurrentReaders)
 	var wg sync.WaitGroup
-	for w := range concurrentWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range appendsPerWriter {
-				if _, err := s.AppendMessage(ctx, "busy", rooms.NewMessage{Username: "w", Content: fmt.Sprint(w, "-", i)}); err != nil {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-			}
-		}()
-	}
+	startWriters(ctx, s, "busy", &wg, errs)
 	for r := range concurrentReaders {
 		wg.Add(1)
 		go func() {
@@ -577,11 +816,9 @@ func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
 					errs <- fmt.Errorf("reader %d: %w", r, err)
 					return
 				}
-				for i, m := range msgs {
-					if m.Order != from+int64(i) {
-						errs <- fmt.Errorf("reader %d: read from %d returned orders %v: not a gapless run", r, from, orders(msgs))
-						return
-					}
+				if err := gaplessFrom(r, from, msgs); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
