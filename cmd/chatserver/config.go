@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"chatgateway/edge"
 	"chatgateway/gateway"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/httpapi"
+	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
 )
 

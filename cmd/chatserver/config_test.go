@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"chatgateway/edge"
 	"chatgateway/httpapi"
+	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
 )
 

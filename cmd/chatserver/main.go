@@ -17,12 +17,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"chatgateway/edge"
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
+	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
 )
 

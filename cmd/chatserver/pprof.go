@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
-	"chatgateway/edge"
+	"chatgateway/httpapi/edge"
 )
 
 // servePprof serves the runtime profiles on their own listener, never on
