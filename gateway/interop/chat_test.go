@@ -19,6 +19,7 @@ import (
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
+	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
 )
@@ -92,11 +93,15 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.I
 		url:      "http://" + ln.Addr().String(),
 		sio:      sio,
 		gw:       gw,
-		http:     &http.Server{Handler: e},
+		// The edge of every listener, with its defaults, as cmd/chatserver
+		// serves: real clients must never notice it.
+		http:     edge.NewServer(e, edge.Timeouts{}, logger),
 		served:   make(chan error, 1),
 		problems: problems,
 	}
-	go func() { s.served <- s.http.Serve(ln) }()
+	go func() {
+		s.served <- s.http.Serve(edge.NewListener(ln, edge.Limits{MaxConns: 10_000, ClientIPs: edge.NewClientIPs(nil), Logger: logger}))
+	}()
 	return s
 }
 
