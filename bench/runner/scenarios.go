@@ -53,8 +53,10 @@ type sizes struct {
 	// table shows their median.
 	rounds int
 	// warmUp: every measured run is preceded by a short one on the same
-	// server (smoke mode, which judges no figure, goes without).
-	warmUp bool
+	// server; calibrate: fan-out and churn runs are sized by a calibration
+	// run on each server. Smoke mode, which judges no figure, goes without
+	// both: its runs are tiny and fixed.
+	warmUp, calibrate bool
 	// fanout and latency: rooms x members, everyone sends.
 	rooms, members int
 	// fanoutSeconds is the planned length of a saturation run, from which
@@ -96,8 +98,8 @@ func sizesFor(o options) sizes {
 	s := sizes{
 		mode:   "default",
 		rounds: 3,
-		warmUp: true,
-		rooms:  10, members: 50,
+		warmUp: true, calibrate: true,
+		rooms: 10, members: 50,
 		fanoutSeconds: 4, maxPerMember: 2000,
 		latencySeconds: 6,
 		sendBound:      2 * time.Minute, drain: 30 * time.Second, trafficLimit: 4 * time.Minute,
@@ -108,7 +110,7 @@ func sizesFor(o options) sizes {
 	switch {
 	case o.smoke:
 		s.mode = "smoke"
-		s.rounds, s.warmUp = 1, false
+		s.rounds, s.warmUp, s.calibrate = 1, false, false
 		s.rooms, s.members = 5, 10
 		s.fanoutSeconds, s.maxPerMember = 0.3, 5
 		s.latencySeconds = 0.5
@@ -329,6 +331,9 @@ func (b *bench) fanout(ctx context.Context) {
 // calibrateFanout tells how many messages per member make a run of the
 // planned length on spec: 0 when the server could not be measured.
 func (b *bench) calibrateFanout(ctx context.Context, spec serverSpec) int {
+	if !b.sz.calibrate {
+		return b.sz.maxPerMember
+	}
 	s := b.open(ctx, kase{scFanout, "", spec}, 0, serverOptions{})
 	if s == nil {
 		return 0
@@ -538,6 +543,10 @@ func (b *bench) churn(ctx context.Context) {
 	for _, spec := range specs {
 		if ctx.Err() != nil {
 			return
+		}
+		if !b.sz.calibrate {
+			cycles[spec] = b.sz.churnCalibCycles
+			continue
 		}
 		s := b.open(ctx, kase{scChurn, "", spec}, 0, serverOptions{})
 		if s == nil {
