@@ -155,14 +155,21 @@ func (r *results) figures(k kase, m metric) figures {
 	if f.n == 0 {
 		return f
 	}
-	slices.Sort(got)
-	f.min, f.max = got[0], got[f.n-1]
-	if f.n%2 == 1 {
-		f.med = got[f.n/2]
-	} else {
-		f.med = (got[f.n/2-1] + got[f.n/2]) / 2
-	}
+	f.min, f.max, f.med = slices.Min(got), slices.Max(got), median(got)
 	return f
+}
+
+// median of vs (sorted in place); 0 for none.
+func median(vs []float64) float64 {
+	n := len(vs)
+	if n == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 func figureOf(rec *runRecord, m metric) (float64, bool) {
