@@ -32,8 +32,8 @@
 // commit took), so callers it has just answered can queue their next write
 // and share the next fsync. Under load many appends share one fsync; an
 // idle store commits each write alone, with no added delay. Requests run
-// in queue order, so the
-// orders of the appends in one room follow the order they were queued in.
+// in queue order, so the orders of the appends in one room follow the
+// order they were queued in.
 // Orders are assigned by the writer from a per-room cache of the last order,
 // loaded from the database on first use and discarded whenever a
 // transaction fails.
