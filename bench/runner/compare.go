@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strings"
+
+	"chatgateway/cmd/loadgen/loadreport"
 )
 
 // comparison is one row of the table: our figure against a baseline's.
@@ -21,136 +25,151 @@ type comparison struct {
 type metric struct {
 	name   string
 	higher bool // higher is better
-	value  func(*lgReport) (float64, bool)
+	value  func(*loadreport.Report) (float64, bool)
 	format func(float64) string
 }
 
+func perSecText(v float64) string  { return thousands(v) + "/s" }
+func msValueText(v float64) string { return msText(v, true) }
+
 var (
-	deliveriesPerSec = metric{"deliveries/s", true, func(r *lgReport) (float64, bool) {
+	deliveriesPerSec = metric{"deliveries/s", true, func(r *loadreport.Report) (float64, bool) {
 		if r.Traffic == nil || r.Traffic.DeliveriesPerSec <= 0 {
 			return 0, false
 		}
 		return r.Traffic.DeliveriesPerSec, true
-	}, func(v float64) string { return thousands(v) + "/s" }}
-	latencyP50 = metric{"latency p50", false, func(r *lgReport) (float64, bool) {
+	}, perSecText}
+	// messagesPerSec is a saturation run's rate in messages fully
+	// delivered per second, from which latency runs take their rate.
+	messagesPerSec = metric{"messages/s", true, func(r *loadreport.Report) (float64, bool) {
+		v := r.Traffic.MessagesPerSec()
+		return v, v > 0
+	}, perSecText}
+	latencyP50 = metric{"latency p50", false, func(r *loadreport.Report) (float64, bool) {
 		if r.Traffic == nil || r.Traffic.Latency.Count == 0 {
 			return 0, false
 		}
 		return r.Traffic.Latency.P50MS, true
-	}, func(v float64) string { return msText(v, true) }}
-	latencyP99 = metric{"latency p99", false, func(r *lgReport) (float64, bool) {
+	}, msValueText}
+	latencyP99 = metric{"latency p99", false, func(r *loadreport.Report) (float64, bool) {
 		if r.Traffic == nil || r.Traffic.Latency.Count == 0 {
 			return 0, false
 		}
 		return r.Traffic.Latency.P99MS, true
-	}, func(v float64) string { return msText(v, true) }}
-	rssPerConn = metric{"server RSS per connection", false, func(r *lgReport) (float64, bool) {
-		if r.Server == nil || r.Server.RSSPerConnBytes <= 0 {
+	}, msValueText}
+	// joinedPerConn is the server's RSS per connection once every
+	// connection joined a room (idle with -join).
+	joinedPerConn = metric{"server RSS per connection, joined to rooms of 50", false, func(r *loadreport.Report) (float64, bool) {
+		if r.Idle == nil || !r.Idle.Joined || r.Server == nil || r.Server.RSSPerConnBytes <= 0 {
 			return 0, false
 		}
 		return r.Server.RSSPerConnBytes, true
 	}, bytesText}
-	rssTotal = metric{"server RSS", false, func(r *lgReport) (float64, bool) {
+	// unjoinedPerConn is the same before any join: the first reading of a
+	// run with -join, the only one of a run without.
+	unjoinedPerConn = metric{"server RSS per connection, not joined", false, func(r *loadreport.Report) (float64, bool) {
+		switch {
+		case r.Idle != nil && r.Idle.Joined && r.Idle.UnjoinedRSSPerConnBytes > 0:
+			return r.Idle.UnjoinedRSSPerConnBytes, true
+		case r.Idle != nil && !r.Idle.Joined && r.Server != nil && r.Server.RSSPerConnBytes > 0:
+			return r.Server.RSSPerConnBytes, true
+		}
+		return 0, false
+	}, bytesText}
+	rssTotal = metric{"server RSS", false, func(r *loadreport.Report) (float64, bool) {
 		if r.Server == nil || r.Server.RSSAfterBytes <= 0 {
 			return 0, false
 		}
 		return float64(r.Server.RSSAfterBytes), true
 	}, bytesText}
-	handshakesPerSec = metric{"connect+join+disconnect: handshakes/s", true, func(r *lgReport) (float64, bool) {
+	handshakesPerSec = metric{"connect+join+disconnect: handshakes/s", true, func(r *loadreport.Report) (float64, bool) {
 		if r.Churn == nil || r.Churn.HandshakesPerSec <= 0 {
 			return 0, false
 		}
 		return r.Churn.HandshakesPerSec, true
-	}, func(v float64) string { return thousands(v) + "/s" }}
-	churnErrorRate = metric{"churn error rate", false, func(r *lgReport) (float64, bool) {
+	}, perSecText}
+	churnErrorRate = metric{"churn error rate", false, func(r *loadreport.Report) (float64, bool) {
 		if r.Churn == nil || r.Churn.Cycles == 0 {
 			return 0, false
 		}
 		return r.Churn.ErrorRate, true
 	}, func(v float64) string { return fmt.Sprintf("%.4f", v) }}
-	allMembersP99 = metric{"one message to all members, p99", false, func(r *lgReport) (float64, bool) {
+	allMembersP99 = metric{"one message to all members, p99", false, func(r *loadreport.Report) (float64, bool) {
 		if r.BigRoom == nil || r.BigRoom.AllMembers.Count == 0 {
 			return 0, false
 		}
 		return r.BigRoom.AllMembers.P99MS, true
-	}, func(v float64) string { return msText(v, true) }}
+	}, msValueText}
 )
 
-// target is a goal for a row: relative to the baseline (ratio) or
-// absolute (our value alone).
-type target struct {
-	text string
-	// met judges our value and the ratio ours/baseline (0 without one).
-	met      func(ours, ratio float64) bool
-	relative bool
+// kase names the runs of one server in one scenario variant.
+type kase struct {
+	scenario, variant string
+	spec              serverSpec
 }
 
-func atLeastTimes(x float64) *target {
-	return &target{text: fmt.Sprintf("≥ %gx baseline", x), relative: true, met: func(_, ratio float64) bool { return ratio >= x }}
+// figures is one metric over the measured runs of a case: the median of
+// the rounds, with their minimum and maximum.
+type figures struct {
+	runs []*runRecord
+	// values has one entry per run, in round order; NaN where the run has
+	// no figure.
+	values        []float64
+	n             int
+	med, min, max float64
 }
 
-func atMostTimes(text string, x float64) *target {
-	return &target{text: text, relative: true, met: func(_, ratio float64) bool { return ratio <= x }}
-}
+func (f figures) ok() bool { return f.n > 0 }
 
-func below(text string, limit float64) *target {
-	return &target{text: text, met: func(ours, _ float64) bool { return ours < limit }}
-}
-
-// row builds one comparison from the measured runs.
-func (r *results) row(scenario string, m metric, ours, base serverSpec, sc string, baseScenario string, t *target) comparison {
-	c := comparison{Scenario: scenario, Metric: m.name, Better: "lower"}
-	if m.higher {
-		c.Better = "higher"
-	}
-	if t != nil {
-		c.Target = t.text
-	}
-	o := r.measured(sc, ours)
-	ov, oOK := figureOf(o, m)
-	c.Ours = valueText(o, ours, m, ov, oOK)
-	var bv float64
-	var bOK bool
-	if baseScenario != "" {
-		bRec := r.measured(baseScenario, base)
-		bv, bOK = figureOf(bRec, m)
-		c.Base = valueText(bRec, base, m, bv, bOK)
-	} else {
-		c.Base = "—"
-	}
-	ratio := 0.0
-	c.Ratio = "—"
-	if oOK && bOK && bv > 0 {
-		ratio = ov / bv
-		c.Ratio = ratioText(ratio)
-		if !o.ok() || !r.measured(baseScenario, base).ok() {
-			c.Ratio += " (a run FAILED)"
+// allOK: every run was correct.
+func (f figures) allOK() bool {
+	for _, x := range f.runs {
+		if !x.ok() {
+			return false
 		}
 	}
-	c.Verdict = r.verdict(t, o, ov, oOK, ratio, bOK)
-	return c
+	return len(f.runs) > 0
 }
 
-func (r *results) verdict(t *target, o *runRecord, ov float64, oOK bool, ratio float64, bOK bool) string {
-	switch {
-	case t == nil:
-		return "info"
-	case r.Mode == "smoke":
-		return "n/a (smoke)"
-	case o == nil:
-		return "not run"
-	case o.status() == "SKIPPED":
-		return "NOT RUN: " + o.Err
-	case !o.ok():
-		return "MISSED (our run " + o.status() + ")"
-	case !oOK:
-		return "MISSED (no figure)"
-	case t.relative && !bOK:
-		return "n/a (no baseline figure)"
-	case t.met(ov, ratio):
-		return "MET"
+// spread is (max - min) / median.
+func (f figures) spread() float64 {
+	if f.n < 2 || f.med == 0 {
+		return 0
 	}
-	return "MISSED"
+	return (f.max - f.min) / math.Abs(f.med)
+}
+
+func (r *results) figures(k kase, m metric) figures {
+	f := figures{runs: r.measured(k.scenario, k.variant, k.spec)}
+	var got []float64
+	for _, x := range f.runs {
+		v, ok := figureOf(x, m)
+		if !ok {
+			f.values = append(f.values, math.NaN())
+			continue
+		}
+		f.values = append(f.values, v)
+		got = append(got, v)
+	}
+	f.n = len(got)
+	if f.n == 0 {
+		return f
+	}
+	f.min, f.max, f.med = slices.Min(got), slices.Max(got), median(got)
+	return f
+}
+
+// median of vs (sorted in place); 0 for none.
+func median(vs []float64) float64 {
+	n := len(vs)
+	if n == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 func figureOf(rec *runRecord, m metric) (float64, bool) {
@@ -160,19 +179,150 @@ func figureOf(rec *runRecord, m metric) (float64, bool) {
 	return m.value(rec.Report)
 }
 
-func valueText(rec *runRecord, spec serverSpec, m metric, v float64, ok bool) string {
+// target is a goal for a row.
+type target struct {
+	text string
+	// met judges our figures against the baseline's (empty without one).
+	met func(ours, base figures) bool
+	// relative targets need a baseline figure.
+	relative bool
+	// everyRound: the ratio column shows each round's ratio, and met
+	// judges them all.
+	everyRound bool
+}
+
+// atLeastTimes judges the ratio of the medians.
+func atLeastTimes(x float64) *target {
+	return &target{text: fmt.Sprintf("≥ %gx baseline", x), relative: true, met: func(o, b figures) bool { return o.med/b.med >= x }}
+}
+
+func atMostTimes(text string, x float64) *target {
+	return &target{text: text, relative: true, met: func(o, b figures) bool { return o.med/b.med <= x }}
+}
+
+// atMostTimesEveryRound judges each round's ratio, ours against the
+// baseline run of the same round.
+func atMostTimesEveryRound(text string, x float64) *target {
+	return &target{text: text, relative: true, everyRound: true, met: func(o, b figures) bool {
+		ratios := roundRatios(o, b)
+		if len(ratios) == 0 || len(ratios) != len(o.runs) {
+			return false
+		}
+		for _, q := range ratios {
+			if math.IsNaN(q) || q > x {
+				return false
+			}
+		}
+		return true
+	}}
+}
+
+// belowEveryRun judges our figure of every run.
+func belowEveryRun(text string, limit float64) *target {
+	return &target{text: text, met: func(o, _ figures) bool {
+		for _, v := range o.values {
+			if math.IsNaN(v) || v >= limit {
+				return false
+			}
+		}
+		return o.n > 0
+	}}
+}
+
+// roundRatios pairs the runs of the same round.
+func roundRatios(o, b figures) []float64 {
+	var out []float64
+	for i, x := range o.runs {
+		q := math.NaN()
+		for j, y := range b.runs {
+			if y.Round == x.Round && !math.IsNaN(o.values[i]) && !math.IsNaN(b.values[j]) && b.values[j] > 0 {
+				q = o.values[i] / b.values[j]
+			}
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// row builds one comparison of our case against a baseline case (a zero
+// base.spec: no baseline).
+func (r *results) row(scenario string, m metric, ours, base kase, t *target) comparison {
+	c := comparison{Scenario: scenario, Metric: m.name, Better: "lower", Base: "—", Ratio: "—"}
+	if m.higher {
+		c.Better = "higher"
+	}
+	if t != nil {
+		c.Target = t.text
+	}
+	o := r.figures(ours, m)
+	c.Ours = valueText(o, ours.spec, m)
+	var b figures
+	if base.spec != (serverSpec{}) {
+		b = r.figures(base, m)
+		c.Base = valueText(b, base.spec, m)
+	}
+	if o.ok() && b.ok() && b.med > 0 {
+		c.Ratio = ratioText(o.med / b.med)
+		if t != nil && t.everyRound {
+			var parts []string
+			for _, q := range roundRatios(o, b) {
+				if math.IsNaN(q) {
+					parts = append(parts, "—")
+				} else {
+					parts = append(parts, ratioText(q))
+				}
+			}
+			c.Ratio = "per round " + strings.Join(parts, ", ")
+		}
+		if !o.allOK() || !b.allOK() {
+			c.Ratio += " (a run FAILED)"
+		}
+	}
+	c.Verdict = r.verdict(t, o, b)
+	return c
+}
+
+func (r *results) verdict(t *target, o, b figures) string {
+	switch {
+	case t == nil:
+		return "info"
+	case r.Mode == "smoke":
+		return "n/a (smoke)"
+	case len(o.runs) == 0:
+		return "not run"
+	case o.runs[0].status() == "SKIPPED":
+		return "NOT RUN: " + o.runs[0].Err
+	case !o.allOK():
+		return "MISSED (a run of ours FAILED)"
+	case !o.ok():
+		return "MISSED (no figure)"
+	case t.relative && (!b.ok() || b.med <= 0):
+		return "n/a (no baseline figure)"
+	case t.met(o, b):
+		return "MET"
+	}
+	return "MISSED"
+}
+
+// valueText is a case's cell: the median, and with several runs their
+// range.
+func valueText(f figures, spec serverSpec, m metric) string {
 	label := spec.label()
 	switch {
-	case rec == nil:
+	case len(f.runs) == 0:
 		return "not run: " + label
-	case rec.status() == "SKIPPED":
+	case f.runs[0].status() == "SKIPPED":
 		return "skipped: " + label
-	case !ok:
-		return fmt.Sprintf("no figure (%s): %s", rec.status(), label)
+	case !f.ok():
+		return fmt.Sprintf("no figure (%s): %s", f.runs[len(f.runs)-1].status(), label)
 	}
-	s := m.format(v) + " — " + label
-	if !rec.ok() {
-		s += " (" + rec.status() + ")"
+	s := m.format(f.med)
+	if len(f.runs) > 1 {
+		s += fmt.Sprintf(" (%s–%s, median of %d)", m.format(f.min), m.format(f.max), f.n)
+	}
+	s += " — " + label
+	if !f.allOK() {
+		s += " (a run FAILED)"
 	}
 	return s
 }
@@ -184,11 +334,56 @@ func ratioText(r float64) string {
 	return fmt.Sprintf("%.2fx", r)
 }
 
-// compare builds the table rows from the measured runs.
+// spreadLine is one case's spread over its rounds, for the spread table.
+type spreadLine struct {
+	Case   string  `json:"case"`
+	Metric string  `json:"metric"`
+	Values string  `json:"values"`
+	Median string  `json:"median"`
+	Spread float64 `json:"spread"`
+}
+
+// addSpread records the spread of a case's figures (cases with one run or
+// none have none to show).
+func (r *results) addSpread(k kase, m metric) {
+	f := r.figures(k, m)
+	if f.n < 2 {
+		return
+	}
+	name := k.scenario
+	if k.variant != "" {
+		name += " " + k.variant
+	}
+	name += ", " + k.spec.label()
+	for _, s := range r.Spreads {
+		if s.Case == name && s.Metric == m.name {
+			return
+		}
+	}
+	var vals []string
+	for _, v := range f.values {
+		if math.IsNaN(v) {
+			vals = append(vals, "—")
+		} else {
+			vals = append(vals, m.format(v))
+		}
+	}
+	r.Spreads = append(r.Spreads, spreadLine{Case: name, Metric: m.name, Values: strings.Join(vals, ", "), Median: m.format(f.med), Spread: f.spread()})
+}
+
+// Variants of cases.
+const (
+	variantSmall = "25B" // fan-out with 25-byte messages
+	variantOwn   = "own" // latency at half our own saturation
+)
+
+// compare builds the table rows from the measured runs, and the spread
+// of every figure compared.
 func (r *results) compare() []comparison {
+	r.Spreads = nil
 	clients := ""
-	if run := r.measured(scFanout, oursRoom); run != nil && run.Report != nil && run.Report.Connections != nil {
-		clients = fmt.Sprintf(", %d clients", run.Report.Connections.Attempted)
+	if runs := r.measured(scFanout, "", oursRoom); len(runs) > 0 && runs[0].Report != nil && runs[0].Report.Connections != nil {
+		clients = fmt.Sprintf(", %d clients", runs[0].Report.Connections.Attempted)
 	}
 	var rows []comparison
 	// Rows of scenarios left out (-scenarios) are left out too.
@@ -197,35 +392,63 @@ func (r *results) compare() []comparison {
 			rows = append(rows, c)
 		}
 	}
-	add(r.row("fan-out at saturation, EIO4, room delivery"+clients, deliveriesPerSec, oursRoom, nodeSIO, scFanout, scFanout, atLeastTimes(2)))
-	add(r.row("fan-out at saturation, EIO3, global delivery"+clients, deliveriesPerSec, oursGlobal, nestJS, scFanout, scFanout, atLeastTimes(5)))
-	add(r.row("fan-out at saturation, EIO4, room delivery, **ours on the durable SQLite store** (not like for like)"+clients, deliveriesPerSec, oursSQLite, nodeSIO, scFanout, scFanout, nil))
+	pair := func(scenario string, m metric, ours, base kase, t *target) {
+		c := r.row(scenario, m, ours, base, t)
+		add(c)
+		r.addSpread(ours, m)
+		if base.spec != (serverSpec{}) {
+			r.addSpread(base, m)
+		}
+	}
+	fan := func(variant string, spec serverSpec) kase { return kase{scFanout, variant, spec} }
+	size := fmt.Sprintf(", %d-byte messages", r.MessageBytes)
+	pair("fan-out at saturation, EIO4, room delivery"+clients+size, deliveriesPerSec, fan("", oursRoom), fan("", nodeSIO), atLeastTimes(10))
+	pair(fmt.Sprintf("fan-out at saturation, EIO4, room delivery%s, %d-byte messages", clients, smallMessageBytes), deliveriesPerSec, fan(variantSmall, oursRoom), fan(variantSmall, nodeSIO), nil)
+	pair("fan-out at saturation, EIO3, global delivery"+clients+size, deliveriesPerSec, fan("", oursGlobal), fan("", nestJS), atLeastTimes(5))
+	pair("fan-out at saturation, EIO4, room delivery"+clients+size+": **durable SQLite store / memory store**, both ours", deliveriesPerSec, fan("", oursSQLite), fan("", oursRoom), atLeastTimes(0.5))
+	pair("fan-out at saturation, EIO4, room delivery, **ours on the durable SQLite store** against Node (not like for like)"+clients+size, deliveriesPerSec, fan("", oursSQLite), fan("", nodeSIO), nil)
 	lat := "fan-out open loop at half Node socket.io's saturation"
 	if r.LatencyRate > 0 {
 		lat = fmt.Sprintf("fan-out open loop at %s msgs/s (half Node socket.io's saturation)", thousands(r.LatencyRate))
 	}
-	add(r.row(lat, latencyP50, oursRoom, nodeSIO, scLatency, scLatency, nil))
-	add(r.row(lat, latencyP99, oursRoom, nodeSIO, scLatency, scLatency, atMostTimes("≤ 0.5x baseline", 0.5)))
+	latCase := func(variant string, spec serverSpec) kase { return kase{scLatency, variant, spec} }
+	pair(lat, latencyP50, latCase("", oursRoom), latCase("", nodeSIO), nil)
+	pair(lat, latencyP99, latCase("", oursRoom), latCase("", nodeSIO), atMostTimesEveryRound("≤ 0.5x baseline in every round", 0.5))
+	own := "fan-out open loop at half our own saturation, ours only"
+	if r.OwnLatencyRate > 0 {
+		own = fmt.Sprintf("fan-out open loop at %s msgs/s (half our own saturation), ours only", thousands(r.OwnLatencyRate))
+	}
+	pair(own, latencyP99, latCase(variantOwn, oursRoom), kase{}, belowEveryRun(fmt.Sprintf("< %d ms in every round", ownLatencyTargetMS), ownLatencyTargetMS))
 	idle := "idle WebSocket connections"
 	if r.IdleConns > 0 {
 		idle = fmt.Sprintf("%s idle WebSocket connections", thousands(float64(r.IdleConns)))
 	}
-	add(r.row(idle+", EIO4", rssPerConn, oursRoom, nodeSIO, scIdle, scIdle, atMostTimes("≤ 1/3 of baseline", 1.0/3)))
-	add(r.row(idle+", EIO3", rssPerConn, oursGlobal, nestJS, scIdle, scIdle, nil))
-	add(r.row("churn, EIO4", handshakesPerSec, oursRoom, nodeSIO, scChurn, scChurn, nil))
-	add(r.row("churn, EIO4", churnErrorRate, oursRoom, nodeSIO, scChurn, scChurn, nil))
-	add(r.row("churn, EIO3", handshakesPerSec, oursGlobal, nestJS, scChurn, scChurn, nil))
-	add(r.row("churn, EIO3", churnErrorRate, oursGlobal, nestJS, scChurn, scChurn, nil))
+	idleCase := func(spec serverSpec) kase { return kase{scIdle, "", spec} }
+	pair(idle+", EIO4", joinedPerConn, idleCase(oursRoom), idleCase(nodeSIO), atMostTimes("≤ 0.33x baseline", 0.33))
+	pair(idle+", EIO4", unjoinedPerConn, idleCase(oursRoom), idleCase(nodeSIO), nil)
+	joined3 := r.row(idle+", EIO3", joinedPerConn, idleCase(oursGlobal), kase{}, nil)
+	if len(r.measured(scIdle, "", oursGlobal)) > 0 {
+		joined3.Base = "not measured: NestJS sends every join's list to every socket (global delivery), about n² lists: too many to join them all"
+		add(joined3)
+		r.addSpread(idleCase(oursGlobal), joinedPerConn)
+	}
+	pair(idle+", EIO3", unjoinedPerConn, idleCase(oursGlobal), idleCase(nestJS), nil)
+	churn := func(spec serverSpec) kase { return kase{scChurn, "", spec} }
+	pair("churn, EIO4", handshakesPerSec, churn(oursRoom), churn(nodeSIO), nil)
+	pair("churn, EIO4", churnErrorRate, churn(oursRoom), churn(nodeSIO), nil)
+	pair("churn, EIO3", handshakesPerSec, churn(oursGlobal), churn(nestJS), nil)
+	pair("churn, EIO3", churnErrorRate, churn(oursGlobal), churn(nestJS), nil)
 	big := "one room"
-	if run := r.measured(scBigRoom, oursRoom); run != nil && run.Report != nil && run.Report.Connections != nil {
-		big = fmt.Sprintf("one room of %s members", thousands(float64(run.Report.Connections.Attempted)))
+	if runs := r.measured(scBigRoom, "", oursRoom); len(runs) > 0 && runs[0].Report != nil && runs[0].Report.Connections != nil {
+		big = fmt.Sprintf("one room of %s members", thousands(float64(runs[0].Report.Connections.Attempted)))
 	}
-	add(r.row(big+", EIO4", allMembersP99, oursRoom, nodeSIO, scBigRoom, scBigRoom, below(fmt.Sprintf("< %d ms", bigRoomTargetMS), bigRoomTargetMS)))
-	if r.measured(scBigRoom, nestJS) != nil {
-		add(r.row(big+", EIO3, global", allMembersP99, oursGlobal, nestJS, scBigRoom, scBigRoom, nil))
+	bigCase := func(spec serverSpec) kase { return kase{scBigRoom, "", spec} }
+	pair(big+", EIO4", allMembersP99, bigCase(oursRoom), bigCase(nodeSIO), belowEveryRun(fmt.Sprintf("< %d ms in every round", bigRoomTargetMS), bigRoomTargetMS))
+	if len(r.measured(scBigRoom, "", nestJS)) > 0 {
+		pair(big+", EIO3, global", allMembersP99, bigCase(oursGlobal), bigCase(nestJS), nil)
 	}
-	if r.measured(scIdle100k, oursRoom) != nil {
-		c := r.row(fmt.Sprintf("%s idle WebSocket connections, ours only", thousands(idle100kConns)), rssTotal, oursRoom, serverSpec{}, scIdle100k, "", below("< 2 GiB", idle100kTargetBytes))
+	if len(r.measured(scIdle100k, "", oursRoom)) > 0 {
+		c := r.row(fmt.Sprintf("%s idle WebSocket connections, ours only", thousands(idle100kConns)), rssTotal, kase{scIdle100k, "", oursRoom}, kase{}, belowEveryRun("< 2 GiB", idle100kTargetBytes))
 		if est := r.idle100kEstimate(); est != "" {
 			c.Ours += "; " + est
 		}
@@ -236,19 +459,18 @@ func (r *results) compare() []comparison {
 	return rows
 }
 
-// idle100kEstimate extrapolates the 100k RSS from the idle run when the
+// idle100kEstimate extrapolates the 100k RSS from the idle runs when the
 // 100k run could not happen, clearly as an estimate.
 func (r *results) idle100kEstimate() string {
-	if run := r.measured(scIdle100k, oursRoom); run == nil || run.status() != "SKIPPED" {
+	if runs := r.measured(scIdle100k, "", oursRoom); len(runs) == 0 || runs[0].status() != "SKIPPED" {
 		return ""
 	}
-	small := r.measured(scIdle, oursRoom)
-	v, ok := figureOf(small, rssPerConn)
-	if !ok || small.Report.Server == nil {
+	f := r.figures(kase{scIdle, "", oursRoom}, unjoinedPerConn)
+	if !f.ok() || f.runs[0].Report == nil || f.runs[0].Report.Server == nil {
 		return ""
 	}
-	est := float64(small.Report.Server.RSSBeforeBytes) + v*idle100kConns
-	return fmt.Sprintf("estimate, not measured: %s (base RSS + %s/conn x %s)", bytesText(est), bytesText(v), thousands(idle100kConns))
+	est := float64(f.runs[0].Report.Server.RSSBeforeBytes) + f.med*idle100kConns
+	return fmt.Sprintf("estimate, not measured: %s (base RSS + %s/conn unjoined x %s)", bytesText(est), bytesText(f.med), thousands(idle100kConns))
 }
 
 // correctnessRow sums lost, duplicated and out-of-order deliveries over
@@ -264,7 +486,7 @@ func (r *results) correctnessRow(scenario string, choose func(serverKind) bool, 
 			continue
 		}
 		runs++
-		c := x.Report.correctness()
+		c := correctnessOf(x.Report)
 		sum.Lost += c.Lost
 		sum.Duplicated += c.Duplicated
 		sum.OutOfOrder += c.OutOfOrder

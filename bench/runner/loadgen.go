@@ -13,117 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"chatgateway/cmd/loadgen/loadreport"
 )
-
-// lgReport is the part of cmd/loadgen's -json output (its report type,
-// cmd/loadgen/report.go) that the runner reads.
-type lgReport struct {
-	Scenario    string        `json:"scenario"`
-	GOMAXPROCS  int           `json:"gomaxprocs"`
-	OK          bool          `json:"ok"`
-	WallSeconds float64       `json:"wall_seconds"`
-	Connections *lgConns      `json:"connections"`
-	LoadgenCPU  lgCPU         `json:"loadgen_cpu"`
-	MeasureCPU  *lgCPU        `json:"measure_cpu"`
-	Server      *lgServer     `json:"server"`
-	Traffic     *lgTraffic    `json:"traffic"`
-	BigRoom     *lgBigRoom    `json:"bigroom"`
-	Idle        *lgIdle       `json:"idle"`
-	Churn       *lgChurn      `json:"churn"`
-	Warnings    []string      `json:"warnings"`
-	Errors      []string      `json:"errors"`
-	Config      lgConfigShort `json:"config"`
-}
-
-type lgConfigShort struct {
-	EIO      int    `json:"eio"`
-	Delivery string `json:"delivery"`
-	Prefix   string `json:"prefix"`
-}
-
-type lgConns struct {
-	Attempted        int       `json:"attempted"`
-	Established      int       `json:"established"`
-	Failed           int       `json:"failed"`
-	Handshake        lgLatency `json:"handshake"`
-	RampSeconds      float64   `json:"ramp_seconds"`
-	DroppedDuringRun int       `json:"dropped_during_run"`
-}
-
-type lgCPU struct {
-	TotalSeconds float64 `json:"total_seconds"`
-	WallSeconds  float64 `json:"wall_seconds"`
-	Cores        float64 `json:"cores"`
-}
-
-type lgServer struct {
-	PID             int     `json:"pid"`
-	RSSBeforeBytes  int64   `json:"rss_before_bytes"`
-	RSSAfterBytes   int64   `json:"rss_after_bytes"`
-	RSSPerConnBytes float64 `json:"rss_per_conn_bytes"`
-	CPU             *lgCPU  `json:"cpu"`
-}
-
-type lgLatency struct {
-	Count uint64  `json:"count"`
-	P50MS float64 `json:"p50_ms"`
-	P99MS float64 `json:"p99_ms"`
-	MaxMS float64 `json:"max_ms"`
-}
-
-type lgTraffic struct {
-	MessagesPlanned    int64     `json:"messages_planned"`
-	MessagesSent       int64     `json:"messages_sent"`
-	SendErrors         int64     `json:"send_errors"`
-	SendSeconds        float64   `json:"send_seconds"`
-	TargetRate         float64   `json:"target_rate"`
-	SendRate           float64   `json:"send_rate"`
-	DeliveriesExpected int64     `json:"deliveries_expected"`
-	Deliveries         int64     `json:"deliveries"`
-	DeliverySeconds    float64   `json:"delivery_seconds"`
-	DeliveriesPerSec   float64   `json:"deliveries_per_sec"`
-	Latency            lgLatency `json:"latency"`
-	Lost               int64     `json:"lost"`
-	Duplicated         int64     `json:"duplicated"`
-	OutOfOrder         int64     `json:"out_of_order"`
-	Unexpected         int64     `json:"unexpected"`
-	Foreign            int64     `json:"foreign"`
-	Malformed          int64     `json:"malformed"`
-	Exceptions         int64     `json:"exceptions"`
-}
-
-type lgBigRoom struct {
-	Receivers  int64     `json:"receivers"`
-	Messages   int       `json:"messages"`
-	Complete   int       `json:"complete"`
-	Incomplete int       `json:"incomplete"`
-	AllMembers lgLatency `json:"all_members"`
-}
-
-type lgIdle struct {
-	Connections int `json:"connections"`
-	Alive       int `json:"alive"`
-}
-
-type lgChurn struct {
-	Cycles           int64   `json:"cycles"`
-	Handshakes       int64   `json:"handshakes"`
-	HandshakeErrors  int64   `json:"handshake_errors"`
-	JoinErrors       int64   `json:"join_errors"`
-	ErrorRate        float64 `json:"error_rate"`
-	HandshakesPerSec float64 `json:"handshakes_per_sec"`
-	CyclesPerSec     float64 `json:"cycles_per_sec"`
-}
-
-// messagesPerSec is the rate at which messages were fully delivered: sent
-// messages over the time from the first send to the last delivery. In a
-// closed-loop run this is the server's saturation rate in messages/s.
-func (t *lgTraffic) messagesPerSec() float64 {
-	if t == nil || t.DeliverySeconds <= 0 {
-		return 0
-	}
-	return float64(t.MessagesSent) / t.DeliverySeconds
-}
 
 // correctness sums lost, duplicated and out-of-order deliveries.
 type correctness struct {
@@ -132,64 +24,28 @@ type correctness struct {
 
 func (c correctness) zero() bool { return c.Lost == 0 && c.Duplicated == 0 && c.OutOfOrder == 0 }
 
-func (r *lgReport) correctness() correctness {
+func correctnessOf(r *loadreport.Report) correctness {
 	if r == nil || r.Traffic == nil {
 		return correctness{}
 	}
 	return correctness{Lost: r.Traffic.Lost, Duplicated: r.Traffic.Duplicated, OutOfOrder: r.Traffic.OutOfOrder}
 }
 
-// failures lists why the run is not correct, beyond the load generator's
-// own verdict; empty means correct.
-func (r *lgReport) failures() []string {
-	var why []string
+// reportFailures lists why the run is not correct: the report's own
+// failures, or the load generator's verdict when it found something the
+// figures do not show; empty means correct.
+func reportFailures(r *loadreport.Report) []string {
 	if r == nil {
 		return []string{"no report"}
 	}
-	if c := r.correctness(); !c.zero() {
-		why = append(why, fmt.Sprintf("lost %d, duplicated %d, out-of-order %d", c.Lost, c.Duplicated, c.OutOfOrder))
-	}
-	if t := r.Traffic; t != nil {
-		if n := t.Unexpected + t.Foreign + t.Malformed + t.Exceptions; n > 0 {
-			why = append(why, fmt.Sprintf("unexpected %d, foreign %d, malformed %d, exceptions %d", t.Unexpected, t.Foreign, t.Malformed, t.Exceptions))
-		}
-		if t.SendErrors > 0 || t.MessagesSent < t.MessagesPlanned {
-			why = append(why, fmt.Sprintf("sent %d of %d messages, %d send errors", t.MessagesSent, t.MessagesPlanned, t.SendErrors))
-		}
-	}
-	if c := r.Connections; c != nil && (c.Failed > 0 || c.Established < c.Attempted || c.DroppedDuringRun > 0) {
-		why = append(why, fmt.Sprintf("connections: %d/%d established, %d failed, %d dropped", c.Established, c.Attempted, c.Failed, c.DroppedDuringRun))
-	}
-	if b := r.BigRoom; b != nil && b.Incomplete > 0 {
-		why = append(why, fmt.Sprintf("%d of %d messages did not reach every member", b.Incomplete, b.Messages))
-	}
-	if c := r.Churn; c != nil && (c.HandshakeErrors > 0 || c.JoinErrors > 0) {
-		why = append(why, fmt.Sprintf("churn: %d handshake errors, %d join errors", c.HandshakeErrors, c.JoinErrors))
-	}
+	why := r.Failures()
 	if !r.OK && len(why) == 0 {
 		why = append(why, "loadgen reported the run as not OK")
-		for _, e := range r.Errors {
-			why = append(why, e)
-			break
+		if len(r.Errors) > 0 {
+			why = append(why, r.Errors[0])
 		}
 	}
 	return why
-}
-
-// loadgenCores is the load generator's CPU use over the measured phase
-// when it has one, else over the whole run.
-func (r *lgReport) loadgenCores() float64 {
-	if r.MeasureCPU != nil {
-		return r.MeasureCPU.Cores
-	}
-	return r.LoadgenCPU.Cores
-}
-
-func (r *lgReport) serverCores() (float64, bool) {
-	if r.Server == nil || r.Server.CPU == nil {
-		return 0, false
-	}
-	return r.Server.CPU.Cores, true
 }
 
 // loadgenRun is one invocation of the load generator.
@@ -204,7 +60,7 @@ type loadgenRun struct {
 
 // loadgenOutcome is what one invocation produced.
 type loadgenOutcome struct {
-	report   *lgReport
+	report   *loadreport.Report
 	jsonPath string
 	textPath string
 	// timedOut: the runner interrupted it at its deadline.
@@ -304,7 +160,7 @@ func (b *bench) runLoadgen(ctx context.Context, run loadgenRun) loadgenOutcome {
 		out.err = err
 		return out
 	}
-	var rep lgReport
+	var rep loadreport.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		out.err = fmt.Errorf("loadgen %s: no JSON report (%v; exit: %v); see %s", run.name, err, p.err, out.textPath)
 		return out

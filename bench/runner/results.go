@@ -11,21 +11,28 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatgateway/cmd/loadgen/loadreport"
 )
 
 // runRecord is one load generator run (or one that could not happen).
 type runRecord struct {
-	Seq      int        `json:"seq"`
-	Scenario string     `json:"scenario"`
-	Purpose  string     `json:"purpose"` // calibrate, warm-up, measure, profile
-	Server   serverSpec `json:"server"`
-	Args     []string   `json:"loadgen_args,omitempty"`
-	JSONPath string     `json:"json,omitempty"`
-	Report   *lgReport  `json:"-"`
-	Err      string     `json:"error,omitempty"`
-	Skipped  bool       `json:"skipped,omitempty"`
-	TimedOut bool       `json:"timed_out,omitempty"`
-	Other    otherLoad  `json:"other_load"`
+	Seq      int    `json:"seq"`
+	Scenario string `json:"scenario"`
+	// Variant tells apart the cases of one scenario and server: the
+	// message size of a fan-out ("25B"), the rate of a latency run
+	// ("own": half our own saturation). Empty for the main case.
+	Variant  string             `json:"variant,omitempty"`
+	Purpose  string             `json:"purpose"` // calibrate, warm-up, measure, profile
+	Round    int                `json:"round,omitempty"`
+	Server   serverSpec         `json:"server"`
+	Args     []string           `json:"loadgen_args,omitempty"`
+	JSONPath string             `json:"json,omitempty"`
+	Report   *loadreport.Report `json:"-"`
+	Err      string             `json:"error,omitempty"`
+	Skipped  bool               `json:"skipped,omitempty"`
+	TimedOut bool               `json:"timed_out,omitempty"`
+	Other    otherLoad          `json:"other_load"`
 	// Failures are correctness failures; Warnings doubts about the figures.
 	Failures []string `json:"failures,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -41,10 +48,10 @@ func (r *runRecord) evaluate() {
 	if rep == nil {
 		return
 	}
-	r.Failures = append(r.Failures, rep.failures()...)
+	r.Failures = append(r.Failures, reportFailures(rep)...)
 	// Calibration and warm-up figures are not reported, so their load is
 	// no concern.
-	if c := rep.loadgenCores(); c >= loadgenSaturated && r.Purpose != "calibrate" && r.Purpose != "warm-up" {
+	if c := rep.LoadgenCores(); c >= loadgenSaturated && r.Purpose != "calibrate" && r.Purpose != "warm-up" {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("load generator used %.2f of its core: the client may be the bottleneck, the server's figure is a lower bound", c))
 	}
 	if rep.GOMAXPROCS != 1 {
@@ -86,7 +93,7 @@ func (r *runRecord) figure() string {
 		return fmt.Sprintf("%d/%d msgs reached all %d members, all-members p99 %s", b.Complete, b.Messages, b.Receivers, msText(b.AllMembers.P99MS, b.AllMembers.Count > 0))
 	case rep.Traffic != nil:
 		t := rep.Traffic
-		s := fmt.Sprintf("%s deliveries/s (%s msgs/s), p50 %s p99 %s", thousands(t.DeliveriesPerSec), thousands(t.messagesPerSec()), msText(t.Latency.P50MS, t.Latency.Count > 0), msText(t.Latency.P99MS, t.Latency.Count > 0))
+		s := fmt.Sprintf("%s deliveries/s (%s msgs/s), p50 %s p99 %s", thousands(t.DeliveriesPerSec), thousands(t.MessagesPerSec()), msText(t.Latency.P50MS, t.Latency.Count > 0), msText(t.Latency.P99MS, t.Latency.Count > 0))
 		if t.TargetRate > 0 {
 			s = fmt.Sprintf("open loop %s msgs/s: ", thousands(t.TargetRate)) + s
 		}
@@ -96,11 +103,30 @@ func (r *runRecord) figure() string {
 		if rep.Server != nil {
 			per = rep.Server.RSSPerConnBytes
 		}
+		if rep.Idle.Joined {
+			return fmt.Sprintf("%s conns, server %s/conn unjoined, %s/conn joined", thousands(float64(rep.Idle.Connections)), bytesText(rep.Idle.UnjoinedRSSPerConnBytes), bytesText(per))
+		}
 		return fmt.Sprintf("%s conns, server %s/conn", thousands(float64(rep.Idle.Connections)), bytesText(per))
 	case rep.Churn != nil:
 		return fmt.Sprintf("%s handshakes/s, error rate %.4f", thousands(rep.Churn.HandshakesPerSec), rep.Churn.ErrorRate)
 	}
 	return ""
+}
+
+// scenarioText is the scenario with its variant, for tables and logs.
+func (r *runRecord) scenarioText() string {
+	if r.Variant == "" {
+		return r.Scenario
+	}
+	return r.Scenario + " " + r.Variant
+}
+
+// purposeText is the purpose with the round of a measured run.
+func (r *runRecord) purposeText() string {
+	if r.Round == 0 {
+		return r.Purpose
+	}
+	return fmt.Sprintf("%s %d", r.Purpose, r.Round)
 }
 
 func (r *runRecord) summaryLine() string {
@@ -122,11 +148,19 @@ type results struct {
 	Runs        []*runRecord    `json:"runs"`
 	Comparisons []comparison    `json:"comparisons"`
 	Profile     *profileSummary `json:"profile,omitempty"`
-	// LatencyRate is the open-loop rate of the latency runs, messages/s.
-	LatencyRate float64  `json:"latency_rate"`
-	IdleConns   int      `json:"idle_conns"`
-	Notes       []string `json:"notes,omitempty"`
-	Seconds     float64  `json:"seconds"`
+	// LatencyRate is the open-loop rate of the latency runs, messages/s;
+	// OwnLatencyRate that of the runs at half our own saturation.
+	LatencyRate    float64 `json:"latency_rate"`
+	OwnLatencyRate float64 `json:"own_latency_rate"`
+	// MessageBytes is the content length of the messages of the main
+	// fan-out and latency runs.
+	MessageBytes int `json:"message_bytes"`
+	// Rounds is how many interleaved measured runs each case had.
+	Rounds    int          `json:"rounds"`
+	Spreads   []spreadLine `json:"spreads,omitempty"`
+	IdleConns int          `json:"idle_conns"`
+	Notes     []string     `json:"notes,omitempty"`
+	Seconds   float64      `json:"seconds"`
 }
 
 func newResults() *results { return &results{} }
@@ -137,16 +171,18 @@ func (r *results) add(rec *runRecord) {
 	r.Runs = append(r.Runs, rec)
 }
 
-// measured is the run the table uses for (scenario, server), or nil.
-func (r *results) measured(scenario string, spec serverSpec) *runRecord {
+// measured is every measured run of (scenario, variant, server), in
+// round order.
+func (r *results) measured(scenario, variant string, spec serverSpec) []*runRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := len(r.Runs) - 1; i >= 0; i-- {
-		if x := r.Runs[i]; x.Scenario == scenario && x.Server == spec && x.Purpose == "measure" {
-			return x
+	var runs []*runRecord
+	for _, x := range r.Runs {
+		if x.Scenario == scenario && x.Variant == variant && x.Server == spec && x.Purpose == "measure" {
+			runs = append(runs, x)
 		}
 	}
-	return nil
+	return runs
 }
 
 // last is the latest run of (scenario, server), or nil.
@@ -161,7 +197,6 @@ func (r *results) last(scenario string, spec serverSpec) *runRecord {
 	return nil
 }
 
-// allCorrect: every run that happened was correct.
 // allCorrect reports whether every run of our server was correct. A
 // baseline that fails a scenario (Node socket.io cannot seat 10,000 members
 // in time) is a finding of the table, not a failure of the benchmark.
@@ -213,6 +248,13 @@ func (r *results) markdown() string {
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Metric, c.Ours, c.Base, c.Ratio, c.Better, c.Target, c.Verdict)
 	}
+	if len(r.Spreads) > 0 {
+		fmt.Fprintf(&b, "\n## Spread\n\nEach figure above is the median of %d interleaved runs (ours, baseline, ours, baseline, ... in every round, each on a fresh server, so a drift of the machine hits both). Spread = (max − min) / median.\n\n", r.Rounds)
+		b.WriteString("| case | metric | runs, in round order | median | spread |\n|---|---|---|---|---|\n")
+		for _, s := range r.Spreads {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f%% |\n", cell(s.Case), s.Metric, s.Values, s.Median, 100*s.Spread)
+		}
+	}
 	b.WriteString("\n## Runs\n\n")
 	b.WriteString("Every load generator run, its raw JSON report in the results directory. Correctness: lost / duplicated / out-of-order deliveries. CPU in cores over the measured phase; \"other\" is CPU used meanwhile by processes outside the benchmark.\n\n")
 	b.WriteString("| # | scenario | server | run | result | lost/dup/ooo | figure | loadgen cpu | server cpu | other cpu | JSON |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -221,11 +263,11 @@ func (r *results) markdown() string {
 		corr, lg, sv := "", "", ""
 		if x.Report != nil {
 			if x.Report.Traffic != nil {
-				c := x.Report.correctness()
+				c := correctnessOf(x.Report)
 				corr = fmt.Sprintf("%d/%d/%d", c.Lost, c.Duplicated, c.OutOfOrder)
 			}
-			lg = fmt.Sprintf("%.2f", x.Report.loadgenCores())
-			if c, ok := x.Report.serverCores(); ok {
+			lg = fmt.Sprintf("%.2f", x.Report.LoadgenCores())
+			if c, ok := x.Report.ServerCores(); ok {
 				sv = fmt.Sprintf("%.2f", c)
 			}
 		}
@@ -233,7 +275,7 @@ func (r *results) markdown() string {
 		if detail := strings.Join(append(append([]string{}, x.Failures...), nonEmpty(x.Err)...), "; "); detail != "" {
 			result += ": " + detail
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", x.Seq, x.Scenario, x.Server.label(), x.Purpose, cell(result), corr, cell(x.figure()), lg, sv, x.Other.Cores, x.JSONPath)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", x.Seq, x.scenarioText(), x.Server.label(), x.purposeText(), cell(result), corr, cell(x.figure()), lg, sv, x.Other.Cores, x.JSONPath)
 		for _, w := range x.Warnings {
 			warnings = append(warnings, fmt.Sprintf("- #%d %s %s %s: %s", x.Seq, x.Scenario, x.Server.label(), x.Purpose, w))
 		}

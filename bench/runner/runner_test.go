@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"chatgateway/cmd/loadgen/loadreport"
 )
 
 // binDir holds chatserver and loadgen, built once for every test.
@@ -78,16 +81,14 @@ func binaries(t *testing.T) string {
 	return binDir
 }
 
-// smokeRuns is every (scenario, server) the smoke mode measures.
-var smokeRuns = []struct {
-	scenario string
-	server   serverSpec
-}{
-	{scFanout, oursRoom}, {scFanout, nodeSIO}, {scFanout, oursGlobal}, {scFanout, nestJS}, {scFanout, oursSQLite},
-	{scLatency, oursRoom}, {scLatency, nodeSIO},
-	{scIdle, oursRoom}, {scIdle, nodeSIO}, {scIdle, oursGlobal}, {scIdle, nestJS},
-	{scChurn, oursRoom}, {scChurn, nodeSIO}, {scChurn, oursGlobal}, {scChurn, nestJS},
-	{scBigRoom, oursRoom}, {scBigRoom, nodeSIO},
+// smokeRuns is every (scenario, variant, server) the smoke mode measures.
+var smokeRuns = []kase{
+	{scFanout, "", oursRoom}, {scFanout, "", nodeSIO}, {scFanout, variantSmall, oursRoom}, {scFanout, variantSmall, nodeSIO},
+	{scFanout, "", oursGlobal}, {scFanout, "", nestJS}, {scFanout, "", oursSQLite},
+	{scLatency, "", oursRoom}, {scLatency, "", nodeSIO}, {scLatency, variantOwn, oursRoom},
+	{scIdle, "", oursRoom}, {scIdle, "", nodeSIO}, {scIdle, "", oursGlobal}, {scIdle, "", nestJS},
+	{scChurn, "", oursRoom}, {scChurn, "", nodeSIO}, {scChurn, "", oursGlobal}, {scChurn, "", nestJS},
+	{scBigRoom, "", oursRoom}, {scBigRoom, "", nodeSIO},
 }
 
 // TestSmoke runs every scenario against the three servers end to end,
@@ -117,14 +118,14 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("mode %q, want smoke", sum.Mode)
 	}
 	for _, want := range smokeRuns {
-		found := false
+		found := 0
 		for _, r := range sum.Runs {
-			if r.Scenario == want.scenario && r.Server == want.server && r.Purpose == "measure" {
-				found = true
+			if r.Scenario == want.scenario && r.Variant == want.variant && r.Server == want.spec && r.Purpose == "measure" && r.Round == 1 {
+				found++
 			}
 		}
-		if !found {
-			t.Errorf("no measured %s run of %s", want.scenario, want.server.label())
+		if found != 1 {
+			t.Errorf("%d measured %s %q runs of %s, want one in round 1", found, want.scenario, want.variant, want.spec.label())
 		}
 	}
 	for _, r := range sum.Runs {
@@ -132,7 +133,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("run #%d %s %s %s: failures %q, error %q", r.Seq, r.Scenario, r.Server.slug(), r.Purpose, r.Failures, r.Err)
 		}
 		// The raw report of every run is kept and is the load generator's.
-		var rep lgReport
+		var rep loadreport.Report
 		readJSON(t, filepath.Join(out, r.JSONPath), &rep)
 		if !rep.OK || rep.Scenario == "" {
 			t.Errorf("run #%d: saved report ok=%v scenario=%q", r.Seq, rep.OK, rep.Scenario)
@@ -142,6 +143,12 @@ func TestSmoke(t *testing.T) {
 		}
 		if rep.Server == nil || rep.Server.PID == 0 {
 			t.Errorf("run #%d: no server pid in the report", r.Seq)
+		}
+		if want := map[string]int{"": messageBytes, variantSmall: smallMessageBytes}[r.Variant]; r.Scenario == scFanout && r.Purpose == "measure" && rep.Config.Size != want {
+			t.Errorf("run #%d: %d-byte messages, want %d", r.Seq, rep.Config.Size, want)
+		}
+		if r.Scenario == scIdle && (rep.Idle == nil || rep.Idle.Joined != (r.Server != nestJS)) {
+			t.Errorf("run #%d: idle %+v, want joined rooms on every server but NestJS", r.Seq, rep.Idle)
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
@@ -276,6 +283,19 @@ func argAfter(args []string, flag string) string {
 	return ""
 }
 
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1}, 2.5}, {[]float64{9, 1, 8, 2}, 5},
+	} {
+		if got := median(slices.Clone(tt.in)); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestThousands(t *testing.T) {
 	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1088511.4: "1,088,511", -12345: "-12,345", 99.5: "100"} {
 		if got := thousands(in); got != want {
@@ -324,86 +344,133 @@ func TestOtherLoadLeavesOutExcludedAndKernelThreads(t *testing.T) {
 }
 
 func TestReportFailures(t *testing.T) {
-	traffic := func(mut func(*lgTraffic)) *lgReport {
-		tr := &lgTraffic{MessagesPlanned: 10, MessagesSent: 10}
+	traffic := func(mut func(*loadreport.TrafficStats)) *loadreport.Report {
+		tr := &loadreport.TrafficStats{MessagesPlanned: 10, MessagesSent: 10}
 		mut(tr)
-		return &lgReport{OK: true, Traffic: tr, Connections: &lgConns{Attempted: 5, Established: 5}}
+		return &loadreport.Report{OK: true, Traffic: tr, Connections: &loadreport.ConnStats{Attempted: 5, Established: 5}}
 	}
 	tests := []struct {
 		name string
-		rep  *lgReport
+		rep  *loadreport.Report
 		want string // substring of the failures; "" means none
 	}{
-		{"correct", traffic(func(*lgTraffic) {}), ""},
-		{"lost", traffic(func(t *lgTraffic) { t.Lost = 1 }), "lost 1"},
-		{"duplicated", traffic(func(t *lgTraffic) { t.Duplicated = 2 }), "duplicated 2"},
-		{"out of order", traffic(func(t *lgTraffic) { t.OutOfOrder = 3 }), "out-of-order 3"},
-		{"foreign", traffic(func(t *lgTraffic) { t.Foreign = 1 }), "foreign 1"},
-		{"not all sent", traffic(func(t *lgTraffic) { t.MessagesSent = 9 }), "sent 9 of 10"},
-		{"dropped connection", &lgReport{OK: true, Connections: &lgConns{Attempted: 5, Established: 5, DroppedDuringRun: 1}}, "1 dropped"},
-		{"big room incomplete", &lgReport{OK: true, BigRoom: &lgBigRoom{Messages: 4, Incomplete: 1}}, "1 of 4 messages"},
-		{"churn errors", &lgReport{OK: true, Churn: &lgChurn{JoinErrors: 2}}, "2 join errors"},
-		{"loadgen says not OK", &lgReport{OK: false, Errors: []string{"boom"}}, "boom"},
+		{"correct", traffic(func(*loadreport.TrafficStats) {}), ""},
+		{"lost", traffic(func(t *loadreport.TrafficStats) { t.Lost = 1 }), "lost 1"},
+		{"duplicated", traffic(func(t *loadreport.TrafficStats) { t.Duplicated = 2 }), "duplicated 2"},
+		{"out of order", traffic(func(t *loadreport.TrafficStats) { t.OutOfOrder = 3 }), "out-of-order 3"},
+		{"foreign", traffic(func(t *loadreport.TrafficStats) { t.Foreign = 1 }), "foreign 1"},
+		{"not all sent", traffic(func(t *loadreport.TrafficStats) { t.MessagesSent = 9 }), "sent 9 of 10"},
+		{"dropped connection", &loadreport.Report{OK: true, Connections: &loadreport.ConnStats{Attempted: 5, Established: 5, DroppedDuringRun: 1}}, "1 dropped"},
+		{"big room incomplete", &loadreport.Report{OK: true, BigRoom: &loadreport.BigRoomStats{Messages: 4, Incomplete: 1}}, "1 of 4 messages"},
+		{"churn errors", &loadreport.Report{OK: true, Churn: &loadreport.ChurnStats{JoinErrors: 2}}, "2 join errors"},
+		{"loadgen says not OK", &loadreport.Report{OK: false, Errors: []string{"boom"}}, "boom"},
 		{"no report", nil, "no report"},
 	}
 	for _, tt := range tests {
-		got := strings.Join(tt.rep.failures(), "; ")
+		got := strings.Join(reportFailures(tt.rep), "; ")
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: failures %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }
 
-// fakeRun is a measured run with a report.
-func fakeRun(scenario string, spec serverSpec, rep *lgReport) *runRecord {
-	r := &runRecord{Scenario: scenario, Purpose: "measure", Server: spec, Report: rep}
+// fakeRun is a measured run of a round with a report.
+func fakeRun(k kase, round int, rep *loadreport.Report) *runRecord {
+	r := &runRecord{Scenario: k.scenario, Variant: k.variant, Round: round, Purpose: "measure", Server: k.spec, Report: rep}
 	r.evaluate()
 	return r
 }
 
-func fanoutReport(deliveries float64, p99 float64, lost int64) *lgReport {
-	return &lgReport{OK: lost == 0, GOMAXPROCS: 1, Traffic: &lgTraffic{
+func fanoutReport(deliveries float64, p99 float64, lost int64) *loadreport.Report {
+	return &loadreport.Report{OK: lost == 0, GOMAXPROCS: 1, Traffic: &loadreport.TrafficStats{
 		MessagesPlanned: 1, MessagesSent: 1, DeliveriesPerSec: deliveries, DeliverySeconds: 1,
-		Latency: lgLatency{Count: 1, P50MS: p99 / 2, P99MS: p99}, Lost: lost,
+		Latency: loadreport.LatencySummary{Count: 1, P50MS: p99 / 2, P99MS: p99}, Lost: lost,
 	}}
 }
 
+func idleReport(unjoined, joined float64) *loadreport.Report {
+	return &loadreport.Report{OK: true, GOMAXPROCS: 1, Server: &loadreport.ServerStats{RSSPerConnBytes: joined},
+		Idle: &loadreport.IdleStats{Connections: 1, Joined: true, UnjoinedRSSPerConnBytes: unjoined}}
+}
+
+// TestComparisonVerdicts feeds three rounds of made-up runs and checks the
+// medians, the ratios and the verdicts of the table.
 func TestComparisonVerdicts(t *testing.T) {
 	res := newResults()
-	res.Mode = "default"
-	res.add(fakeRun(scFanout, oursRoom, fanoutReport(1_000_000, 0, 0)))
-	res.add(fakeRun(scFanout, nodeSIO, fanoutReport(100_000, 0, 0)))     // 10x: MET (>= 2x)
-	res.add(fakeRun(scFanout, oursGlobal, fanoutReport(400_000, 0, 0)))  // 4x: MISSED (>= 5x)
-	res.add(fakeRun(scFanout, nestJS, fanoutReport(100_000, 0, 0)))      //
-	res.add(fakeRun(scLatency, oursRoom, fanoutReport(1, 10, 0)))        // 0.5x: MET (<= 0.5x)
-	res.add(fakeRun(scLatency, nodeSIO, fanoutReport(1, 20, 0)))         //
-	res.add(fakeRun(scBigRoom, oursRoom, fanoutReport(1, 0, 3)))         // lost: FAILED
-	res.add(fakeRun(scIdle, oursRoom, &lgReport{OK: true, GOMAXPROCS: 1, // 0.5x: MISSED (<= 1/3)
-		Server: &lgServer{RSSPerConnBytes: 5000}, Idle: &lgIdle{Connections: 1}}))
-	res.add(fakeRun(scIdle, nodeSIO, &lgReport{OK: true, GOMAXPROCS: 1, Server: &lgServer{RSSPerConnBytes: 10000}, Idle: &lgIdle{Connections: 1}}))
+	res.Mode, res.Rounds, res.MessageBytes = "default", 3, messageBytes
+	for round, v := range []struct {
+		ours, node, sqlite, global, nest float64
+		oursP99, nodeP99, ownP99         float64
+		oursJoined, nodeJoined           float64
+		bigP99                           float64
+	}{
+		// Medians: ours 1.1M, node 100k (11x, MET >= 10x); sqlite 600k
+		// (0.55 of 1.1M, MET >= 0.5); global 400k, nest 100k (4x, MISSED
+		// >= 5x); p99 ratios 0.5, 0.25, 0.6 (MISSED: not every round);
+		// own p99 under 50 ms in every round (MET); joined 5 KiB vs
+		// 16 KiB (0.31x, MET); one big-room round at 300 ms (MISSED).
+		{1_100_000, 100_000, 600_000, 400_000, 100_000, 10, 20, 20, 5000, 16000, 100},
+		{1_000_000, 90_000, 500_000, 400_000, 100_000, 10, 40, 30, 5000, 16000, 300},
+		{1_200_000, 110_000, 700_000, 400_000, 100_000, 30, 50, 49, 6000, 16000, 100},
+	} {
+		r := round + 1
+		res.add(fakeRun(kase{scFanout, "", oursRoom}, r, fanoutReport(v.ours, 0, 0)))
+		res.add(fakeRun(kase{scFanout, "", nodeSIO}, r, fanoutReport(v.node, 0, 0)))
+		res.add(fakeRun(kase{scFanout, "", oursGlobal}, r, fanoutReport(v.global, 0, 0)))
+		res.add(fakeRun(kase{scFanout, "", nestJS}, r, fanoutReport(v.nest, 0, 0)))
+		res.add(fakeRun(kase{scFanout, "", oursSQLite}, r, fanoutReport(v.sqlite, 0, 0)))
+		res.add(fakeRun(kase{scLatency, "", oursRoom}, r, fanoutReport(1, v.oursP99, 0)))
+		res.add(fakeRun(kase{scLatency, "", nodeSIO}, r, fanoutReport(1, v.nodeP99, 0)))
+		res.add(fakeRun(kase{scLatency, variantOwn, oursRoom}, r, fanoutReport(1, v.ownP99, 0)))
+		res.add(fakeRun(kase{scIdle, "", oursRoom}, r, idleReport(13000, v.oursJoined)))
+		res.add(fakeRun(kase{scIdle, "", nodeSIO}, r, idleReport(14000, v.nodeJoined)))
+		big := fanoutReport(1, 0, 0)
+		big.BigRoom = &loadreport.BigRoomStats{Messages: 1, Complete: 1, AllMembers: loadreport.LatencySummary{Count: 1, P99MS: v.bigP99}}
+		res.add(fakeRun(kase{scBigRoom, "", oursRoom}, r, big))
+	}
+	res.add(fakeRun(kase{scChurn, "", oursRoom}, 1, fanoutReport(1, 0, 3))) // lost: FAILED
 
-	verdict := map[string]string{}
+	rows := map[string]comparison{}
 	for _, c := range res.compare() {
-		verdict[c.Scenario+" / "+c.Metric] = c.Verdict + " " + c.Ratio
+		rows[c.Scenario+" / "+c.Metric] = c
 	}
-	want := map[string]string{
-		"fan-out at saturation, EIO4, room delivery / deliveries/s":                                                           "MET 10.0x",
-		"fan-out at saturation, EIO3, global delivery / deliveries/s":                                                         "MISSED 4.00x",
-		"fan-out open loop at half Node socket.io's saturation / latency p99":                                                 "MET 0.50x",
-		"fan-out open loop at half Node socket.io's saturation / latency p50":                                                 "info 0.50x",
-		"idle WebSocket connections, EIO4 / server RSS per connection":                                                        "MISSED 0.50x",
-		"one room, EIO4 / one message to all members, p99":                                                                    "MISSED (our run FAILED) —",
-		"our server, every run / lost / duplicated / out-of-order; runs not correct":                                          "MISSED —",
-		"fan-out at saturation, EIO4, room delivery, **ours on the durable SQLite store** (not like for like) / deliveries/s": "info —",
+	want := []struct{ key, verdict, ratio, ours string }{
+		{"fan-out at saturation, EIO4, room delivery, 100-byte messages / deliveries/s", "MET", "11.0x", "1,100,000/s (1,000,000/s–1,200,000/s, median of 3)"},
+		{"fan-out at saturation, EIO3, global delivery, 100-byte messages / deliveries/s", "MISSED", "4.00x", ""},
+		{"fan-out at saturation, EIO4, room delivery, 100-byte messages: **durable SQLite store / memory store**, both ours / deliveries/s", "MET", "0.55x", ""},
+		{"fan-out open loop at half Node socket.io's saturation / latency p99", "MISSED", "per round 0.50x, 0.25x, 0.60x", ""},
+		{"fan-out open loop at half our own saturation, ours only / latency p99", "MET", "—", ""},
+		{"idle WebSocket connections, EIO4 / server RSS per connection, joined to rooms of 50", "MET", "0.31x", ""},
+		{"idle WebSocket connections, EIO4 / server RSS per connection, not joined", "info", "0.93x", ""},
+		{"one room, EIO4 / one message to all members, p99", "MISSED", "—", ""},
+		{"our server, every run / lost / duplicated / out-of-order; runs not correct", "MISSED", "—", ""},
 	}
-	for k, w := range want {
-		if got, ok := verdict[k]; !ok || got != w {
-			t.Errorf("%s: got %q, want %q", k, got, w)
+	for _, w := range want {
+		got, ok := rows[w.key]
+		if !ok {
+			t.Errorf("no row %q", w.key)
+			continue
+		}
+		if got.Verdict != w.verdict || got.Ratio != w.ratio || !strings.HasPrefix(got.Ours, w.ours) {
+			t.Errorf("%s: got %s %q %q, want %s %q %q", w.key, got.Verdict, got.Ratio, got.Ours, w.verdict, w.ratio, w.ours)
 		}
 	}
-	// Neither side of churn ran: no row.
-	if got, ok := verdict["churn, EIO4 / connect+join+disconnect: handshakes/s"]; ok {
-		t.Errorf("churn row %q, want none", got)
+	// A failed run says so in its cell.
+	if got := rows["churn, EIO4 / connect+join+disconnect: handshakes/s"]; !strings.Contains(got.Ours, "FAILED") {
+		t.Errorf("churn row %+v, want our failed run named", got)
+	}
+	// The spread of the fan-out figures: (1.2M - 1.0M) / 1.1M.
+	found := false
+	for _, s := range res.Spreads {
+		if s.Case == "fanout, "+oursRoom.label() && s.Metric == deliveriesPerSec.name {
+			found = true
+			if s.Spread < 0.18 || s.Spread > 0.19 || s.Values != "1,100,000/s, 1,000,000/s, 1,200,000/s" {
+				t.Errorf("spread %+v", s)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no spread of our fan-out in %+v", res.Spreads)
 	}
 
 	res.Mode = "smoke"
@@ -416,7 +483,7 @@ func TestComparisonVerdicts(t *testing.T) {
 
 func TestRunRecordWarnings(t *testing.T) {
 	rep := fanoutReport(1, 1, 0)
-	rep.MeasureCPU = &lgCPU{Cores: 0.97}
+	rep.MeasureCPU = &loadreport.CPUUse{Cores: 0.97}
 	rep.GOMAXPROCS = 2
 	r := &runRecord{Report: rep, Other: otherLoad{Cores: 0.5, Top: "x[1] 0.50"}}
 	r.evaluate()

@@ -22,6 +22,17 @@ const (
 	// bigRoomTargetMS is the target for the time until one message has
 	// reached every member of the big room (p99).
 	bigRoomTargetMS = 250
+	// ownLatencyTargetMS is the target for p99 at half our own saturation.
+	ownLatencyTargetMS = 50
+	// messageBytes is the content length of the messages of the fan-out
+	// and latency runs: a chat line of ordinary length. smallMessageBytes
+	// is the second fan-out figure's: the send time and sequence number
+	// alone, what earlier runs of this benchmark sent.
+	messageBytes      = 100
+	smallMessageBytes = 25
+	// idleRoomSize is how many idle connections join each room, as many
+	// as in a fan-out room.
+	idleRoomSize = 50
 	// loadgenSaturated is the share of its core above which the load
 	// generator, not the server, may be what limits a run.
 	loadgenSaturated = 0.9
@@ -38,6 +49,14 @@ const (
 // sizes are the scenario parameters of one mode (smoke, default, full).
 type sizes struct {
 	mode string
+	// rounds is how many interleaved measured runs every case gets; the
+	// table shows their median.
+	rounds int
+	// warmUp: every measured run is preceded by a short one on the same
+	// server; calibrate: fan-out and churn runs are sized by a calibration
+	// run on each server. Smoke mode, which judges no figure, goes without
+	// both: its runs are tiny and fixed.
+	warmUp, calibrate bool
 	// fanout and latency: rooms x members, everyone sends.
 	rooms, members int
 	// fanoutSeconds is the planned length of a saturation run, from which
@@ -50,14 +69,19 @@ type sizes struct {
 	drain          time.Duration // loadgen -drain
 	trafficLimit   time.Duration // runner's deadline for one traffic run
 
-	idleConns int
-	idleHold  time.Duration
-	idleLimit time.Duration
+	// idle: idleConns connections held idleUnjoinedHold, then joined to
+	// rooms of idleRoomSize and held idleHold.
+	idleConns        int
+	idleUnjoinedHold time.Duration
+	idleHold         time.Duration
+	idleLimit        time.Duration
 	// churn: cycles started at churnRate (above every server's pace), at
-	// most churnFlight at once, sized to last about churnSeconds.
+	// most churnFlight at once, sized to last about churnSeconds; a fresh
+	// server gets churnWarmCycles first.
 	churnRate        float64
 	churnSeconds     float64
 	churnCalibCycles int
+	churnWarmCycles  int
 	churnMaxCycles   int
 	churnFlight      int
 	churnRooms       int
@@ -72,23 +96,26 @@ type sizes struct {
 
 func sizesFor(o options) sizes {
 	s := sizes{
-		mode:  "default",
+		mode:   "default",
+		rounds: 3,
+		warmUp: true, calibrate: true,
 		rooms: 10, members: 50,
-		fanoutSeconds: 5, maxPerMember: 2000,
-		latencySeconds: 8,
+		fanoutSeconds: 4, maxPerMember: 2000,
+		latencySeconds: 6,
 		sendBound:      2 * time.Minute, drain: 30 * time.Second, trafficLimit: 4 * time.Minute,
-		idleConns: 20_000, idleHold: 5 * time.Second, idleLimit: 3 * time.Minute,
-		churnRate: 10_000, churnSeconds: 5, churnCalibCycles: 1000, churnMaxCycles: 100_000, churnFlight: 256, churnRooms: 100, churnLimit: 2 * time.Minute,
+		idleConns: 10_000, idleUnjoinedHold: 3 * time.Second, idleHold: 3 * time.Second, idleLimit: 3 * time.Minute,
+		churnRate: 10_000, churnSeconds: 4, churnCalibCycles: 1000, churnWarmCycles: 200, churnMaxCycles: 100_000, churnFlight: 256, churnRooms: 100, churnLimit: 2 * time.Minute,
 		bigMembers: 10_000, bigMessages: 40, bigInterval: 100 * time.Millisecond, bigLimit: 90 * time.Second,
 	}
 	switch {
 	case o.smoke:
 		s.mode = "smoke"
+		s.rounds, s.warmUp, s.calibrate = 1, false, false
 		s.rooms, s.members = 5, 10
 		s.fanoutSeconds, s.maxPerMember = 0.3, 5
 		s.latencySeconds = 0.5
 		s.sendBound, s.drain, s.trafficLimit = 30*time.Second, 10*time.Second, time.Minute
-		s.idleConns, s.idleHold, s.idleLimit = 50, 500*time.Millisecond, time.Minute
+		s.idleConns, s.idleUnjoinedHold, s.idleHold, s.idleLimit = 50, 200*time.Millisecond, 300*time.Millisecond, time.Minute
 		s.churnRate, s.churnSeconds, s.churnCalibCycles, s.churnMaxCycles, s.churnFlight, s.churnRooms, s.churnLimit = 100, 0.5, 20, 100, 16, 5, time.Minute
 		s.bigMembers, s.bigMessages, s.bigInterval, s.bigLimit = 50, 5, 20*time.Millisecond, time.Minute
 	case o.full:
@@ -96,7 +123,7 @@ func sizesFor(o options) sizes {
 		s.fanoutSeconds, s.maxPerMember = 20, 10_000
 		s.latencySeconds = 30
 		s.sendBound, s.trafficLimit = 5*time.Minute, 8*time.Minute
-		s.idleHold = 10 * time.Second
+		s.idleConns, s.idleUnjoinedHold, s.idleHold = 20_000, 10*time.Second, 10*time.Second
 		s.churnSeconds, s.churnMaxCycles, s.churnLimit = 15, 300_000, 5*time.Minute
 		s.bigMessages, s.bigLimit, s.bigNest = 100, 10*time.Minute, true
 	}
@@ -121,9 +148,10 @@ func latencyPerMember(rate float64, senders int, seconds float64) int {
 	return max(int(math.Ceil(rate*seconds/float64(senders))), 1)
 }
 
-// runScenarios runs every selected scenario in turn, each server started
-// fresh for each scenario.
+// runScenarios runs every selected scenario in turn.
 func (b *bench) runScenarios(ctx context.Context) {
+	b.res.Rounds = b.sz.rounds
+	b.res.MessageBytes = messageBytes
 	steps := []struct {
 		name string
 		fn   func(context.Context)
@@ -146,26 +174,28 @@ func (b *bench) runScenarios(ctx context.Context) {
 	}
 }
 
-// session is one server started for one scenario; its runs are recorded
-// under the scenario.
+// session is one server started for some runs of one case; the runs are
+// recorded under its scenario, variant and round.
 type session struct {
 	b        *bench
 	scenario string
+	variant  string
+	round    int
 	spec     serverSpec
 	srv      *server
 }
 
 // open starts spec; on failure it records an error run and returns nil.
-func (b *bench) open(ctx context.Context, scenario string, spec serverSpec, opts serverOptions) *session {
-	srv, err := b.startServer(ctx, spec, opts)
+func (b *bench) open(ctx context.Context, k kase, round int, opts serverOptions) *session {
+	srv, err := b.startServer(ctx, k.spec, opts)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.res.add(&runRecord{Scenario: scenario, Purpose: "measure", Server: spec, Err: "server did not start: " + err.Error()})
-			b.logf("%s %s: server did not start: %v", scenario, spec.label(), err)
+			b.res.add(&runRecord{Scenario: k.scenario, Variant: k.variant, Round: round, Purpose: "measure", Server: k.spec, Err: "server did not start: " + err.Error()})
+			b.logf("%s %s: server did not start: %v", k.scenario, k.spec.label(), err)
 		}
 		return nil
 	}
-	return &session{b: b, scenario: scenario, spec: spec, srv: srv}
+	return &session{b: b, scenario: k.scenario, variant: k.variant, round: round, spec: k.spec, srv: srv}
 }
 
 // close stops the server; a server that died, had to be killed or exited
@@ -180,18 +210,29 @@ func (s *session) close() {
 }
 
 // loadgen runs the load generator against the session's server and
-// records the run. purpose "measure" is the run the table uses.
+// records the run. purpose "measure" is a run the table uses; it carries
+// the session's round.
 func (s *session) loadgen(ctx context.Context, purpose string, deadline time.Duration, during func(context.Context), args ...string) *runRecord {
 	b := s.b
 	prefix := fmt.Sprintf("b%d%s-", b.runSeq+1, strings.ReplaceAll(purpose, "-", ""))
 	args = append([]string{"-prefix", prefix}, args...)
 	name := fmt.Sprintf("%s-%s-%s", s.scenario, s.spec.slug(), purpose)
+	if s.variant != "" {
+		name = fmt.Sprintf("%s-%s-%s-%s", s.scenario, s.variant, s.spec.slug(), purpose)
+	}
+	round := 0
+	if purpose == "measure" {
+		round = s.round
+		name += fmt.Sprintf("-%d", round)
+	}
 	began := time.Now()
 	out := b.runLoadgen(ctx, loadgenRun{name: name, server: s.srv, args: args, deadline: deadline, during: during})
 	rec := &runRecord{
 		Seq:      b.runSeq,
 		Scenario: s.scenario,
+		Variant:  s.variant,
 		Purpose:  purpose,
+		Round:    round,
 		Server:   s.spec,
 		Args:     args,
 		JSONPath: rel(b.outDir, out.jsonPath),
@@ -206,7 +247,7 @@ func (s *session) loadgen(ctx context.Context, purpose string, deadline time.Dur
 	rec.evaluate()
 	b.res.add(rec)
 	if ctx.Err() == nil {
-		b.logf("[%2d] %-8s %-40s %-10s %s (%.1fs)", rec.Seq, s.scenario, s.spec.label(), purpose, rec.summaryLine(), rec.Seconds)
+		b.logf("[%2d] %-12s %-40s %-10s %s (%.1fs)", rec.Seq, rec.scenarioText(), s.spec.label(), rec.purposeText(), rec.summaryLine(), rec.Seconds)
 		for _, w := range rec.Warnings {
 			b.logf("     warning: %s", w)
 		}
@@ -221,65 +262,136 @@ func rel(base, path string) string {
 	return path
 }
 
-func (b *bench) trafficArgs(members, perMember int) []string {
+// trafficArgs are a fan-out run of perMember messages of size bytes from
+// each member.
+func (b *bench) trafficArgs(perMember, size int) []string {
 	return []string{
 		"-scenario", "fanout",
 		"-rooms", strconv.Itoa(b.sz.rooms),
-		"-members", strconv.Itoa(members),
+		"-members", strconv.Itoa(b.sz.members),
 		"-messages", strconv.Itoa(perMember),
+		"-size", strconv.Itoa(size),
 		"-duration", b.sz.sendBound.String(),
 		"-drain", b.sz.drain.String(),
 	}
 }
 
+// warmUp sends one message per member: it warms a fresh server up (Node's
+// JIT) before a measured run, and is not reported.
+func (s *session) warmUp(ctx context.Context, size int) bool {
+	if !s.b.sz.warmUp {
+		return ctx.Err() == nil
+	}
+	rec := s.loadgen(ctx, "warm-up", s.b.sz.trafficLimit, nil, s.b.trafficArgs(1, size)...)
+	return ctx.Err() == nil && rec.Report != nil
+}
+
+// fanoutCase is one fan-out configuration measured in every round.
+type fanoutCase struct {
+	spec    serverSpec
+	variant string
+	size    int
+}
+
+// fanoutCases are measured in this order in each round: ours and its
+// baseline in turn.
+var fanoutCases = []fanoutCase{
+	{oursRoom, "", messageBytes}, {nodeSIO, "", messageBytes},
+	{oursRoom, variantSmall, smallMessageBytes}, {nodeSIO, variantSmall, smallMessageBytes},
+	{oursGlobal, "", messageBytes}, {nestJS, "", messageBytes},
+	{oursSQLite, "", messageBytes},
+}
+
 // fanout measures deliveries/s at saturation (closed loop) for each
-// pairing, and our durable store on the side.
+// pairing, and our durable store. Each server is calibrated once to size
+// its runs; the measured runs of the rounds each get a fresh server.
 func (b *bench) fanout(ctx context.Context) {
-	for _, spec := range []serverSpec{oursRoom, nodeSIO, oursGlobal, nestJS, oursSQLite} {
-		if ctx.Err() != nil {
-			return
+	perMember := map[serverSpec]int{}
+	for _, c := range fanoutCases {
+		if _, done := perMember[c.spec]; done || ctx.Err() != nil {
+			continue
 		}
-		b.fanoutOne(ctx, spec)
+		perMember[c.spec] = b.calibrateFanout(ctx, c.spec)
+	}
+	for round := 1; round <= b.sz.rounds; round++ {
+		for _, c := range fanoutCases {
+			if ctx.Err() != nil {
+				return
+			}
+			if n := perMember[c.spec]; n > 0 {
+				b.fanoutRun(ctx, c, n, round)
+			}
+		}
+	}
+	if b.opts.pprof && ctx.Err() == nil {
+		b.profileFanout(ctx, perMember[oursRoom])
 	}
 }
 
-func (b *bench) fanoutOne(ctx context.Context, spec serverSpec) {
-	profile := b.opts.pprof && spec == oursRoom
-	s := b.open(ctx, scFanout, spec, serverOptions{pprof: profile})
+// calibrateFanout tells how many messages per member make a run of the
+// planned length on spec: 0 when the server could not be measured.
+func (b *bench) calibrateFanout(ctx context.Context, spec serverSpec) int {
+	if !b.sz.calibrate {
+		return b.sz.maxPerMember
+	}
+	s := b.open(ctx, kase{scFanout, "", spec}, 0, serverOptions{})
+	if s == nil {
+		return 0
+	}
+	defer s.close()
+	// Every member sends one message: it warms the server up and gives a
+	// first rate. One message each is mostly ramp-up and underestimates a
+	// fast server, so a second run of about a quarter of the planned
+	// length corrects it, unless the first already took that long.
+	global := spec.Delivery == "global"
+	calib := s.loadgen(ctx, "calibrate", b.sz.trafficLimit, nil, b.trafficArgs(1, messageBytes)...)
+	if ctx.Err() != nil || calib.Report == nil || calib.Report.Traffic == nil {
+		return 0
+	}
+	if quarter := b.sz.fanoutSeconds / 4; calib.Report.Traffic.DeliverySeconds < quarter {
+		n := fanoutPerMember(calib.Report.Traffic.DeliveriesPerSec, global, b.sz.rooms, b.sz.members, quarter, b.sz.maxPerMember)
+		calib = s.loadgen(ctx, "calibrate", b.sz.trafficLimit, nil, b.trafficArgs(n, messageBytes)...)
+		if ctx.Err() != nil || calib.Report == nil || calib.Report.Traffic == nil {
+			return 0
+		}
+	}
+	return fanoutPerMember(calib.Report.Traffic.DeliveriesPerSec, global, b.sz.rooms, b.sz.members, b.sz.fanoutSeconds, b.sz.maxPerMember)
+}
+
+// fanoutRun is one measured saturation run on a fresh server.
+func (b *bench) fanoutRun(ctx context.Context, c fanoutCase, perMember, round int) {
+	s := b.open(ctx, kase{scFanout, c.variant, c.spec}, round, serverOptions{})
 	if s == nil {
 		return
 	}
 	defer s.close()
-	// Calibration: every member sends one message. It warms the server up
-	// (Node's JIT) and tells how many messages make a run of the planned
-	// length on this machine.
-	global := spec.Delivery == "global"
-	calib := s.loadgen(ctx, "calibrate", b.sz.trafficLimit, nil, b.trafficArgs(b.sz.members, 1)...)
-	if ctx.Err() != nil || calib.Report == nil || calib.Report.Traffic == nil {
+	if s.warmUp(ctx, c.size) {
+		s.loadgen(ctx, "measure", b.sz.trafficLimit, nil, b.trafficArgs(perMember, c.size)...)
+	}
+}
+
+// profileFanout runs our server once more at saturation, profiled from
+// the end of its ramp for about its send phase, so that the measured runs
+// stay unprofiled. It is made long enough for a profile of a few thousand
+// samples.
+func (b *bench) profileFanout(ctx context.Context, perMember int) {
+	runs := b.res.measured(scFanout, "", oursRoom)
+	if perMember == 0 || len(runs) == 0 {
 		return
 	}
-	// One message each is mostly ramp-up and underestimates a fast
-	// server: a second calibration of about a quarter of the planned
-	// length corrects it, unless the first already took that long.
-	if quarter := b.sz.fanoutSeconds / 4; calib.Report.Traffic.DeliverySeconds < quarter {
-		n := fanoutPerMember(calib.Report.Traffic.DeliveriesPerSec, global, b.sz.rooms, b.sz.members, quarter, b.sz.maxPerMember)
-		calib = s.loadgen(ctx, "calibrate", b.sz.trafficLimit, nil, b.trafficArgs(b.sz.members, n)...)
-		if ctx.Err() != nil || calib.Report == nil || calib.Report.Traffic == nil {
-			return
-		}
-	}
-	perMember := fanoutPerMember(calib.Report.Traffic.DeliveriesPerSec, global, b.sz.rooms, b.sz.members, b.sz.fanoutSeconds, b.sz.maxPerMember)
-	measured := s.loadgen(ctx, "measure", b.sz.trafficLimit, nil, b.trafficArgs(b.sz.members, perMember)...)
-	if !profile || ctx.Err() != nil || measured.Report == nil || measured.Report.Traffic == nil || measured.Report.Connections == nil {
+	last := runs[len(runs)-1]
+	if last.Report == nil || last.Report.Traffic == nil || last.Report.Connections == nil {
 		return
 	}
-	// One more run, profiled from the end of its ramp for about its send
-	// phase, so the measured run above stays unprofiled. It is made long
-	// enough for a profile of a few thousand samples.
-	took := max(measured.Report.Traffic.DeliverySeconds, 0.1)
+	s := b.open(ctx, kase{scFanout, "", oursRoom}, 0, serverOptions{pprof: true})
+	if s == nil {
+		return
+	}
+	defer s.close()
+	took := max(last.Report.Traffic.DeliverySeconds, 0.1)
 	profSeconds := max(b.sz.fanoutSeconds, minProfileSeconds)
 	profPerMember := min(int(math.Ceil(float64(perMember)*profSeconds/took)), b.sz.maxPerMember)
-	ramp := time.Duration(measured.Report.Connections.RampSeconds*float64(time.Second)) + 100*time.Millisecond
+	ramp := time.Duration(last.Report.Connections.RampSeconds*float64(time.Second)) + 100*time.Millisecond
 	// Four fifths of the expected send phase: the profile should end
 	// before the load does, not sample an idle server.
 	seconds := max(int(0.8*took*float64(profPerMember)/float64(perMember)), 1)
@@ -295,7 +407,7 @@ func (b *bench) fanoutOne(ctx context.Context, spec serverSpec) {
 			return
 		}
 		profErr = captureProfile(ctx, s.srv.pprofAddr, seconds, profPath)
-	}, b.trafficArgs(b.sz.members, profPerMember)...)
+	}, b.trafficArgs(profPerMember, messageBytes)...)
 	if profErr != nil {
 		b.logf("profile: %v", profErr)
 		b.res.Notes = append(b.res.Notes, "CPU profile not captured: "+profErr.Error())
@@ -311,73 +423,105 @@ func (b *bench) fanoutOne(ctx context.Context, spec serverSpec) {
 	b.res.Profile = &sum
 }
 
+// saturation is the median rate, in messages/s, of spec's correct
+// measured fan-out runs with the main message size.
+func (b *bench) saturation(spec serverSpec) float64 {
+	var rates []float64
+	for _, x := range b.res.measured(scFanout, "", spec) {
+		if v, ok := figureOf(x, messagesPerSec); ok && x.ok() {
+			rates = append(rates, v)
+		}
+	}
+	return median(rates)
+}
+
 // latency measures latency in open loop at half of Node socket.io's
-// saturation rate, for ours and Node socket.io.
+// saturation rate, for ours and Node socket.io, and for ours at half its
+// own saturation rate too.
 func (b *bench) latency(ctx context.Context) {
-	sat := b.res.measured(scFanout, nodeSIO)
-	if sat == nil && !b.opts.scenarios[scFanout] {
-		b.fanoutOne(ctx, nodeSIO)
-		sat = b.res.measured(scFanout, nodeSIO)
+	if !b.opts.scenarios[scFanout] {
+		// The rates come from the saturation runs: one round of them.
+		for _, spec := range []serverSpec{oursRoom, nodeSIO} {
+			if n := b.calibrateFanout(ctx, spec); n > 0 {
+				b.fanoutRun(ctx, fanoutCase{spec, "", messageBytes}, n, 1)
+			}
+		}
 	}
-	rate := 0.0
-	if sat != nil && sat.ok() {
-		rate = sat.Report.Traffic.messagesPerSec() / 2
-	}
+	rate, own := b.saturation(nodeSIO)/2, b.saturation(oursRoom)/2
 	if rate <= 0 {
 		for _, spec := range []serverSpec{oursRoom, nodeSIO} {
 			b.res.add(&runRecord{Scenario: scLatency, Purpose: "measure", Server: spec, Err: "no correct Node socket.io saturation run to take the rate from"})
 		}
+	}
+	if own <= 0 {
+		b.res.add(&runRecord{Scenario: scLatency, Variant: variantOwn, Purpose: "measure", Server: oursRoom, Err: "no correct saturation run of ours to take the rate from"})
+	}
+	b.res.LatencyRate, b.res.OwnLatencyRate = rate, own
+	for round := 1; round <= b.sz.rounds; round++ {
+		for _, c := range []struct {
+			spec    serverSpec
+			variant string
+			rate    float64
+		}{{oursRoom, "", rate}, {nodeSIO, "", rate}, {oursRoom, variantOwn, own}} {
+			if ctx.Err() != nil {
+				return
+			}
+			if c.rate > 0 {
+				b.latencyRun(ctx, kase{scLatency, c.variant, c.spec}, c.rate, round)
+			}
+		}
+	}
+}
+
+func (b *bench) latencyRun(ctx context.Context, k kase, rate float64, round int) {
+	s := b.open(ctx, k, round, serverOptions{})
+	if s == nil {
 		return
 	}
-	b.res.LatencyRate = rate
-	senders := b.sz.rooms * b.sz.members
-	perMember := latencyPerMember(rate, senders, b.sz.latencySeconds)
-	args := append(b.trafficArgs(b.sz.members, perMember), "-rate", strconv.FormatFloat(rate, 'f', 1, 64))
-	for _, spec := range []serverSpec{oursRoom, nodeSIO} {
-		if ctx.Err() != nil {
-			return
-		}
-		s := b.open(ctx, scLatency, spec, serverOptions{})
-		if s == nil {
-			continue
-		}
-		s.loadgen(ctx, "warm-up", b.sz.trafficLimit, nil, b.trafficArgs(b.sz.members, 1)...)
-		if ctx.Err() == nil {
-			s.loadgen(ctx, "measure", b.sz.trafficLimit, nil, args...)
-		}
-		s.close()
+	defer s.close()
+	perMember := latencyPerMember(rate, b.sz.rooms*b.sz.members, b.sz.latencySeconds)
+	if s.warmUp(ctx, messageBytes) {
+		s.loadgen(ctx, "measure", b.sz.trafficLimit, nil, append(b.trafficArgs(perMember, messageBytes), "-rate", strconv.FormatFloat(rate, 'f', 1, 64))...)
 	}
 }
 
 // idle holds many idle WebSocket connections to each server and reads its
-// RSS per connection.
+// RSS per connection, before and after they joined rooms of idleRoomSize.
+// NestJS is measured unjoined only: it sends every join's participant list
+// to every connected socket (global delivery), about n² lists in all.
 func (b *bench) idle(ctx context.Context) {
 	conns := min(b.sz.idleConns, b.maxConns)
 	if conns < b.sz.idleConns {
 		b.res.Notes = append(b.res.Notes, fmt.Sprintf("idle: %d connections instead of %d: RLIMIT_NOFILE is %d and cannot be raised here (needs CAP_SYS_RESOURCE or a higher `ulimit -Hn`)", conns, b.sz.idleConns, b.fileLimit))
 	}
 	b.res.IdleConns = conns
-	for _, spec := range []serverSpec{oursRoom, nodeSIO, oursGlobal, nestJS} {
-		if ctx.Err() != nil {
-			return
+	for round := 1; round <= b.sz.rounds; round++ {
+		for _, spec := range []serverSpec{oursRoom, nodeSIO, oursGlobal, nestJS} {
+			if ctx.Err() != nil {
+				return
+			}
+			b.idleOne(ctx, kase{scIdle, "", spec}, round, conns, spec != nestJS, b.sz.idleLimit)
 		}
-		b.idleOne(ctx, scIdle, spec, conns, b.sz.idleLimit)
 	}
 }
 
-func (b *bench) idleOne(ctx context.Context, scenario string, spec serverSpec, conns int, limit time.Duration) {
-	s := b.open(ctx, scenario, spec, serverOptions{})
+func (b *bench) idleOne(ctx context.Context, k kase, round, conns int, join bool, limit time.Duration) {
+	s := b.open(ctx, k, round, serverOptions{})
 	if s == nil {
 		return
 	}
 	defer s.close()
-	s.loadgen(ctx, "measure", limit, nil,
+	args := []string{
 		"-scenario", "idle",
 		"-conns", strconv.Itoa(conns),
 		"-connect-rate", "0",
 		"-duration", b.sz.idleHold.String(),
 		"-source-ips", sourceIPs,
-	)
+	}
+	if join {
+		args = append(args, "-join", "-rooms", strconv.Itoa(max(conns/idleRoomSize, 1)), "-unjoined-hold", b.sz.idleUnjoinedHold.String())
+	}
+	s.loadgen(ctx, "measure", limit, nil, args...)
 }
 
 // idle100k (bench-full) holds 100k idle connections to our server.
@@ -387,28 +531,57 @@ func (b *bench) idle100k(ctx context.Context) {
 			Err: fmt.Sprintf("%d connections need RLIMIT_NOFILE >= %d for the server and the load generator each; the limit here is %d and cannot be raised (run as root with CAP_SYS_RESOURCE, or raise `ulimit -Hn`)", idle100kConns, idle100kConns+fdHeadroom, b.fileLimit)})
 		return
 	}
-	b.idleOne(ctx, scIdle100k, oursRoom, idle100kConns, 15*time.Minute)
+	b.idleOne(ctx, kase{scIdle100k, "", oursRoom}, 1, idle100kConns, false, 15*time.Minute)
 }
 
 // churn connects, joins and disconnects as fast as each server allows: an
 // open-loop target above every server's pace, bounded in flight. The load
-// generator runs rate x duration cycles however long they take, so a short
-// calibration run sizes the measured one to last about churnSeconds.
+// generator runs rate x duration cycles however long they take, so a
+// calibration run per server sizes the measured ones to last about
+// churnSeconds.
 func (b *bench) churn(ctx context.Context) {
-	for _, spec := range []serverSpec{oursRoom, nodeSIO, oursGlobal, nestJS} {
+	specs := []serverSpec{oursRoom, nodeSIO, oursGlobal, nestJS}
+	cycles := map[serverSpec]int{}
+	for _, spec := range specs {
 		if ctx.Err() != nil {
 			return
 		}
-		s := b.open(ctx, scChurn, spec, serverOptions{})
+		if !b.sz.calibrate {
+			cycles[spec] = b.sz.churnCalibCycles
+			continue
+		}
+		s := b.open(ctx, kase{scChurn, "", spec}, 0, serverOptions{})
 		if s == nil {
 			continue
 		}
 		calib := s.loadgen(ctx, "calibrate", b.sz.churnLimit, nil, b.churnArgs(b.sz.churnCalibCycles)...)
 		if ctx.Err() == nil && calib.Report != nil && calib.Report.Churn != nil {
-			cycles := churnCycles(calib.Report.Churn.HandshakesPerSec, b.sz.churnSeconds, b.sz.churnCalibCycles, b.sz.churnMaxCycles)
-			s.loadgen(ctx, "measure", b.sz.churnLimit, nil, b.churnArgs(cycles)...)
+			cycles[spec] = churnCycles(calib.Report.Churn.HandshakesPerSec, b.sz.churnSeconds, b.sz.churnCalibCycles, b.sz.churnMaxCycles)
 		}
 		s.close()
+	}
+	for round := 1; round <= b.sz.rounds; round++ {
+		for _, spec := range specs {
+			if ctx.Err() != nil {
+				return
+			}
+			if cycles[spec] == 0 {
+				continue
+			}
+			s := b.open(ctx, kase{scChurn, "", spec}, round, serverOptions{})
+			if s == nil {
+				continue
+			}
+			warm := true
+			if b.sz.warmUp {
+				w := s.loadgen(ctx, "warm-up", b.sz.churnLimit, nil, b.churnArgs(b.sz.churnWarmCycles)...)
+				warm = w.Report != nil
+			}
+			if warm && ctx.Err() == nil {
+				s.loadgen(ctx, "measure", b.sz.churnLimit, nil, b.churnArgs(cycles[spec])...)
+			}
+			s.close()
+		}
 	}
 }
 
@@ -431,29 +604,41 @@ func (b *bench) churnArgs(cycles int) []string {
 }
 
 // bigRoom puts every member in one room and measures how long one message
-// takes to reach them all.
+// takes to reach them all. A baseline that could not do it in a round (no
+// figure) is not tried again: its failure is the finding, and each try
+// lasts the runner's whole deadline.
 func (b *bench) bigRoom(ctx context.Context) {
 	specs := []serverSpec{oursRoom, nodeSIO}
 	if b.sz.bigNest {
 		specs = append(specs, oursGlobal, nestJS)
 	}
 	members := min(b.sz.bigMembers, b.maxConns)
-	for _, spec := range specs {
-		if ctx.Err() != nil {
-			return
+	gaveUp := map[serverSpec]bool{}
+	for round := 1; round <= b.sz.rounds; round++ {
+		for _, spec := range specs {
+			if ctx.Err() != nil {
+				return
+			}
+			if gaveUp[spec] {
+				continue
+			}
+			s := b.open(ctx, kase{scBigRoom, "", spec}, round, serverOptions{})
+			if s == nil {
+				continue
+			}
+			rec := s.loadgen(ctx, "measure", b.sz.bigLimit, nil,
+				"-scenario", "bigroom",
+				"-members", strconv.Itoa(members),
+				"-messages", strconv.Itoa(b.sz.bigMessages),
+				"-interval", b.sz.bigInterval.String(),
+				"-drain", b.sz.drain.String(),
+				"-source-ips", sourceIPs,
+			)
+			s.close()
+			if _, ok := figureOf(rec, allMembersP99); spec.Kind != kindOurs && !ok && round < b.sz.rounds {
+				gaveUp[spec] = true
+				b.res.Notes = append(b.res.Notes, fmt.Sprintf("bigroom: %s had no figure in round %d (%s); its later rounds were not run", spec.label(), round, rec.status()))
+			}
 		}
-		s := b.open(ctx, scBigRoom, spec, serverOptions{})
-		if s == nil {
-			continue
-		}
-		s.loadgen(ctx, "measure", b.sz.bigLimit, nil,
-			"-scenario", "bigroom",
-			"-members", strconv.Itoa(members),
-			"-messages", strconv.Itoa(b.sz.bigMessages),
-			"-interval", b.sz.bigInterval.String(),
-			"-drain", b.sz.drain.String(),
-			"-source-ips", sourceIPs,
-		)
-		s.close()
 	}
 }

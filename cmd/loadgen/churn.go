@@ -10,28 +10,6 @@ import (
 	"time"
 )
 
-// churnStats is the result of the churn scenario.
-type churnStats struct {
-	TargetRate float64 `json:"target_rate"`
-	// Cycles is how many connect-join-disconnect cycles were started.
-	Cycles          int64 `json:"cycles"`
-	Handshakes      int64 `json:"handshakes"`
-	HandshakeErrors int64 `json:"handshake_errors"`
-	Joins           int64 `json:"joins"`
-	JoinErrors      int64 `json:"join_errors"`
-	// ErrorRate is the share of cycles that did not complete.
-	ErrorRate float64 `json:"error_rate"`
-	// HandshakesPerSec is successful handshakes over the run time.
-	HandshakesPerSec float64 `json:"handshakes_per_sec"`
-	CyclesPerSec     float64 `json:"cycles_per_sec"`
-	// LateStarts counts cycles that started late because -max-inflight
-	// cycles were still in progress.
-	LateStarts int64          `json:"late_starts"`
-	RunSeconds float64        `json:"run_seconds"`
-	Handshake  latencySummary `json:"handshake"`
-	Join       latencySummary `json:"join"`
-}
-
 // runChurn connects, joins and disconnects at cfg.Rate cycles per second
 // for cfg.Duration.
 func runChurn(ctx context.Context, cfg config, rep *report) error {
@@ -168,6 +146,6 @@ func runChurn(ctx context.Context, cfg config, rep *report) error {
 		Join:        &st.Join,
 		RampSeconds: run.Seconds(),
 	}
-	rep.addErrors(failures.samples)
+	rep.AddErrors(failures.samples)
 	return ctx.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatgateway/cmd/loadgen/loadreport"
 	"chatgateway/gateway/sioclient"
 )
 
@@ -19,8 +20,6 @@ const (
 	restTimeout = 10 * time.Second
 	// restConcurrency is how many rooms are created at once.
 	restConcurrency = 16
-	// maxErrorSamples is how many distinct error texts a report keeps.
-	maxErrorSamples = 10
 	// closeConcurrency is how many clients are closed at once at the end.
 	closeConcurrency = 256
 )
@@ -83,22 +82,6 @@ func ramp(ctx context.Context, n int, rate float64, concurrency int, fn func(ctx
 	wg.Wait()
 }
 
-// connStats summarises a ramp of connections.
-type connStats struct {
-	Attempted   int            `json:"attempted"`
-	Established int            `json:"established"`
-	Failed      int            `json:"failed"`
-	Handshake   latencySummary `json:"handshake"`
-	// Join is the time from emitting "participants" to the list naming the
-	// member (scenarios that join).
-	Join *latencySummary `json:"join,omitempty"`
-	// RampSeconds is the time taken to connect (and join) everyone.
-	RampSeconds float64 `json:"ramp_seconds"`
-	// DroppedDuringRun is how many established connections ended before the
-	// load generator closed them.
-	DroppedDuringRun int `json:"dropped_during_run"`
-}
-
 // errorSamples keeps the first few distinct error texts and counts all.
 type errorSamples struct {
 	mu      sync.Mutex
@@ -111,7 +94,7 @@ func (e *errorSamples) add(err error) {
 	defer e.mu.Unlock()
 	e.count++
 	text := err.Error()
-	if len(e.samples) < maxErrorSamples && !contains(e.samples, text) {
+	if len(e.samples) < loadreport.MaxErrorSamples && !contains(e.samples, text) {
 		e.samples = append(e.samples, text)
 	}
 }

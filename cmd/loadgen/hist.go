@@ -80,17 +80,6 @@ func (h *histogram) record(shard int, d time.Duration) {
 	}
 }
 
-// latencySummary is what reports show of a histogram, in milliseconds.
-type latencySummary struct {
-	Count  uint64  `json:"count"`
-	MeanMS float64 `json:"mean_ms"`
-	P50MS  float64 `json:"p50_ms"`
-	P90MS  float64 `json:"p90_ms"`
-	P99MS  float64 `json:"p99_ms"`
-	P999MS float64 `json:"p999_ms"`
-	MaxMS  float64 `json:"max_ms"`
-}
-
 func (h *histogram) summary() latencySummary {
 	var counts [histBuckets]uint64
 	var total, sum, maxUS uint64

@@ -7,23 +7,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatgateway/cmd/loadgen/loadreport"
 	"chatgateway/gateway/sioclient"
 )
 
-// idleStats is the result of the idle scenario.
-type idleStats struct {
-	Connections int  `json:"connections"`
-	Joined      bool `json:"joined"`
-	// HoldSeconds is how long the connections were held before measuring.
-	HoldSeconds float64 `json:"hold_seconds"`
-	// Alive is how many connections were still open at the end of the hold.
-	Alive int `json:"alive"`
-	// LoadgenRSSPerConnBytes is this process's own memory per connection.
-	LoadgenRSSPerConnBytes float64 `json:"loadgen_rss_per_conn_bytes"`
-}
-
 // runIdle holds cfg.Conns connections open and reports the server's RSS
-// per connection.
+// per connection. With cfg.Join it measures twice on the same
+// connections: after they are up and held for cfg.UnjoinedHold, then after
+// each has joined one of cfg.Rooms rooms and they are held for
+// cfg.Duration, so the cost of joining is the difference.
 func runIdle(ctx context.Context, cfg config, rep *report) error {
 	probe := serverProbe{pid: cfg.ServerPID}
 	var roomIDs []string
@@ -43,20 +35,22 @@ func runIdle(ctx context.Context, cfg config, rep *report) error {
 
 	d := &dialer{cfg: cfg}
 	clients := make([]*sioclient.Client, cfg.Conns)
+	// Each connection watches for its own list from the start, so a list
+	// that arrives while others join is never missed.
+	watches := make([]*joinWatch, cfg.Conns)
 	defer func() { closeAll(clients) }()
 	handshakes, joins := newHistogram(histShards), newHistogram(histShards)
 	var failures errorSamples
 	var established atomic.Int64
 	rampStart := time.Now()
 	ramp(ctx, cfg.Conns, cfg.ConnectRate, cfg.ConnectConcurrency, func(ctx context.Context, i int) {
-		username := "idle" + strconv.Itoa(i)
-		var watch *joinWatch
 		var onRaw func(name, payload []byte)
 		var skip func(name []byte) bool
 		if cfg.Join {
-			watch = newJoinWatch(roomIDs[i%len(roomIDs)], username)
-			onRaw = func(name, payload []byte) { watch.observe(name, payload) }
-			skip = watch.skip
+			w := newJoinWatch(roomIDs[i%len(roomIDs)], idleUsername(i))
+			watches[i] = w
+			onRaw = func(name, payload []byte) { w.observe(name, payload) }
+			skip = w.skip
 		}
 		began := time.Now()
 		c, err := d.dial(ctx, onRaw, skip)
@@ -65,42 +59,56 @@ func runIdle(ctx context.Context, cfg config, rep *report) error {
 			return
 		}
 		handshakes.record(i, time.Since(began))
-		if cfg.Join {
-			began = time.Now()
-			if err := join(ctx, c, watch, roomIDs[i%len(roomIDs)], username, cfg.JoinTimeout); err != nil {
-				failures.add(err)
-				c.Close()
-				return
-			}
-			joins.record(i, time.Since(began))
-		}
 		clients[i] = c
 		established.Add(1)
 	})
 	rep.Connections = &connStats{
-		Attempted:   cfg.Conns,
-		Established: int(established.Load()),
-		Failed:      failures.count,
-		Handshake:   handshakes.summary(),
-		RampSeconds: time.Since(rampStart).Seconds(),
+		Attempted: cfg.Conns,
+		Failed:    failures.count,
+		Handshake: handshakes.summary(),
 	}
-	if cfg.Join {
+	st := &idleStats{Joined: cfg.Join}
+	if cfg.Join && ctx.Err() == nil {
+		sleepCtx(ctx, cfg.UnjoinedHold)
+		st.UnjoinedRSSBytes = probe.rss()
+		st.UnjoinedRSSPerConnBytes = loadreport.PerConnection(server.RSSBeforeBytes, st.UnjoinedRSSBytes, int(established.Load()))
+		ramp(ctx, cfg.Conns, cfg.ConnectRate, cfg.ConnectConcurrency, func(ctx context.Context, i int) {
+			c := clients[i]
+			if c == nil {
+				return
+			}
+			began := time.Now()
+			if err := join(ctx, c, watches[i], roomIDs[i%len(roomIDs)], idleUsername(i), cfg.JoinTimeout); err != nil {
+				failures.add(err)
+				c.Close()
+				clients[i] = nil
+				established.Add(-1)
+				return
+			}
+			joins.record(i, time.Since(began))
+		})
 		rep.Connections.Join = ptr(joins.summary())
+		rep.Connections.Failed = failures.count
 	}
-	rep.addErrors(failures.samples)
+	rep.Connections.Established = int(established.Load())
+	rep.Connections.RampSeconds = time.Since(rampStart).Seconds()
+	rep.AddErrors(failures.samples)
 
 	holdStart := time.Now()
 	sleepCtx(ctx, cfg.Duration)
-	st := &idleStats{Connections: rep.Connections.Established, Joined: cfg.Join, HoldSeconds: time.Since(holdStart).Seconds()}
+	st.Connections = rep.Connections.Established
+	st.HoldSeconds = time.Since(holdStart).Seconds()
 	server.RSSAfterBytes = probe.rss()
-	server.setPerConnection(rep.Connections.Established)
+	server.SetPerConnection(rep.Connections.Established)
 	if selfAfter, err := processRSS(os.Getpid()); err == nil && st.Connections > 0 {
 		st.LoadgenRSSPerConnBytes = float64(selfAfter-selfBefore) / float64(st.Connections)
 	}
 	var drops []string
 	rep.Connections.DroppedDuringRun, drops = dropped(clients)
-	rep.addErrors(drops)
+	rep.AddErrors(drops)
 	st.Alive = st.Connections - rep.Connections.DroppedDuringRun
 	rep.Idle = st
 	return ctx.Err()
 }
+
+func idleUsername(i int) string { return "idle" + strconv.Itoa(i) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/sioclient/sioclienttest"
+	"chatgateway/rooms"
 )
 
 // runBound bounds one scenario run in these tests.
@@ -108,6 +110,13 @@ func TestScenarios(t *testing.T) {
 			"-rooms", "5", "-members", "10", "-messages", "10", "-rate", "2000", "-size", "100")
 		checkConnections(t, rep, 50)
 		checkTraffic(t, rep, 500, 5000)
+		// -size is the content's length, whatever the length of the send
+		// time and sequence number it starts with.
+		for _, m := range storedMessages(t, room.URL, prefix(t)+"r0", 100) {
+			if len(m.Content) != 100 {
+				t.Errorf("message %d content is %d bytes, want 100: %q", m.Order, len(m.Content), m.Content)
+			}
+		}
 	})
 	t.Run("fanout global delivery", func(t *testing.T) {
 		rep := scenarioRun(t, "-scenario", "fanout", "-url", global.URL, "-delivery", "global", "-prefix", prefix(t),
@@ -132,13 +141,19 @@ func TestScenarios(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		for _, join := range []string{"-join=false", "-join=true"} {
 			rep := scenarioRun(t, "-scenario", "idle", "-url", room.URL, "-prefix", prefix(t), join,
-				"-conns", "50", "-rooms", "3", "-duration", "200ms", "-server-pid", pid)
+				"-conns", "50", "-rooms", "3", "-duration", "200ms", "-unjoined-hold", "100ms", "-server-pid", pid)
 			checkConnections(t, rep, 50)
 			if rep.Idle == nil || rep.Idle.Alive != 50 {
 				t.Errorf("idle %+v", rep.Idle)
 			}
 			if rep.Server == nil || rep.Server.RSSBeforeBytes <= 0 || rep.Server.RSSAfterBytes <= 0 {
 				t.Errorf("no RSS reading: %+v", rep.Server)
+			}
+			if joined := join == "-join=true"; rep.Idle != nil && (rep.Idle.Joined != joined || (rep.Idle.UnjoinedRSSBytes > 0) != joined) {
+				t.Errorf("%s: idle %+v, want an unjoined RSS reading exactly when joining", join, rep.Idle)
+			}
+			if rep.Connections.Join != nil && rep.Connections.Join.Count != 50 {
+				t.Errorf("%s: %d join samples, want 50", join, rep.Connections.Join.Count)
 			}
 		}
 	})
@@ -153,6 +168,24 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("churn samples: %d handshakes, %d joins", ch.Handshake.Count, ch.Join.Count)
 		}
 	})
+}
+
+// storedMessages reads a room's first n messages over REST.
+func storedMessages(t *testing.T, baseURL, roomID string, n int) []rooms.Message {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/api/v1/rooms/%s/messages?fromIndex=1&toIndex=%d", baseURL, roomID, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []rooms.Message
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("messages of %s: status %d, %v", roomID, resp.StatusCode, err)
+	}
+	if len(msgs) != n {
+		t.Fatalf("%d messages of %s, want %d", len(msgs), roomID, n)
+	}
+	return msgs
 }
 
 // TestCommandLine runs the command as a script would: JSON on stdout, the

@@ -41,8 +41,11 @@ const (
 	maxRooms         = 1_000_000
 	maxTotalMessages = 1_000_000_000
 	maxSourceIPs     = 65_536
-	// maxContentPadding stays under the server's default MAX_CONTENT (64 KiB).
-	maxContentPadding = 60_000
+	// maxContentSize stays under the server's default MAX_CONTENT (64 KiB).
+	maxContentSize = 60_000
+	// defaultContentSize is the length of a message's content: a chat line
+	// of ordinary length, as the independent measurement of issue 12 used.
+	defaultContentSize = 100
 	// maxStreams bounds the per-receiver, per-room checkers of global
 	// delivery (connections x rooms), about 64 bytes each.
 	maxStreams = 50_000_000
@@ -72,36 +75,6 @@ const (
 	scenarioChurn   = "churn"
 )
 
-// config is every flag, validated.
-type config struct {
-	Scenario           string        `json:"scenario"`
-	URL                string        `json:"url"`
-	EIO                int           `json:"eio"`
-	SourceIPs          []string      `json:"source_ips"`
-	ConnectRate        float64       `json:"connect_rate"`
-	ConnectConcurrency int           `json:"connect_concurrency"`
-	HandshakeTimeout   time.Duration `json:"handshake_timeout_ns"`
-	JoinTimeout        time.Duration `json:"join_timeout_ns"`
-	CreateRooms        bool          `json:"create_rooms"`
-	Prefix             string        `json:"prefix"`
-	Delivery           string        `json:"delivery"`
-	Rooms              int           `json:"rooms"`
-	Members            int           `json:"members"`
-	Messages           int           `json:"messages"`
-	Rate               float64       `json:"rate"`
-	Window             int           `json:"window"`
-	Size               int           `json:"size"`
-	Interval           time.Duration `json:"interval_ns"`
-	Conns              int           `json:"conns"`
-	Join               bool          `json:"join"`
-	MaxInflight        int           `json:"max_inflight"`
-	Duration           time.Duration `json:"duration_ns"`
-	Drain              time.Duration `json:"drain_ns"`
-	ServerPID          int           `json:"server_pid"`
-	JSON               bool          `json:"-"`
-	CPUProfile         string        `json:"-"`
-}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -119,13 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return 2
 	}
-	need := uint64(cfg.connectionsNeeded()) + fileMargin
+	need := uint64(connectionsNeeded(cfg)) + fileMargin
 	limit, err := raiseFileLimit(need)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen: cannot raise the open file limit:", err)
 	}
 	if limit > 0 && need > limit {
-		fmt.Fprintf(stderr, "loadgen: %d connections need more file descriptors than the limit %d (raise the hard limit: ulimit -Hn, or run as root)\n", cfg.connectionsNeeded(), limit)
+		fmt.Fprintf(stderr, "loadgen: %d connections need more file descriptors than the limit %d (raise the hard limit: ulimit -Hn, or run as root)\n", connectionsNeeded(cfg), limit)
 		return 2
 	}
 	if cfg.CPUProfile != "" {
@@ -186,10 +159,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Messages, "messages", 100, "fanout: messages per member; bigroom: messages of the sender")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "fanout: total messages/s, open loop (0: as fast as the -window allows); churn: connect-join-disconnect cycles/s")
 	fs.IntVar(&cfg.Window, "window", 4, "fanout with -rate 0: messages a member may have in flight (sent, not yet echoed back to it)")
-	fs.IntVar(&cfg.Size, "size", 0, "extra content bytes per message")
+	fs.IntVar(&cfg.Size, "size", defaultContentSize, "content bytes per message: its send time and sequence number (about 25 bytes), padded with x to this length")
 	fs.DurationVar(&cfg.Interval, "interval", 100*time.Millisecond, "bigroom: time between two messages")
 	fs.IntVar(&cfg.Conns, "conns", 1000, "idle: connections to hold")
-	fs.BoolVar(&cfg.Join, "join", false, "idle: also join each connection to a room")
+	fs.BoolVar(&cfg.Join, "join", false, "idle: after measuring the connections unjoined, join each to one of -rooms rooms (in turn) and measure again")
+	fs.DurationVar(&cfg.UnjoinedHold, "unjoined-hold", 5*time.Second, "idle with -join: how long the connections are held before the unjoined reading")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", 1000, "churn: cycles in progress at once")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "fanout, bigroom: bound on the send phase (default 60s); idle: hold time (default 10s); churn: run time (default 10s)")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "fanout, bigroom: how long to wait for outstanding deliveries after the last send; still missing then = lost")
@@ -217,10 +191,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = defaultDurations[cfg.Scenario]
 	}
-	return cfg, cfg.validate()
+	return cfg, validate(cfg)
 }
 
-func (c config) validate() error {
+func validate(c config) error {
 	if _, ok := defaultDurations[c.Scenario]; !ok {
 		return fmt.Errorf("-scenario must be fanout, bigroom, idle or churn, not %q", c.Scenario)
 	}
@@ -243,7 +217,8 @@ func (c config) validate() error {
 		{c.JoinTimeout > 0 && c.JoinTimeout <= maxDuration, "-join-timeout must be positive and at most 24h"},
 		{c.Duration > 0 && c.Duration <= maxDuration, "-duration must be positive and at most 24h"},
 		{c.Drain >= 0 && c.Drain <= maxDuration, "-drain must be between 0 and 24h"},
-		{c.Size >= 0 && c.Size <= maxContentPadding, fmt.Sprintf("-size must be between 0 and %d", maxContentPadding)},
+		{c.UnjoinedHold >= 0 && c.UnjoinedHold <= maxDuration, "-unjoined-hold must be between 0 and 24h"},
+		{c.Size >= 0 && c.Size <= maxContentSize, fmt.Sprintf("-size must be between 0 and %d", maxContentSize)},
 		{c.ServerPID >= 0, "-server-pid must not be negative"},
 		{c.Rate >= 0 && c.Rate <= 1e8, "-rate must be between 0 and 1e8"},
 	}
@@ -303,7 +278,7 @@ type check struct {
 }
 
 // connectionsNeeded is the most connections the scenario holds at once.
-func (c config) connectionsNeeded() int {
+func connectionsNeeded(c config) int {
 	switch c.Scenario {
 	case scenarioFanout:
 		return c.Rooms * c.Members
@@ -374,8 +349,8 @@ func runScenario(ctx context.Context, cfg config) (*report, error) {
 		Errors:     []string{},
 	}
 	if ports, err := ephemeralPorts(); err == nil {
-		if need := cfg.connectionsNeeded(); need > ports*len(cfg.SourceIPs) {
-			rep.warn(fmt.Sprintf("%d connections over %d source address(es) of %d ephemeral ports each: expect connect failures; widen -source-ips", need, len(cfg.SourceIPs), ports))
+		if need := connectionsNeeded(cfg); need > ports*len(cfg.SourceIPs) {
+			rep.Warn(fmt.Sprintf("%d connections over %d source address(es) of %d ephemeral ports each: expect connect failures; widen -source-ips", need, len(cfg.SourceIPs), ports))
 		}
 	}
 	whole := markCPU()
@@ -390,7 +365,7 @@ func runScenario(ctx context.Context, cfg config) (*report, error) {
 	}
 	rep.LoadgenCPU = whole.since()
 	rep.WallSeconds = rep.LoadgenCPU.WallSeconds
-	rep.OK = err == nil && rep.correct()
+	rep.OK = err == nil && len(rep.Failures()) == 0
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 	}

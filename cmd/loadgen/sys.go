@@ -57,16 +57,6 @@ func ephemeralPorts() (int, error) {
 	return hi - lo + 1, nil
 }
 
-// cpuUse is CPU time spent over a wall-clock interval.
-type cpuUse struct {
-	UserSeconds   float64 `json:"user_seconds"`
-	SystemSeconds float64 `json:"system_seconds"`
-	TotalSeconds  float64 `json:"total_seconds"`
-	WallSeconds   float64 `json:"wall_seconds"`
-	// Cores is TotalSeconds / WallSeconds: 1.0 is one core fully busy.
-	Cores float64 `json:"cores"`
-}
-
 // cpuMark is a point to measure own CPU use from.
 type cpuMark struct {
 	at         time.Time

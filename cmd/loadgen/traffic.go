@@ -98,8 +98,10 @@ type traffic struct {
 	closedLoop  bool
 	stopSending atomic.Bool
 	orderLimit  int64
-	padding     string
-	latency     *histogram
+	// padding is cfg.Size x characters; a message takes what it needs
+	// of it to reach that length.
+	padding string
+	latency *histogram
 
 	// bigroom: per message (by sequence number), how many members got it
 	// and, once all did, how long that took.
@@ -336,10 +338,13 @@ func (m *member) send(sentAt, seq int64) bool {
 	b = append(b, `","username":"`...)
 	b = append(b, m.username...)
 	b = append(b, `","content":"`...)
+	content := len(b)
 	b = strconv.AppendInt(b, sentAt, 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, seq, 10)
-	b = append(b, m.t.padding...)
+	if n := len(b) - content; n < len(m.t.padding) {
+		b = append(b, m.t.padding[n:]...)
+	}
 	b = append(b, `","createdAt":"`+createdAt+`"}]`...)
 	var err error
 	if c == nil {
@@ -512,9 +517,9 @@ func runTraffic(ctx context.Context, cfg config, rep *report) error {
 		Join:        &joinSummary,
 		RampSeconds: time.Since(rampStart).Seconds(),
 	}
-	rep.addErrors(failures.samples)
+	rep.AddErrors(failures.samples)
 	server.RSSAfterBytes = probe.rss()
-	server.setPerConnection(rep.Connections.Established)
+	server.SetPerConnection(rep.Connections.Established)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -586,12 +591,12 @@ func runTraffic(ctx context.Context, cfg config, rep *report) error {
 	server.CPU = probe.cpuSince(serverCPU)
 	var drops []string
 	rep.Connections.DroppedDuringRun, drops = dropped(clients)
-	rep.addErrors(drops)
+	rep.AddErrors(drops)
 
 	closeAll(clients) // the readers are done: their counters are final
 	t.report(rep, sendStart, sendEnd, planned)
 	if sendCtx.Err() != nil && ctx.Err() == nil {
-		rep.warn(fmt.Sprintf("send phase stopped by -duration %v before every message was sent", cfg.Duration))
+		rep.Warn(fmt.Sprintf("send phase stopped by -duration %v before every message was sent", cfg.Duration))
 	}
 	return ctx.Err()
 }

@@ -27,9 +27,13 @@
 // transaction, each inside its own
 // savepoint so that one failing request (a missing room, a conflict) does
 // not fail its neighbours, commits with one fsync and only then answers the
-// callers. Under load many appends share one fsync; an idle store commits
-// each write alone, with no added delay. Requests run in queue order, so the
-// orders of the appends in one room follow the order they were queued in.
+// callers. Before it begins a transaction, the writer yields the processor
+// while doing so brings more requests (for at most as long as its last
+// commit took), so callers it has just answered can queue their next write
+// and share the next fsync. Under load many appends share one fsync; an
+// idle store commits each write alone, with no added delay. Requests run
+// in queue order, so the orders of the appends in one room follow the
+// order they were queued in.
 // Orders are assigned by the writer from a per-room cache of the last order,
 // loaded from the database on first use and discarded whenever a
 // transaction fails.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,56 @@ func TestConcurrentAppendersFreeRunning(t *testing.T) {
 	}
 	if after.FailedBatches != 0 || after.Dropped != 0 {
 		t.Errorf("stats = %+v, want no failed batch and nothing dropped", after)
+	}
+}
+
+// TestClosedLoopCallersShareCommitsOnOneProcessor is the chat server's
+// load on one core: every caller posts again as soon as its last post is
+// answered. The writer must let the callers it just answered queue their
+// next write before it commits again, so that commits carry most of them
+// rather than the one or two that were queued when the last commit ended.
+func TestClosedLoopCallersShareCommitsOnOneProcessor(t *testing.T) {
+	const (
+		callers   = 32
+		perCaller = 20
+	)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := openStore(t, filepath.Join(t.TempDir(), "chat.db"))
+	if err := s.CreateRoom(context.Background(), rooms.Room{ID: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	errs := make(chan error, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range perCaller {
+				if _, err := s.AppendMessage(context.Background(), "r", rooms.NewMessage{Content: fmt.Sprintf("c%d-%d", c, i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	after := s.Stats()
+	commits, writes := after.Commits-before.Commits, after.Writes-before.Writes
+	if writes != callers*perCaller {
+		t.Fatalf("writes = %d, want %d", writes, callers*perCaller)
+	}
+	// Each round of posts (one per caller) fits one commit. An eager
+	// writer, committing what is queued when it comes back, needs 31 to
+	// 54 commits here; a quarter more than one per round leaves room for
+	// the scheduler's fairness checks.
+	if limit := uint64(perCaller + perCaller/4); commits > limit {
+		t.Errorf("%d writes took %d commits, want at most %d (%d rounds of %d)", writes, commits, limit, perCaller, callers)
+	}
+	if got := mustMessages(t, s, "r"); len(got) != callers*perCaller {
+		t.Errorf("history holds %d messages, want %d", len(got), callers*perCaller)
 	}
 }
 
