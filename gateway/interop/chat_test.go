@@ -90,9 +90,9 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.I
 		t.Fatal(err)
 	}
 	s := &chatServer{
-		url:      "http://" + ln.Addr().String(),
-		sio:      sio,
-		gw:       gw,
+		url: "http://" + ln.Addr().String(),
+		sio: sio,
+		gw:  gw,
 		// The edge of every listener, with its defaults, as cmd/chatserver
 		// serves: real clients must never notice it.
 		http:     edge.NewServer(e, edge.Timeouts{}, logger),
