@@ -24,7 +24,9 @@ type chatClient struct {
 	mu       sync.Mutex
 	messages map[string][]rooms.Message     // room -> messages in arrival order
 	lists    map[string][]rooms.Participant // room -> latest participant list
-	changed  chan struct{}                  // signalled on every event
+	// exceptionCodes are the codes of the "exception" events received.
+	exceptionCodes []string
+	changed        chan struct{} // signalled on every event
 }
 
 func dialChat(t *testing.T, name string, node *serverProcess) *chatClient {
@@ -52,7 +54,12 @@ func (c *chatClient) onEvent(event string, args []json.RawMessage) {
 		if json.Unmarshal(args[0], &list) == nil {
 			c.lists[room] = list
 		}
-	} else if event != "exception" && event != "messages" && !strings.HasPrefix(event, "closed/") {
+	} else if event == "exception" {
+		var e struct{ Code string }
+		if json.Unmarshal(args[0], &e) == nil {
+			c.exceptionCodes = append(c.exceptionCodes, e.Code)
+		}
+	} else if event != "messages" && !strings.HasPrefix(event, "closed/") {
 		var m rooms.Message
 		if json.Unmarshal(args[0], &m) == nil && m.Order > 0 {
 			c.messages[event] = append(c.messages[event], m)
@@ -110,6 +117,12 @@ func (c *chatClient) chat(ctx context.Context, roomID, content string) (rooms.Me
 	if err != nil {
 		return rooms.Message{}, err
 	}
+	return parseAck(ack)
+}
+
+// parseAck reads a chat or messages acknowledgement: the stored message,
+// or the refusal as a *rooms.Error with its code.
+func parseAck(ack json.RawMessage) (rooms.Message, error) {
 	var args []json.RawMessage
 	if err := json.Unmarshal(ack, &args); err != nil || len(args) == 0 {
 		return rooms.Message{}, fmt.Errorf("ack %s: not an array of arguments", ack)
