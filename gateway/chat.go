@@ -25,7 +25,6 @@ const (
 	codeUnsupportedType    = "messages.unsupported-type"
 	codeUnknownRecipient   = "messages.unknown-recipient"
 	internalErrorMessage   = "Internal server error"
-	jsISOLayout            = "2006-01-02T15:04:05.000Z"
 	messageTypeGroup       = "group"
 	messageTypeDirect      = "direct"
 	exceptionStatusMessage = "error"
@@ -480,7 +479,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 		From:      from,
 		To:        in.To,
 		Content:   in.Content,
-		CreatedAt: time.Now().UTC().Format(jsISOLayout),
+		CreatedAt: rooms.JSTime(g.now()),
 	}
 	if err := g.publish(ctx, in.RoomID, Envelope{Kind: KindDirect, Direct: &dm, Sender: c.ID()}); err != nil {
 		return g.ackError(err)

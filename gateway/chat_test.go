@@ -481,8 +481,8 @@ func TestDirectMessage(t *testing.T) {
 			if !ok {
 				t.Fatalf("ack %+v", got)
 			}
-			if _, err := time.Parse(jsISOLayout, dm.CreatedAt); err != nil {
-				t.Fatalf("createdAt %q: %v", dm.CreatedAt, err)
+			if dm.CreatedAt != fixedISO {
+				t.Fatalf("createdAt %q, want the server's time %q", dm.CreatedAt, fixedISO)
 			}
 			want.CreatedAt = dm.CreatedAt
 			if dm != want {

@@ -792,3 +792,15 @@ func TestHubGlobalSmallRoomListsAreNotSpaced(t *testing.T) {
 	b.none(t)
 	c.none(t)
 }
+
+// roomsOf is the room ids the socket is in, sorted.
+func (r *registry) roomsOf(s *socketState) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}

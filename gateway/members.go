@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -333,17 +332,6 @@ func (r *registry) roomCount(s *socketState) int {
 	return len(s.rooms)
 }
 
-// roomsOf is the room ids the socket is in, sorted.
-func (r *registry) roomsOf(s *socketState) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
 
 // deliveryLogCapacity bounds a recoverable socket's delivery log: the room
 // messages (of several rooms) queued to it most recently. A client whose

@@ -32,6 +32,10 @@ const (
 // jsISOLayout formats like JavaScript's Date.prototype.toISOString.
 const jsISOLayout = "2006-01-02T15:04:05.000Z"
 
+// JSTime formats t as the original's clients read times: JavaScript's
+// Date.prototype.toISOString (UTC, milliseconds).
+func JSTime(t time.Time) string { return t.UTC().Format(jsISOLayout) }
+
 // Service holds the rules of the chat domain on top of a Store. It is safe
 // for concurrent use.
 type Service struct {
@@ -222,7 +226,7 @@ func (s *Service) Post(ctx context.Context, roomID string, m NewMessage) (Messag
 		return Message{}, err
 	}
 	if m.CreatedAt == "" {
-		m.CreatedAt = s.now().UTC().Format(jsISOLayout)
+		m.CreatedAt = JSTime(s.now())
 	}
 	msg, err := s.store.AppendMessage(ctx, roomID, m)
 	if errors.Is(err, ErrRoomNotFound) {

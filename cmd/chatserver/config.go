@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
+	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
+	"chatgateway/rooms/sqlitestore"
 )
 
 // config is every setting of the server. Each has a flag, an environment
@@ -94,7 +97,7 @@ func settings() []setting {
 			c.Store = v
 			return nil
 		}},
-		{"delivery", "DELIVERY", "room", "room: events reach only the room's members; global: every socket, as the original", func(c *config, v string) error {
+		{"delivery", "DELIVERY", string(gateway.DefaultDelivery), "room: events reach only the room's members; global: every socket, as the original", func(c *config, v string) error {
 			if v != "room" && v != "global" {
 				return fmt.Errorf("must be room or global")
 			}
@@ -111,18 +114,18 @@ func settings() []setting {
 			return nil
 		}},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
-		{"ping-interval", "PING_INTERVAL", "25s", "Engine.IO heartbeat interval", durationSetter(func(c *config) *time.Duration { return &c.PingInterval })},
-		{"ping-timeout", "PING_TIMEOUT", "20s", "Engine.IO heartbeat timeout", durationSetter(func(c *config) *time.Duration { return &c.PingTimeout })},
-		{"upgrade-timeout", "UPGRADE_TIMEOUT", "10s", "time allowed for the polling-to-WebSocket upgrade", durationSetter(func(c *config) *time.Duration { return &c.UpgradeTimeout })},
-		{"connect-timeout", "CONNECT_TIMEOUT", "45s", "time a v4 client has to connect a namespace", durationSetter(func(c *config) *time.Duration { return &c.ConnectTimeout })},
-		{"max-payload", "MAX_PAYLOAD", "1000000", "max HTTP long-polling body, bytes (maxHttpBufferSize)", int64Setter(func(c *config) *int64 { return &c.MaxPayload })},
-		{"max-frame", "MAX_FRAME", "1000000", "max WebSocket message, bytes", int64Setter(func(c *config) *int64 { return &c.MaxFrame })},
-		{"max-buffered", "MAX_BUFFERED", "4194304", "max queued outbound bytes per session before it is cut off as a slow consumer", int64Setter(func(c *config) *int64 { return &c.MaxBuffered })},
-		{"max-attachments", "MAX_ATTACHMENTS", "10", "max binary attachments per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxAttachments })},
-		{"max-json-depth", "MAX_JSON_DEPTH", "32", "max JSON nesting depth per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxJSONDepth })},
-		{"max-body", "MAX_BODY", "102400", "max REST request body, bytes (body-parser's 100kb)", int64Setter(func(c *config) *int64 { return &c.MaxBodyBytes })},
-		{"max-content", "MAX_CONTENT", "65536", "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
-		{"rejoin-grace", "REJOIN_GRACE", "60s", "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
+		{"ping-interval", "PING_INTERVAL", engineio.DefaultPingInterval.String(), "Engine.IO heartbeat interval", durationSetter(func(c *config) *time.Duration { return &c.PingInterval })},
+		{"ping-timeout", "PING_TIMEOUT", engineio.DefaultPingTimeout.String(), "Engine.IO heartbeat timeout", durationSetter(func(c *config) *time.Duration { return &c.PingTimeout })},
+		{"upgrade-timeout", "UPGRADE_TIMEOUT", engineio.DefaultUpgradeTimeout.String(), "time allowed for the polling-to-WebSocket upgrade", durationSetter(func(c *config) *time.Duration { return &c.UpgradeTimeout })},
+		{"connect-timeout", "CONNECT_TIMEOUT", socketio.DefaultConnectTimeout.String(), "time a v4 client has to connect a namespace", durationSetter(func(c *config) *time.Duration { return &c.ConnectTimeout })},
+		{"max-payload", "MAX_PAYLOAD", strconv.FormatInt(engineio.DefaultMaxPayload, 10), "max HTTP long-polling body, bytes (maxHttpBufferSize)", int64Setter(func(c *config) *int64 { return &c.MaxPayload })},
+		{"max-frame", "MAX_FRAME", strconv.FormatInt(engineio.DefaultMaxFrame, 10), "max WebSocket message, bytes", int64Setter(func(c *config) *int64 { return &c.MaxFrame })},
+		{"max-buffered", "MAX_BUFFERED", strconv.FormatInt(engineio.DefaultMaxBufferedBytes, 10), "max queued outbound bytes per session before it is cut off as a slow consumer", int64Setter(func(c *config) *int64 { return &c.MaxBuffered })},
+		{"max-attachments", "MAX_ATTACHMENTS", strconv.Itoa(socketio.DefaultMaxAttachments), "max binary attachments per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxAttachments })},
+		{"max-json-depth", "MAX_JSON_DEPTH", strconv.Itoa(socketio.DefaultMaxJSONDepth), "max JSON nesting depth per Socket.IO packet", intSetter(func(c *config) *int { return &c.MaxJSONDepth })},
+		{"max-body", "MAX_BODY", strconv.Itoa(httpapi.DefaultMaxBodyBytes), "max REST request body, bytes (body-parser's 100kb)", int64Setter(func(c *config) *int64 { return &c.MaxBodyBytes })},
+		{"max-content", "MAX_CONTENT", strconv.Itoa(rooms.DefaultMaxContentBytes), "max chat message content, bytes", intSetter(func(c *config) *int { return &c.MaxContentBytes })},
+		{"rejoin-grace", "REJOIN_GRACE", gateway.DefaultRejoinGrace.String(), "how long a disconnected 2.x client's rooms are kept for its reconnection (room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RejoinGrace })},
 		{"recovery-window", "RECOVERY_WINDOW", gateway.DefaultRecoveryWindow.String(), "how long a disconnected socket.io-client 4.x can recover its socket, rooms and missed messages (connection state recovery, room delivery); off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.RecoveryWindow })},
 		{"identity", "IDENTITY", "", "bound: a socket posts only into rooms it joined, under the name it joined with; open: anyone as anyone, as the original; empty: bound with DELIVERY=room, open with global", func(c *config, v string) error {
 			if v != "" && v != string(gateway.IdentityBound) && v != string(gateway.IdentityOpen) {
@@ -148,19 +151,19 @@ func settings() []setting {
 		{"auth-jwt-secret", "AUTH_JWT_SECRET", "", "HS256 secret (32 bytes or more): sockets must present a JWT (auth.token, or ?token= for 2.x clients) and join under its username; empty: no authentication", func(c *config, v string) error { c.JWTSecret = v; return nil }},
 		{"auth-jwt-public-key", "AUTH_JWT_PUBLIC_KEY", "", "PEM file of the RSA (RS256) or EC P-256 (ES256) public key tokens are signed for, instead of AUTH_JWT_SECRET", func(c *config, v string) error { c.JWTPublicKey = v; return nil }},
 		{"auth-jwt-claim", "AUTH_JWT_CLAIM", jwtauth.DefaultClaim, "JWT claim holding the username", func(c *config, v string) error { c.JWTClaim = v; return nil }},
-		{"reorder-timeout", "REORDER_TIMEOUT", "2s", "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
-		{"reorder-limit", "REORDER_LIMIT", "10000", "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
-		{"store-timeout", "STORE_TIMEOUT", "5s", "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},
-		{"max-field", "MAX_FIELD", "1024", "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt) and of REST roomId and creatorUsername", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
+		{"reorder-timeout", "REORDER_TIMEOUT", gateway.DefaultReorderTimeout.String(), "how long a room message that arrived ahead of its predecessor waits before the gap is read back from the store", durationSetter(func(c *config) *time.Duration { return &c.ReorderTimeout })},
+		{"reorder-limit", "REORDER_LIMIT", strconv.Itoa(gateway.DefaultReorderLimit), "max out-of-order messages held per room before the gap is filled from the store", intSetter(func(c *config) *int { return &c.ReorderLimit })},
+		{"store-timeout", "STORE_TIMEOUT", gateway.DefaultStoreTimeout.String(), "bound on each store call made for one socket event or delivery", durationSetter(func(c *config) *time.Duration { return &c.StoreTimeout })},
+		{"max-field", "MAX_FIELD", strconv.Itoa(gateway.DefaultMaxFieldBytes), "max bytes of identifier-like socket fields (roomId, username, avatar, to, type, createdAt) and of REST roomId and creatorUsername", intSetter(func(c *config) *int { return &c.MaxFieldBytes })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "grace period for a clean shutdown on SIGTERM/SIGINT", durationSetter(func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 		{"cookie", "COOKIE", "io", "name of the EIO3-style session cookie; empty disables it", func(c *config, v string) error { c.Cookie = v; return nil }},
 		{"node-id", "NODE_ID", "", "name of this node in participant entries and the Redis node registry; empty: hostname plus a random suffix", func(c *config, v string) error { c.NodeID = v; return nil }},
-		{"heartbeat-interval", "HEARTBEAT_INTERVAL", "2s", "with a Redis store: how often a node renews its liveness entry and looks for dead nodes", durationSetter(func(c *config) *time.Duration { return &c.HeartbeatEvery })},
-		{"node-ttl", "NODE_TTL", "6s", "with a Redis store: a node silent this long is dead, and its participants become connected:false; must exceed HEARTBEAT_INTERVAL", durationSetter(func(c *config) *time.Duration { return &c.NodeTTL })},
-		{"list-broadcast-max", "LIST_BROADCAST_MAX", "100", "rooms with more recipients than this send a changed participant list only to the socket that joined (re-broadcasting n entries to n members is O(n²) bytes)", intSetter(func(c *config) *int { return &c.ListBroadcast })},
-		{"list-interval", "LIST_INTERVAL", "500ms", "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
+		{"heartbeat-interval", "HEARTBEAT_INTERVAL", gateway.DefaultHeartbeatInterval.String(), "with a Redis store: how often a node renews its liveness entry and looks for dead nodes", durationSetter(func(c *config) *time.Duration { return &c.HeartbeatEvery })},
+		{"node-ttl", "NODE_TTL", gateway.DefaultNodeTTL.String(), "with a Redis store: a node silent this long is dead, and its participants become connected:false; must exceed HEARTBEAT_INTERVAL", durationSetter(func(c *config) *time.Duration { return &c.NodeTTL })},
+		{"list-broadcast-max", "LIST_BROADCAST_MAX", strconv.Itoa(gateway.DefaultListBroadcastMax), "rooms with more recipients than this send a changed participant list only to the socket that joined (re-broadcasting n entries to n members is O(n²) bytes)", intSetter(func(c *config) *int { return &c.ListBroadcast })},
+		{"list-interval", "LIST_INTERVAL", gateway.DefaultListInterval.String(), "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
-		{"sqlite-max-batch", "SQLITE_MAX_BATCH", "512", "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
+		{"sqlite-max-batch", "SQLITE_MAX_BATCH", strconv.Itoa(sqlitestore.DefaultMaxBatch), "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 
 		// The HTTP edge, on every listener (see README, Security).
 		{"header-timeout", "HEADER_TIMEOUT", edge.DefaultHeaderTimeout.String(), "most time to read a request head; a slower connection is closed", durationSetter(func(c *config) *time.Duration { return &c.HeaderTimeout })},

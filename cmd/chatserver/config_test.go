@@ -5,9 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"chatgateway/gateway"
+	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/jwtauth"
+	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/rooms"
+	"chatgateway/rooms/sqlitestore"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -62,5 +67,52 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("unexpected config %+v", c)
 			}
 		})
+	}
+}
+
+// TestDefaultsAreThePackagesDefaults ties every default the command line
+// states to the constant of the package that owns the setting, so the two
+// cannot drift apart.
+func TestDefaultsAreThePackagesDefaults(t *testing.T) {
+	c, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		setting   string
+		got, want any
+	}{
+		{"DELIVERY", gateway.Delivery(c.Delivery), gateway.DefaultDelivery},
+		{"PING_INTERVAL", c.PingInterval, engineio.DefaultPingInterval},
+		{"PING_TIMEOUT", c.PingTimeout, engineio.DefaultPingTimeout},
+		{"UPGRADE_TIMEOUT", c.UpgradeTimeout, engineio.DefaultUpgradeTimeout},
+		{"CONNECT_TIMEOUT", c.ConnectTimeout, socketio.DefaultConnectTimeout},
+		{"MAX_PAYLOAD", c.MaxPayload, int64(engineio.DefaultMaxPayload)},
+		{"MAX_FRAME", c.MaxFrame, int64(engineio.DefaultMaxFrame)},
+		{"MAX_BUFFERED", c.MaxBuffered, int64(engineio.DefaultMaxBufferedBytes)},
+		{"MAX_ATTACHMENTS", c.MaxAttachments, socketio.DefaultMaxAttachments},
+		{"MAX_JSON_DEPTH", c.MaxJSONDepth, socketio.DefaultMaxJSONDepth},
+		{"MAX_BODY", c.MaxBodyBytes, int64(httpapi.DefaultMaxBodyBytes)},
+		{"MAX_CONTENT", c.MaxContentBytes, rooms.DefaultMaxContentBytes},
+		{"REJOIN_GRACE", c.RejoinGrace, gateway.DefaultRejoinGrace},
+		{"RECOVERY_WINDOW", c.RecoveryWindow, gateway.DefaultRecoveryWindow},
+		{"EVENT_RATE", c.EventRate, gateway.DefaultEventRate},
+		{"EVENT_BURST", c.EventBurst, gateway.DefaultEventBurst},
+		{"MAX_ROOMS", c.MaxRooms, gateway.DefaultMaxRoomsPerSocket},
+		{"AUTH_JWT_CLAIM", c.JWTClaim, jwtauth.DefaultClaim},
+		{"REORDER_TIMEOUT", c.ReorderTimeout, gateway.DefaultReorderTimeout},
+		{"REORDER_LIMIT", c.ReorderLimit, gateway.DefaultReorderLimit},
+		{"STORE_TIMEOUT", c.StoreTimeout, gateway.DefaultStoreTimeout},
+		{"MAX_FIELD", c.MaxFieldBytes, gateway.DefaultMaxFieldBytes},
+		{"HEARTBEAT_INTERVAL", c.HeartbeatEvery, gateway.DefaultHeartbeatInterval},
+		{"NODE_TTL", c.NodeTTL, gateway.DefaultNodeTTL},
+		{"LIST_BROADCAST_MAX", c.ListBroadcast, gateway.DefaultListBroadcastMax},
+		{"LIST_INTERVAL", c.ListInterval, gateway.DefaultListInterval},
+		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: the command line's default %v, the package's %v", tt.setting, tt.got, tt.want)
+		}
 	}
 }

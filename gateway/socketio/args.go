@@ -58,7 +58,6 @@ const maxArgDepth = 10000
 
 var (
 	rawMessageType      = reflect.TypeFor[json.RawMessage]()
-	bytesType           = reflect.TypeFor[[]byte]()
 	mapStringAnyType    = reflect.TypeFor[map[string]any]()
 	sliceAnyType        = reflect.TypeFor[[]any]()
 	errorType           = reflect.TypeFor[error]()

@@ -54,12 +54,13 @@ type codecUpload struct {
 	CodecEmbeddedBase
 	*CodecEmbeddedExtra
 	codecEmbeddedHidden
-	Files  []codecFile        `json:"files"`
-	Ptr    *codecFile         `json:"ptr"`
-	ByName map[string][]byte  `json:"byName"`
-	ByNum  map[int]codecFile  `json:"byNum"`
-	Arr    [2][]byte          `json:"arr"`
-	Named  codecBlob          `json:"named"`
+	Files  []codecFile       `json:"files"`
+	Ptr    *codecFile        `json:"ptr"`
+	ByName map[string][]byte `json:"byName"`
+	ByNum  map[int]codecFile `json:"byNum"`
+	Arr    [2][]byte         `json:"arr"`
+	Named  codecBlob         `json:"named"`
+	//lint:ignore SA5008 a field named "-" is the encoding/json rule this case checks
 	Dash   []byte             `json:"-,"`
 	Inner  []byte             // shallower than CodecEmbeddedExtra.Inner: wins
 	Any    map[string]any     `json:"any"`

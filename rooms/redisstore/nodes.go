@@ -18,8 +18,9 @@ func (s *Store) Heartbeat(ctx context.Context, nodeID string, ttl time.Duration)
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: heartbeat: ttl must be positive, got %v", ttl)
 	}
-	ttlMillis := (ttl + time.Millisecond - 1) / time.Millisecond
-	if err := heartbeatScript.Run(ctx, s.client, []string{s.nodesKey()}, s.prefix, nodeID, int64(ttlMillis)).Err(); err != nil {
+	// Whole milliseconds, rounded up: the script's clock is Redis's in ms.
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	if err := heartbeatScript.Run(ctx, s.client, []string{s.nodesKey()}, s.prefix, nodeID, ms).Err(); err != nil {
 		return unavailable("heartbeat", err)
 	}
 	return nil
