@@ -687,7 +687,9 @@ func (k *conn) onEvent(p *Packet) {
 		results, callErr = h.call(reflect.ValueOf(Conn(k)), args, p.Attachments)
 		return callErr
 	})
-	if err != nil || !p.HasID {
+	// Only a handler with results acknowledges, as a Node handler that
+	// never calls its ack sends none: the client's timeout() then fires.
+	if err != nil || !p.HasID || !h.acknowledges {
 		return
 	}
 	data, attachments, err := EncodeArgs(nil, "", results)
