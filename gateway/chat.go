@@ -373,8 +373,8 @@ func (g *Gateway) refuse(c socketio.Conn, message string) {
 }
 
 // onExchanges is the original's message event: stored, then broadcast as
-// event <roomId>. Failures go to the sender alone as "exception"; an ack, if
-// the client asked for one, carries nothing, like the original's silence.
+// event <roomId>. Failures go to the sender alone as "exception". It has no
+// results, so it acknowledges nothing, like the original.
 func (g *Gateway) onExchanges(c socketio.Conn, raw json.RawMessage) {
 	if err := g.exchange(c, raw); err != nil {
 		_ = c.Emit(exceptionEvent, g.exception(err))

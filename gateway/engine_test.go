@@ -157,14 +157,27 @@ func (c *wsClient) write(packet string) error {
 // goroutine) until the named event arrives.
 func (c *wsClient) readUntilEvent(name string) json.RawMessage {
 	c.t.Helper()
+	var arg json.RawMessage
+	c.readUntil(func(p string) bool {
+		e, ok := parseEvent(p)
+		arg = e.arg
+		return ok && e.name == name
+	})
+	return arg
+}
+
+// readUntil reads synchronously, answering pings, until a packet matches,
+// and returns it.
+func (c *wsClient) readUntil(match func(packet string) bool) string {
+	c.t.Helper()
 	for {
 		p := c.readRaw()
 		if p == "2" {
 			c.write("3")
 			continue
 		}
-		if e, ok := parseEvent(p); ok && e.name == name {
-			return e.arg
+		if match(p) {
+			return p
 		}
 	}
 }

@@ -29,7 +29,7 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 		// session is closed and the pending GET carries the close packet.
 		sess.mu.Unlock()
 		sess.closeWith(ReasonTransportError, true)
-		w.WriteHeader(http.StatusBadRequest)
+		s.writeStatus(w, r, http.StatusBadRequest)
 		return
 	}
 	sess.pollActive = true
@@ -142,7 +142,7 @@ func (s *Server) servePollPost(w http.ResponseWriter, r *http.Request, sess *Ses
 	if sess.postActive {
 		// Overlapping POSTs could reorder packets: socket.io closes the session.
 		sess.mu.Unlock()
-		w.WriteHeader(http.StatusBadRequest)
+		s.writeStatus(w, r, http.StatusBadRequest)
 		sess.closeWith(ReasonTransportError, false)
 		return
 	}

@@ -71,6 +71,8 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	origins  map[string]bool
+	// clock drives the heartbeat; tests replace it before serving.
+	clock clock
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -86,6 +88,7 @@ func NewServer(cfg Config, h Handler) *Server {
 		handler:  h,
 		log:      cfg.Logger,
 		sessions: make(map[string]*Session),
+		clock:    systemClock{},
 	}
 	if len(cfg.AllowedOrigins) > 0 {
 		s.origins = make(map[string]bool, len(cfg.AllowedOrigins))
@@ -155,6 +158,15 @@ func writeError(w http.ResponseWriter, r *http.Request, s *Server, e *engineErro
 	w.Write([]byte(`{"code":` + strconv.Itoa(e.code) + `,"message":` + strconv.Quote(e.message) + `}`))
 }
 
+// writeStatus answers with a bare status, as engine.io answers overlapping
+// polls. Like every answer of the engine it carries the CORS headers: a
+// browser that cannot read an error sees only "Failed to fetch".
+func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, status int) {
+	s.setCORS(w, r)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
 // setCORS applies the one allowed-origins policy to polling responses: the
 // request origin is reflected with credentials (socket.io 2's behaviour), or
 // "*" when there is none.
@@ -222,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := s.lookup(sid)
-	if sess != nil && sess.expired(time.Now()) {
+	if sess != nil && sess.heartbeatExpired() {
 		sess.closeWith(ReasonPingTimeout, false)
 		sess = nil
 	}

@@ -51,6 +51,13 @@ func newTestServer(t *testing.T, cfg Config) (*Server, string) {
 func startTestServer(t *testing.T, cfg Config) (*Server, string, func()) {
 	t.Helper()
 	srv := NewServer(cfg, &echoHandler{})
+	base, stop := serveEngine(t, srv)
+	return srv, base, stop
+}
+
+// serveEngine serves srv on a loopback port and returns its engine URL.
+func serveEngine(t *testing.T, srv *Server) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,7 @@ func startTestServer(t *testing.T, cfg Config) (*Server, string, func()) {
 		srv.Shutdown(ctx)
 		hs.Close()
 	}
-	return srv, hs.URL + "/engine.io/", stop
+	return hs.URL + "/engine.io/", stop
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {

@@ -74,9 +74,9 @@ type Session struct {
 	ws           *wsConn       // set once upgraded, or for a WebSocket-only session
 	flushing     bool          // a WebSocket flush goroutine is running
 	awaitingPong bool          // v4: a ping was sent and no pong came yet
-	pingSentAt   time.Time     // v4: when the last ping was queued
+	pingDue      time.Time     // v4: when the next ping is due, or the unanswered one was
 	deadline     time.Time     // when the heartbeat expires, checked on every request too
-	heartbeat    *time.Timer
+	heartbeat    timer
 	closedCh     chan struct{}
 	data         any
 
@@ -200,12 +200,14 @@ func (s *Session) isClosed() bool {
 	return s.closed
 }
 
-// expired reports a session whose heartbeat deadline passed even if its
-// timer has not run yet, so a late request never revives it.
-func (s *Session) expired(now time.Time) bool {
+// heartbeatExpired brings the heartbeat up to now, for a request that may
+// come before a late timer (see advanceHeartbeatLocked), and reports whether
+// the session's deadline has passed; the caller then closes it.
+func (s *Session) heartbeatExpired() bool {
+	now := s.server.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.deadline.IsZero() && now.After(s.deadline) && (s.protocol == ProtocolV3 || s.awaitingPong)
+	return !s.closed && s.heartbeat != nil && s.advanceHeartbeatLocked(now)
 }
 
 // Close closes the session from the server side.
@@ -254,37 +256,71 @@ func (s *Session) closeWith(reason string, graceful bool) {
 
 // startHeartbeat arms the session's single timer. The runtime keeps timers
 // in its own heap, so a session costs no goroutine while it waits.
+//
+// The heartbeat follows the protocol's clock, not its timer's punctuality:
+// v4 pings are due every PingInterval from the handshake and each must be
+// answered within PingTimeout of when it was due; v3 clients must ping
+// within PingInterval+PingTimeout of their previous ping. A timer that runs
+// late (a loaded machine) neither moves a deadline nor lets a request
+// through after it: requests check the same clock (heartbeatExpired).
 func (s *Session) startHeartbeat() {
 	cfg := s.server.cfg
+	now := s.server.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.protocol == ProtocolV4 {
-		s.heartbeat = time.AfterFunc(cfg.PingInterval, s.onHeartbeatTimer)
+		s.pingDue = now.Add(cfg.PingInterval)
+		s.heartbeat = s.server.clock.AfterFunc(cfg.PingInterval, s.onHeartbeatTimer)
 	} else {
-		s.deadline = time.Now().Add(cfg.PingInterval + cfg.PingTimeout)
-		s.heartbeat = time.AfterFunc(cfg.PingInterval+cfg.PingTimeout, s.onHeartbeatTimer)
+		s.deadline = now.Add(cfg.PingInterval + cfg.PingTimeout)
+		s.heartbeat = s.server.clock.AfterFunc(cfg.PingInterval+cfg.PingTimeout, s.onHeartbeatTimer)
 	}
 }
 
+// advanceHeartbeatLocked does, at now, what the protocol's clock says has
+// happened by then, whoever notices first (the timer or a request): it
+// sends a v4 ping that is due, and reports whether the deadline has passed.
+// A v4 ping due at T expires at T+PingTimeout even when it went out late or
+// not at all: the client, which has heard nothing since the previous ping,
+// gives up at that time too (its own pingInterval+pingTimeout).
+func (s *Session) advanceHeartbeatLocked(now time.Time) (expired bool) {
+	if s.protocol == ProtocolV4 && !s.awaitingPong {
+		if now.Before(s.pingDue) {
+			return false
+		}
+		s.awaitingPong = true
+		s.deadline = s.pingDue.Add(s.server.cfg.PingTimeout)
+		if now.Before(s.deadline) {
+			s.queue = append(s.queue, pingMessage)
+			s.queuedBytes += pingMessage.size()
+			s.wakeLocked()
+		}
+	}
+	return !now.Before(s.deadline)
+}
+
+// nextHeartbeatLocked is when the heartbeat has something to do next: send
+// the next ping, or check a deadline.
+func (s *Session) nextHeartbeatLocked() time.Time {
+	if s.protocol == ProtocolV4 && !s.awaitingPong {
+		return s.pingDue
+	}
+	return s.deadline
+}
+
 func (s *Session) onHeartbeatTimer() {
+	now := s.server.clock.Now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if s.protocol == ProtocolV3 || s.awaitingPong {
+	if s.advanceHeartbeatLocked(now) {
 		s.mu.Unlock()
 		s.closeWith(ReasonPingTimeout, false)
 		return
 	}
-	now := time.Now()
-	s.awaitingPong = true
-	s.pingSentAt = now
-	s.deadline = now.Add(s.server.cfg.PingTimeout)
-	s.queue = append(s.queue, pingMessage)
-	s.queuedBytes += pingMessage.size()
-	s.wakeLocked()
-	s.heartbeat.Reset(s.server.cfg.PingTimeout)
+	s.heartbeat.Reset(s.nextHeartbeatLocked().Sub(now))
 	s.mu.Unlock()
 }
 
@@ -315,7 +351,7 @@ func (s *Session) onPacket(p Packet) error {
 			s.queuedBytes += m.size()
 			s.wakeLocked()
 			d := s.server.cfg.PingInterval + s.server.cfg.PingTimeout
-			s.deadline = time.Now().Add(d)
+			s.deadline = s.server.clock.Now().Add(d)
 			s.heartbeat.Reset(d)
 		}
 		s.mu.Unlock()
@@ -324,11 +360,10 @@ func (s *Session) onPacket(p Packet) error {
 		s.mu.Lock()
 		if s.protocol == ProtocolV4 && !s.closed && s.awaitingPong {
 			s.awaitingPong = false
-			s.deadline = time.Time{}
 			// Pings keep a fixed cadence from the handshake rather than
-			// drifting by each round trip.
-			next := time.Until(s.pingSentAt.Add(s.server.cfg.PingInterval))
-			s.heartbeat.Reset(max(next, 0))
+			// drifting by each round trip or by a late timer.
+			s.pingDue = s.pingDue.Add(s.server.cfg.PingInterval)
+			s.heartbeat.Reset(max(s.pingDue.Sub(s.server.clock.Now()), 0))
 		}
 		s.mu.Unlock()
 		return nil

@@ -166,6 +166,12 @@ func (s *Session) readLoop(ws *wsConn) {
 			s.closeWith(reason, false)
 			return
 		}
+		if s.heartbeatExpired() {
+			// Whatever it carries (a late pong), it came after the deadline.
+			ws.close()
+			s.closeWith(ReasonPingTimeout, false)
+			return
+		}
 		var p Packet
 		if mt == websocket.BinaryMessage {
 			p, err = decodeWSBinary(s.protocol, data)

@@ -243,6 +243,8 @@ func (h *harness) newSocketServer(sockets *socketCounter) *socketio.Server {
 		srv.OnEvent(ns, "echo-ack", func(c socketio.Conn, args ...any) socketio.Args {
 			return args
 		})
+		// No results: no acknowledgement, as the original's exchanges.
+		srv.OnEvent(ns, "exchanges", func(c socketio.Conn, payload json.RawMessage) {})
 		srv.OnEvent(ns, "echo-emit", func(c socketio.Conn, args ...any) {
 			h.check(c.Emit("echo-back", args...), "emit echo-back")
 		})

@@ -75,6 +75,18 @@ type Conn interface {
 //	func(c Conn)
 //	func(c Conn, a T1, b T2, ...)            // each arg decoded from JSON into T
 //	func(c Conn, a T1, ...) (R1, R2, ...)    // results become the ack args
+//	func(c Conn, args ...any) Args           // Args is spread: any number of ack args
+//
+// Acknowledgements follow Node's socket.io, where a handler acknowledges by
+// calling the ack function it was given: here a handler acknowledges by
+// having results. When the client asked for an ack (an EVENT with an id), a
+// handler with results answers an ACK carrying them (an empty Args answers
+// an ACK with no arguments, like ack() in Node); a handler without results
+// answers none, so the client's own timeout (socket.timeout(ms).emit in
+// socket.io-client 4) fires, as against a Node handler that never calls its
+// ack. Nor is an ack sent when the arguments cannot be bound or the handler
+// panics. There is no separate ack function: every handler here decides its
+// answer before it returns.
 //
 // A parameter of type []byte receives a binary attachment; any, map[string]any
 // and []any receive decoded JSON where attachments appear as []byte; structs

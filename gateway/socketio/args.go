@@ -973,6 +973,10 @@ type handlerFunc struct {
 	// spreadResult: the handler returns one Args value, sent as that many
 	// acknowledgement arguments.
 	spreadResult bool
+	// acknowledges: the handler has results, so a client that asked for an
+	// acknowledgement gets one (with no arguments for an empty Args). A
+	// handler without results acknowledges nothing.
+	acknowledges bool
 }
 
 // Args, returned as a handler's only result, is spread into the
@@ -1011,6 +1015,7 @@ func newHandler(fn any, connType reflect.Type) *handlerFunc {
 	}
 	h := &handlerFunc{fn: v, name: t.String(), connType: connType, variadic: t.IsVariadic()}
 	h.spreadResult = t.NumOut() == 1 && t.Out(0) == argsType
+	h.acknowledges = t.NumOut() > 0
 	first := 0
 	if connType != nil {
 		if t.NumIn() == 0 || t.In(0) != connType {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,7 +101,27 @@ func NewServer(cfg Config) *Server {
 // Engine exposes the engine, for its settings and session count.
 func (s *Server) Engine() *engineio.Server { return s.engine }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isClientBundle(r.URL.Path) {
+		http.Error(w, clientBundleMissing, http.StatusNotFound)
+		return
+	}
+	s.engine.ServeHTTP(w, r)
+}
+
+// clientBundleMissing answers requests for the client bundle, which Node
+// socket.io serves beside its engine (serveClient, on by default in
+// socket.io 2) and this server does not: it would mean shipping a copy of
+// socket.io-client. Applications bundle the client themselves.
+const clientBundleMissing = "The Socket.IO client bundle is not served by this server: bundle socket.io-client with the application."
+
+// isClientBundle reports the paths Node socket.io serves its client bundle
+// at: socket.io.js, socket.io.slim.js, socket.io.min.js, socket.io.esm.min.js,
+// socket.io.msgpack.min.js and their .map files, beside the engine path.
+func isClientBundle(urlPath string) bool {
+	name := path.Base(urlPath)
+	return strings.HasPrefix(name, "socket.io.") && (strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".js.map"))
+}
 
 // Shutdown disconnects every client gracefully and refuses new ones.
 func (s *Server) Shutdown(ctx context.Context) error { return s.engine.Shutdown(ctx) }
@@ -687,7 +709,9 @@ func (k *conn) onEvent(p *Packet) {
 		results, callErr = h.call(reflect.ValueOf(Conn(k)), args, p.Attachments)
 		return callErr
 	})
-	if err != nil || !p.HasID {
+	// Only a handler with results acknowledges, as a Node handler that
+	// never calls its ack sends none: the client's timeout() then fires.
+	if err != nil || !p.HasID || !h.acknowledges {
 		return
 	}
 	data, attachments, err := EncodeArgs(nil, "", results)

@@ -27,6 +27,9 @@ function attachHandlers(nsp, counters) {
       const ack = args.pop();
       if (typeof ack === 'function') ack(...args);
     });
+    // Acknowledges nothing, like the original NestJS server's 'exchanges':
+    // a client's timeout().emit gets its timeout error (chat/ack.test.mjs).
+    socket.on('exchanges', () => {});
     socket.on('echo-emit', (...args) => {
       socket.emit('echo-back', ...args);
     });

@@ -197,6 +197,17 @@ export class Client {
     return withDeadline(new Promise((resolve) => this.socket.emit(event, payload, resolve)), WAIT_MS, `${this.name} ack of '${event}'`);
   }
 
+  // emitExpectingNoAck emits with an ack callback that must never run (the
+  // original never acknowledged 'exchanges'). Check with assertNotCalled
+  // after a ping(): an ack sent for this emit would arrive before the ping's.
+  emitExpectingNoAck(event, payload) {
+    const calls = [];
+    this.socket.emit(event, payload, (...args) => calls.push(args));
+    return {
+      assertNotCalled: () => assert.deepEqual(calls, [], `${this.name}: '${event}' was acknowledged`),
+    };
+  }
+
   // ping is a round trip that changes nothing: an unsupported message type.
   // Its ack proves the socket is alive and, the server's queue for a socket
   // being FIFO, that everything sent to it before has arrived.
