@@ -100,6 +100,8 @@ type Gateway struct {
 
 	stopBackground func()
 	backgroundDone sync.WaitGroup
+
+	stats gatewayCounters
 }
 
 // New builds a gateway on svc and subscribes it to the broker; ctx bounds
@@ -162,6 +164,7 @@ func New(ctx context.Context, svc *rooms.Service, cfg Config, logger *slog.Logge
 type brokerSubscriber struct{ g *Gateway }
 
 func (b brokerSubscriber) Deliver(roomID string, env Envelope) {
+	b.g.stats.received.Add(1)
 	if env.Kind == KindTakeover {
 		b.g.onTakeover(env)
 		return
@@ -169,7 +172,10 @@ func (b brokerSubscriber) Deliver(roomID string, env Envelope) {
 	b.g.hub.Deliver(roomID, env)
 }
 
-func (b brokerSubscriber) Resync() { b.g.hub.Resync() }
+func (b brokerSubscriber) Resync() {
+	b.g.stats.resyncs.Add(1)
+	b.g.hub.Resync()
+}
 
 // NodeID is the name of this node in participant entries and the registry.
 func (g *Gateway) NodeID() string { return g.cfg.NodeID }
@@ -225,6 +231,7 @@ func (g *Gateway) onConnect(c socketio.Conn) error {
 	if g.cfg.Auth != nil {
 		user, err := g.authenticate(c)
 		if err != nil {
+			g.stats.countRefusal(err)
 			return err
 		}
 		s.authUser = user
@@ -239,6 +246,7 @@ func (g *Gateway) onConnect(c socketio.Conn) error {
 	}
 	c.SetContext(s)
 	g.members.add(s)
+	g.log.Debug("gateway: socket connected", "socket", s.id, "remote", c.RemoteAddr(), "eio", c.Handshake().Protocol)
 	if state, ok := c.Recovered(); ok {
 		if plan, ok := state.(*restorePlan); ok {
 			g.restore(s, plan)
@@ -293,6 +301,7 @@ func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
 	g.dropClaim(s, false)
 	slices.SortFunc(memberships, func(a, b *membership) int { return strings.Compare(a.roomID, b.roomID) })
 	for _, mb := range memberships {
+		g.log.Debug("gateway: socket left a room", "socket", s.id, "room", mb.roomID, "username", mb.username)
 		g.leave(mb.roomID, s.id)
 	}
 	g.depart(s, memberships, reason)
@@ -358,6 +367,7 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
 		return
 	}
+	g.log.Debug("gateway: socket joined a room", "socket", s.id, "room", in.RoomID, "username", in.Username)
 	// A reconnecting original frontend never joins by itself: a joining
 	// socket waiting for a live session's end is another page.
 	g.dropClaim(s, true)
@@ -368,6 +378,7 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 }
 
 func (g *Gateway) refuse(c socketio.Conn, message string) {
+	g.log.Debug("gateway: join refused; disconnecting the socket", "socket", c.ID(), "reason", message)
 	_ = c.Emit(exceptionEvent, Exception{Status: exceptionStatusMessage, Message: message})
 	_ = c.Close()
 }
@@ -517,7 +528,12 @@ func roomError(roomID string, err error) error {
 }
 
 func (g *Gateway) publish(ctx context.Context, roomID string, env Envelope) error {
-	return g.cfg.Broker.Publish(ctx, roomID, env)
+	g.stats.published.Add(1)
+	err := g.cfg.Broker.Publish(ctx, roomID, env)
+	if err != nil {
+		g.stats.publishErrors.Add(1)
+	}
+	return err
 }
 
 // roomClosed is the rooms service hook for a room closed over REST.
@@ -533,6 +549,7 @@ func (g *Gateway) exception(err error) Exception {
 	e := Exception{Status: exceptionStatusMessage, Message: g.errorText(err)}
 	if isRefusal(err) {
 		e.Code = rooms.ErrorCode(err)
+		g.refused(err)
 	}
 	return e
 }
@@ -554,6 +571,9 @@ func (g *Gateway) errorText(err error) string {
 }
 
 func (g *Gateway) ackError(err error) AckError {
+	if isRefusal(err) {
+		g.refused(err)
+	}
 	var validationErr *rooms.ValidationError
 	if errors.As(err, &validationErr) {
 		return AckError{Code: rooms.CodeValidation, Message: g.errorText(err)}
@@ -563,4 +583,10 @@ func (g *Gateway) ackError(err error) AckError {
 		return AckError{Code: domainErr.Code, Message: domainErr.Message}
 	}
 	return AckError{Code: rooms.CodeInternal, Message: g.errorText(err)}
+}
+
+// refused counts and logs one of the gateway's own refusals.
+func (g *Gateway) refused(err error) {
+	g.stats.countRefusal(err)
+	g.log.Debug("gateway: event refused", "code", rooms.ErrorCode(err), "err", err)
 }

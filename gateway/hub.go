@@ -120,6 +120,10 @@ type hub struct {
 
 	mu    sync.Mutex
 	rooms map[string]*room
+
+	// deliveries counts events queued to sockets, by kind: one atomic add
+	// per broadcast, not per recipient.
+	deliveries [len(deliveryKindNames)]atomic.Uint64
 }
 
 func newHub(cfg hubConfig, reader roomReader, members *registry, logger *slog.Logger) *hub {
@@ -429,7 +433,7 @@ func (h *hub) deliver(rm *room, d delivery) {
 		if s := h.members.socket(d.sender); s != nil {
 			to = append(to, s.conn)
 		}
-		h.broadcast(to, directEvent, d.direct)
+		h.broadcast(deliverDirect, to, directEvent, d.direct)
 	case deliverReplay:
 		h.replay(rm, d.member, d.from)
 	case deliverClosed:
@@ -445,7 +449,7 @@ func (h *hub) deliver(rm *room, d delivery) {
 			}
 		}
 		rm.out.markClosed()
-		h.broadcast(to, closedEvent(rm.id), RoomClosedEvent{RoomID: rm.id})
+		h.broadcast(deliverClosed, to, closedEvent(rm.id), RoomClosedEvent{RoomID: rm.id})
 	}
 }
 
@@ -454,7 +458,7 @@ func (h *hub) deliver(rm *room, d delivery) {
 func (h *hub) deliverMessage(rm *room, m rooms.Message) {
 	defer rm.delivered.Store(m.Order)
 	if h.cfg.delivery == DeliveryGlobal {
-		h.broadcast(h.members.all(), messageEvent(rm.id), m)
+		h.broadcast(deliverMessage, h.members.all(), messageEvent(rm.id), m)
 		return
 	}
 	to := h.recipients(rm)
@@ -465,14 +469,18 @@ func (h *hub) deliverMessage(rm *room, m rooms.Message) {
 	if err != nil {
 		return
 	}
+	sent := 0
 	for _, mb := range to {
 		if mb.holding.Load() {
 			continue // its replay, queued behind, covers this message
 		}
 		// An error means the socket is gone or was just cut off as a slow
 		// consumer; its disconnect handler cleans up.
-		_ = mb.send(b, m.Order)
+		if mb.send(b, m.Order) == nil {
+			sent++
+		}
 	}
+	h.deliveries[deliverMessage].Add(uint64(sent))
 }
 
 // recipients is the room's members (the old members of a closed room
@@ -526,6 +534,7 @@ func (h *hub) replay(rm *room, mb *membership, from int64) {
 			if err := mb.send(b, m.Order); err != nil {
 				return // gone; its disconnect handler cleans up
 			}
+			h.deliveries[deliverReplay].Add(1)
 		}
 		from = stored[len(stored)-1].Order + 1
 	}
@@ -579,7 +588,7 @@ func (h *hub) deliverList(rm *room, d delivery) {
 	if list == nil {
 		list = []rooms.Participant{}
 	}
-	h.broadcast(to, participantsEvent(rm.id), list)
+	h.broadcast(deliverParticipants, to, participantsEvent(rm.id), list)
 }
 
 // localSockets is the sockets among ids connected to this node.
@@ -595,7 +604,7 @@ func (h *hub) localSockets(ids []string) []member {
 	return out
 }
 
-func (h *hub) broadcast(to []member, event string, arg any) {
+func (h *hub) broadcast(kind deliveryKind, to []member, event string, arg any) {
 	if len(to) == 0 {
 		return
 	}
@@ -608,13 +617,17 @@ func (h *hub) broadcast(to []member, event string, arg any) {
 		h.log.Error("gateway: cannot encode event", "event", event, "err", err)
 		return
 	}
+	sent := 0
 	for _, m := range to {
 		// An error means the socket is gone or was just cut off as a slow
 		// consumer; its disconnect handler cleans up.
 		if err := m.Send(b); err != nil {
 			h.log.Debug("gateway: send failed", "socket", m.ID(), "event", event, "err", err)
+		} else {
+			sent++
 		}
 	}
+	h.deliveries[kind].Add(uint64(sent))
 }
 
 // freeIdleRooms drops the delivery state of rooms that have no member on

@@ -61,12 +61,14 @@ func (g *Gateway) livenessRound(ctx context.Context, healthySince *time.Time) {
 	opCtx, cancel := context.WithTimeout(ctx, g.cfg.HeartbeatInterval)
 	defer cancel()
 	if err := g.cfg.Nodes.Heartbeat(opCtx, g.cfg.NodeID, g.cfg.NodeTTL); err != nil {
+		g.stats.heartbeatsFailed.Add(1)
 		if !healthySince.IsZero() && ctx.Err() == nil {
 			g.log.Warn("gateway: node heartbeat failed", "node", g.cfg.NodeID, "err", err)
 		}
 		*healthySince = time.Time{}
 		return
 	}
+	g.stats.heartbeats.Add(1)
 	if healthySince.IsZero() {
 		*healthySince = time.Now()
 	}
@@ -80,6 +82,7 @@ func (g *Gateway) livenessRound(ctx context.Context, healthySince *time.Time) {
 		}
 		return
 	}
+	g.stats.nodesReaped.Add(uint64(len(reaped)))
 	for _, node := range slices.Sorted(maps.Keys(reaped)) {
 		roomIDs := reaped[node]
 		g.log.Warn("gateway: node stopped beating; its participants are now disconnected", "deadNode", node, "rooms", len(roomIDs))

@@ -186,14 +186,17 @@ func (g *Gateway) onRecover(req socketio.RecoveryRequest) (socketio.Recovered, b
 	defer cancel()
 	sess, ok, err := g.cfg.Sessions.TakeOverSession(ctx, key, g.cfg.NodeID, g.now(), g.cfg.RecoveryWindow)
 	if err != nil {
+		g.stats.countRestore(RestoreRecovery, false)
 		g.log.Warn("gateway: cannot recover a session; the client starts afresh", "err", err)
 		return socketio.Recovered{}, false
 	}
 	if !ok {
+		g.stats.countRestore(RestoreRecovery, false)
 		return socketio.Recovered{}, false
 	}
 	plan, ok := recoveryPlan(sess, req)
 	if !ok {
+		g.stats.countRestore(RestoreRecovery, false)
 		g.log.Debug("gateway: recovery refused: the client's position cannot be known", "socket", sess.SocketID, "rooms", len(sess.Rooms))
 		if err := g.cfg.Sessions.EndSession(ctx, key, g.cfg.NodeID); err != nil {
 			g.log.Warn("gateway: cannot end an unrecoverable session", "err", err)
@@ -206,6 +209,7 @@ func (g *Gateway) onRecover(req socketio.RecoveryRequest) (socketio.Recovered, b
 			_ = g.publish(ctx, r.RoomID, Envelope{Kind: KindTakeover, Sender: sess.SocketID, Node: g.cfg.NodeID})
 		}
 	}
+	g.stats.countRestore(RestoreRecovery, true)
 	return socketio.Recovered{SocketID: sess.SocketID, State: plan}, true
 }
 
@@ -393,7 +397,10 @@ func (g *Gateway) claim(s *socketState, presented string) {
 		return
 	}
 	switch outcome {
+	case rooms.ClaimRefused:
+		g.stats.countRestore(RestoreCookie, false)
 	case rooms.ClaimGranted:
+		g.stats.countRestore(RestoreCookie, true)
 		g.restore(s, eioPlan(sess, nil))
 	case rooms.ClaimPending:
 		c := &pendingClaim{key: key, claimant: s, deadline: g.now().Add(g.cfg.ClaimWait), since: make(map[string]int64, len(sess.Rooms))}
@@ -446,6 +453,7 @@ func (g *Gateway) retryClaim(c *pendingClaim) {
 	switch {
 	case outcome == rooms.ClaimGranted:
 		if g.claims.remove(c.claimant) == c {
+			g.stats.countRestore(RestoreCookie, true)
 			g.restore(c.claimant, eioPlan(sess, c.since))
 		}
 	case outcome == rooms.ClaimPending && g.now().Before(c.deadline):
@@ -454,10 +462,13 @@ func (g *Gateway) retryClaim(c *pendingClaim) {
 		// Still live after any dead connection would have been noticed:
 		// two live sockets share the cookie, so it identifies neither.
 		if g.claims.remove(c.claimant) == c {
+			g.stats.countRestore(RestoreCookie, false)
 			g.taint(ctx, c)
 		}
 	default:
-		g.claims.remove(c.claimant)
+		if g.claims.remove(c.claimant) == c {
+			g.stats.countRestore(RestoreCookie, false)
+		}
 	}
 }
 

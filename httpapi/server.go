@@ -33,6 +33,23 @@ type config struct {
 	maxFieldBytes int
 	writeLimit    WriteLimiter
 	adminToken    string
+	corsOrigins   []string
+	onRefusal     func(reason string)
+}
+
+// Reasons a REST request is refused before it runs, as WithRefusalHook
+// reports them.
+const (
+	RefusalWriteRate   = "rest-write-rate"
+	RefusalAdminToken  = "admin-token"
+	RefusalCrossOrigin = "cross-origin"
+)
+
+// WithRefusalHook has f called (synchronously, keep it cheap) for every
+// REST request refused by the write rate limit, the admin token or the
+// cross-origin check, with the Refusal* reason.
+func WithRefusalHook(f func(reason string)) Option {
+	return func(c *config) { c.onRefusal = f }
 }
 
 // WriteLimiter decides whether one more REST write (create, close) of the
@@ -101,6 +118,15 @@ type api struct {
 	maxFieldBytes int
 	writeLimit    WriteLimiter
 	adminToken    []byte
+	cors          *corsPolicy
+	crossOrigin   *http.CrossOriginProtection
+	onRefusal     func(reason string)
+}
+
+func (a *api) refused(reason string) {
+	if a.onRefusal != nil {
+		a.onRefusal(reason)
+	}
 }
 
 // New returns an *echo.Echo with the Nest-compatible error handler and 404s
@@ -114,9 +140,16 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes, writeLimit: cfg.writeLimit}
+	a := &api{svc: svc, logger: logger, body: cfg.body, maxFieldBytes: cfg.maxFieldBytes, writeLimit: cfg.writeLimit,
+		cors: newCORSPolicy(cfg.corsOrigins), onRefusal: cfg.onRefusal}
 	if cfg.adminToken != "" {
 		a.adminToken = []byte(cfg.adminToken)
+	}
+	var err error
+	if a.crossOrigin, err = newCrossOriginGuard(cfg.corsOrigins); err != nil {
+		// CheckCORSOrigins is the caller's way to refuse such a list.
+		logger.Warn("httpapi: bad CORS origin ignored; cross-origin writes are refused", "err", err)
+		a.crossOrigin, _ = newCrossOriginGuard(nil)
 	}
 
 	e := echo.New()
@@ -127,14 +160,15 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 
 	// Route-level middleware, not a Group: an Echo group with middleware
 	// registers a catch-all "/*" route, which is not ours to claim.
-	e.POST(pathRooms, a.createRoom, a.recoverPanics, a.guardWrite)
-	e.GET(pathMessages, a.getMessages, a.recoverPanics)
-	e.HEAD(pathMessages, a.getMessages, a.recoverPanics) // Express answers HEAD with the GET route
-	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics, a.guardWrite)
+	e.POST(pathRooms, a.createRoom, a.corsHeaders, a.recoverPanics, a.refuseCrossSite, a.guardWrite)
+	e.GET(pathMessages, a.getMessages, a.corsHeaders, a.recoverPanics)
+	e.HEAD(pathMessages, a.getMessages, a.corsHeaders, a.recoverPanics) // Express answers HEAD with the GET route
+	e.DELETE(pathRoom, a.closeRoom, a.corsHeaders, a.recoverPanics, a.refuseCrossSite, a.guardWrite)
 	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
-	// no such route (and no CORS on REST), so it is a plain 404.
+	// no such route (and no CORS on REST), so it is a plain 404 unless
+	// WithCORSOrigins allows the preflight's origin.
 	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
-		e.OPTIONS(p, a.notFound)
+		e.OPTIONS(p, a.preflight)
 	}
 	return e
 }
@@ -161,12 +195,14 @@ func (a *api) guardWrite(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		if a.writeLimit != nil {
 			if ok, retry := a.writeLimit.Allow(req); !ok {
+				a.refused(RefusalWriteRate)
 				seconds := max(int64(math.Ceil(retry.Seconds())), 1)
 				c.Response().Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
 				return &httpError{http.StatusTooManyRequests, "Too many room creations and closings from this address, retry in " + strconv.FormatInt(seconds, 10) + " s"}
 			}
 		}
 		if a.adminToken != nil && !a.authorized(req) {
+			a.refused(RefusalAdminToken)
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="rooms"`)
 			return &httpError{http.StatusUnauthorized, "Unauthorized"}
 		}

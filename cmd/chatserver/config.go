@@ -18,6 +18,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/httpapi/ops"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -31,6 +32,7 @@ type config struct {
 	Delivery        string
 	CORSOrigins     []string
 	LogLevel        slog.Level
+	LogFormat       string
 	PingInterval    time.Duration
 	PingTimeout     time.Duration
 	UpgradeTimeout  time.Duration
@@ -79,6 +81,11 @@ type config struct {
 	RESTWriteRate    float64
 	RESTWriteBurst   int
 	AdminToken       string
+	RESTCORSOrigins  []string
+
+	MetricsAddr  string
+	ReadyTimeout time.Duration
+	DrainDelay   time.Duration
 }
 
 type setting struct {
@@ -86,11 +93,22 @@ type setting struct {
 	set                  func(c *config, v string) error
 }
 
+// secretSettings hold secrets: how their values may appear in messages,
+// by environment variable.
+var secretSettings = map[string]func(v string) string{
+	"STORE":           redactStore,
+	"AUTH_JWT_SECRET": hideAll,
+	"ADMIN_TOKEN":     hideAll,
+}
+
+// hideAll redacts a secret setting entirely.
+func hideAll(string) string { return redactedSecret }
+
 func settings() []setting {
 	return []setting{
 		{"port", "PORT", "3000", "TCP port for REST and Socket.IO", func(c *config, v string) (err error) { c.Port, err = strconv.Atoi(v); return }},
 		{"host", "HOST", "", "interface to listen on (empty: all, as the original)", func(c *config, v string) error { c.Host = v; return nil }},
-		{"store", "STORE", defaultStore, "storage: sqlite:PATH (durable, one node), memory (lost on exit), or redis://HOST:PORT/DB (shared by several nodes)", func(c *config, v string) error {
+		{"store", "STORE", defaultStore, "storage: sqlite:PATH (durable, one node), memory (lost on exit), or redis://[:PASSWORD@]HOST:PORT/DB or rediss://... for TLS (shared by several nodes)", func(c *config, v string) error {
 			if _, err := parseStore(v); err != nil {
 				return err
 			}
@@ -105,15 +123,17 @@ func settings() []setting {
 			return nil
 		}},
 		{"cors-origins", "CORS_ORIGINS", "", "comma-separated origins allowed on /socket.io/ (polling CORS and WebSocket Origin); empty reflects every origin with credentials, as the original", func(c *config, v string) error {
-			c.CORSOrigins = nil
-			for _, o := range strings.Split(v, ",") {
-				if o = strings.TrimSpace(o); o != "" {
-					c.CORSOrigins = append(c.CORSOrigins, o)
-				}
-			}
+			c.CORSOrigins = splitList(v)
 			return nil
 		}},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{"log-format", "LOG_FORMAT", logFormatText, "text (key=value lines) or json (one object per line)", func(c *config, v string) error {
+			if v != logFormatText && v != logFormatJSON {
+				return fmt.Errorf("must be %s or %s", logFormatText, logFormatJSON)
+			}
+			c.LogFormat = v
+			return nil
+		}},
 		{"ping-interval", "PING_INTERVAL", engineio.DefaultPingInterval.String(), "Engine.IO heartbeat interval", durationSetter(func(c *config) *time.Duration { return &c.PingInterval })},
 		{"ping-timeout", "PING_TIMEOUT", engineio.DefaultPingTimeout.String(), "Engine.IO heartbeat timeout", durationSetter(func(c *config) *time.Duration { return &c.PingTimeout })},
 		{"upgrade-timeout", "UPGRADE_TIMEOUT", engineio.DefaultUpgradeTimeout.String(), "time allowed for the polling-to-WebSocket upgrade", durationSetter(func(c *config) *time.Duration { return &c.UpgradeTimeout })},
@@ -193,6 +213,25 @@ func settings() []setting {
 		}},
 		{"rest-write-burst", "REST_WRITE_BURST", strconv.Itoa(httpapi.DefaultWriteBurst), "REST room creations and closings one client address may make at once before REST_WRITE_RATE applies", intSetter(func(c *config) *int { return &c.RESTWriteBurst })},
 		{"admin-token", "ADMIN_TOKEN", "", "when set, REST room creation and closing require Authorization: Bearer <token> (401 otherwise); prefer the environment variable, a flag shows in ps", func(c *config, v string) error { c.AdminToken = v; return nil }},
+		{"rest-cors-origins", "REST_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], or *) whose pages may call the REST API: preflights answered, answers marked readable; listed origins may also create and close rooms from a browser; empty: no CORS on REST, as the original", func(c *config, v string) error {
+			c.RESTCORSOrigins = splitList(v)
+			return httpapi.CheckCORSOrigins(c.RESTCORSOrigins)
+		}},
+
+		// Operations (see README, Operations).
+		{"metrics-addr", "METRICS_ADDR", "", "address of a separate listener for /metrics (e.g. 127.0.0.1:9090); empty: /metrics on the main port", func(c *config, v string) error { c.MetricsAddr = v; return nil }},
+		{"ready-timeout", "READY_TIMEOUT", ops.DefaultReadyTimeout.String(), "bound on the store and broker checks of one /readyz probe; slower is not ready (503)", durationSetter(func(c *config) *time.Duration { return &c.ReadyTimeout })},
+		{"drain-delay", "DRAIN_DELAY", "0s", "on SIGTERM/SIGINT, how long /readyz answers 503 while everything still works, before sockets are closed and the listener stops: set it to your load balancer's probe interval so it stops sending first", func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative")
+			}
+			c.DrainDelay = d
+			return nil
+		}},
 	}
 }
 
@@ -294,13 +333,28 @@ func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 			v = *flagValues[s.flag]
 		}
 		if err := s.set(&c, v); err != nil {
-			return c, fmt.Errorf("%s (%s=%q): %w", s.flag, s.env, v, err)
+			shown := v
+			if redact := secretSettings[s.env]; redact != nil {
+				shown = redact(v)
+			}
+			return c, fmt.Errorf("%s (%s=%q): %w", s.flag, s.env, shown, err)
 		}
 	}
 	if c.NodeTTL <= c.HeartbeatEvery {
 		return c, fmt.Errorf("node-ttl (NODE_TTL=%v) must exceed heartbeat-interval (HEARTBEAT_INTERVAL=%v)", c.NodeTTL, c.HeartbeatEvery)
 	}
 	return c, nil
+}
+
+// splitList reads a comma-separated list, ignoring blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -23,6 +25,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/httpapi/ops"
 	"chatgateway/rooms"
 )
 
@@ -35,14 +38,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chatserver:", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := newLogger(os.Stderr, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, logger, nil); err != nil {
-		logger.Error("chatserver stopped", "err", err)
+		var failed *startError
+		if errors.As(err, &failed) {
+			logger.Error("chatserver failed to start", "err", failed.err)
+		} else {
+			logger.Error("chatserver failed", "err", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// startError is a failure before the server served anything: a port in
+// use, a store that cannot be opened, a bad key file.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return "start failed: " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // authenticator builds the JWT verifier the settings ask for, or none.
 func authenticator(cfg config) (gateway.Authenticator, error) {
@@ -79,19 +94,53 @@ func claimWait(cfg config) time.Duration {
 // refused, connected sockets get a close packet, in-flight requests finish.
 // ready, when not nil, receives the bound address.
 func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.Addr) error {
+	srv, stopStarted, err := start(ctx, cfg, logger)
+	if err != nil {
+		return &startError{err}
+	}
+	defer stopStarted()
+	if ready != nil {
+		ready <- srv.ln.Addr()
+	}
+	return srv.serve(ctx, cfg, logger)
+}
+
+// server is everything start built, ready to serve.
+type server struct {
+	ln     net.Listener
+	http   *http.Server
+	sio    *socketio.Server
+	gw     *gateway.Gateway
+	health *ops.Health
+}
+
+// start builds the server; stop releases what it opened (the listeners,
+// the store).
+func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, stop func(), err error) {
+	var closers []func()
+	stop = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	// Listen first: a port in use fails before the store is touched.
 	maxConns, note, err := edge.ConnCap(cfg.MaxConns, cfg.FDReserve)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if note != "" {
 		logger.Warn(note)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer ln.Close()
+	closers = append(closers, func() { ln.Close() })
 	timeouts := edge.Timeouts{
 		Header:         cfg.HeaderTimeout,
 		Read:           cfg.ReadTimeout,
@@ -100,11 +149,19 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
 	}
 	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, timeouts, logger)
+		stopPprof, err := serveSide("pprof", cfg.PprofAddr, pprofHandler(), timeouts, logger)
 		if err != nil {
-			return fmt.Errorf("pprof: %w", err)
+			return nil, nil, fmt.Errorf("pprof: %w", err)
 		}
-		defer stopPprof()
+		closers = append(closers, stopPprof)
+	}
+	metrics := ops.NewMetrics()
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveSide("metrics", cfg.MetricsAddr, metricsHandler(metrics), timeouts, logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+		closers = append(closers, stopMetrics)
 	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {
@@ -112,15 +169,16 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 	}
 	be, err := openBackend(ctx, cfg, nodeID, logger)
 	if err != nil {
-		return fmt.Errorf("store %s: %w", cfg.Store, err)
+		return nil, nil, fmt.Errorf("store %s: %w", redactStore(cfg.Store), err)
 	}
-	defer func() {
+	closers = append(closers, func() {
 		if err := be.close(); err != nil {
 			logger.Warn("store close", "err", err)
 		}
-	}()
-	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes), rooms.WithMaxRange(cfg.MaxRange))
+	})
+	svc := rooms.NewService(metrics.InstrumentStore(be.store), rooms.WithMaxContentBytes(cfg.MaxContentBytes), rooms.WithMaxRange(cfg.MaxRange))
 	clientIPs := edge.NewClientIPs(cfg.TrustedProxies)
+	sessionCap := edge.NewSessionCap(clientIPs, cfg.MaxSessionsPerIP)
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -132,7 +190,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			MaxBufferedBytes: cfg.MaxBuffered,
 			AllowedOrigins:   cfg.CORSOrigins,
 			Cookie:           cfg.Cookie,
-			AdmitSession:     edge.NewSessionCap(clientIPs, cfg.MaxSessionsPerIP).Admit,
+			AdmitSession:     sessionCap.Admit,
 			Logger:           logger,
 		},
 		MaxAttachments: cfg.MaxAttachments,
@@ -142,7 +200,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 	})
 	auth, err := authenticator(cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	subscribeCtx, cancelSubscribe := context.WithTimeout(ctx, cfg.StoreTimeout)
 	gw, err := gateway.New(subscribeCtx, svc, gateway.Config{
@@ -155,14 +213,14 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		EventBurst:        cfg.EventBurst,
 		MaxRoomsPerSocket: cfg.MaxRooms,
 		ClaimWait:         claimWait(cfg),
-		Sessions:          be.sessions,
+		Sessions:          metrics.InstrumentSessions(be.sessions),
 		ReorderTimeout:    cfg.ReorderTimeout,
 		ReorderLimit:      cfg.ReorderLimit,
 		StoreTimeout:      cfg.StoreTimeout,
 		MaxFieldBytes:     cfg.MaxFieldBytes,
 		Broker:            be.broker,
 		NodeID:            nodeID,
-		Nodes:             be.nodes,
+		Nodes:             metrics.InstrumentNodes(be.nodes),
 		HeartbeatInterval: cfg.HeartbeatEvery,
 		NodeTTL:           cfg.NodeTTL,
 		ListBroadcastMax:  cfg.ListBroadcast,
@@ -170,7 +228,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 	}, logger)
 	cancelSubscribe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	gw.Register(sio)
 
@@ -179,35 +237,82 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		httpapi.WithMaxFieldBytes(cfg.MaxFieldBytes),
 		httpapi.WithWriteLimiter(edge.RequestLimiter{IPs: clientIPs, Limiter: edge.NewRateLimiter(cfg.RESTWriteRate, cfg.RESTWriteBurst)}),
 		httpapi.WithAdminToken(cfg.AdminToken),
+		httpapi.WithCORSOrigins(cfg.RESTCORSOrigins),
+		httpapi.WithRefusalHook(metrics.RESTRefused),
 	)
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
 
-	srv := edge.NewServer(e, timeouts, logger)
-	capped := edge.NewListener(ln, edge.Limits{MaxConns: maxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, ClientIPs: clientIPs, Logger: logger})
-	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery, "node", nodeID,
-		"max_conns", maxConns, "admin_token", cfg.AdminToken != "")
-	if ready != nil {
-		ready <- ln.Addr()
+	health := ops.NewHealth(cfg.ReadyTimeout, logger, readinessChecks(be)...)
+	for path, h := range map[string]http.HandlerFunc{ops.PathHealthz: health.Live, ops.PathReadyz: health.Ready} {
+		e.GET(path, echo.WrapHandler(h))
+		e.HEAD(path, echo.WrapHandler(h))
 	}
+	if cfg.MetricsAddr == "" {
+		e.GET(ops.PathMetrics, echo.WrapHandler(metrics.Handler()))
+	}
+
+	capped := edge.NewListener(ln, edge.Limits{MaxConns: maxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, ClientIPs: clientIPs, Logger: logger})
+	metrics.Observe(ops.Sources{
+		Engine:   sio.Engine(),
+		Events:   sio,
+		Gateway:  gw,
+		Listener: capped,
+		Sessions: sessionCap,
+		Broker:   be.brokerStats,
+	})
+	srv := &server{
+		ln:     capped,
+		http:   edge.NewServer(ops.AccessLog(e, logger), timeouts, logger),
+		sio:    sio,
+		gw:     gw,
+		health: health,
+	}
+	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", redactStore(cfg.Store), "delivery", cfg.Delivery, "node", nodeID,
+		"max_conns", maxConns, "admin_token", cfg.AdminToken != "", "auth", auth != nil, "metrics", cmp.Or(cfg.MetricsAddr, ops.PathMetrics))
+	return srv, stop, nil
+}
+
+// readinessChecks are the parts of the backend /readyz asks: those that
+// can be unreachable (SQLite and Redis stores, the Redis broker).
+func readinessChecks(be backend) []ops.Check {
+	var checks []ops.Check
+	if p, ok := be.store.(ops.Pinger); ok {
+		checks = append(checks, ops.Check{Name: "store", Pinger: p})
+	}
+	if p, ok := be.broker.(ops.Pinger); ok {
+		checks = append(checks, ops.Check{Name: "broker", Pinger: p})
+	}
+	return checks
+}
+
+// serve serves until ctx ends, then drains and shuts down cleanly.
+func (s *server) serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(capped) }()
+	go func() { served <- s.http.Serve(s.ln) }()
 
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
+	// Not ready any more, while everything still works: a load balancer
+	// probing /readyz stops sending before connections are refused.
+	s.health.Drain()
+	if cfg.DrainDelay > 0 {
+		logger.Info("chatserver draining", "delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	logger.Info("chatserver shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := sio.Shutdown(shutdownCtx); err != nil {
+	if err := s.sio.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("socket.io shutdown incomplete", "err", err)
 	}
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("http shutdown incomplete", "err", err)
 	}
-	gw.Shutdown(shutdownCtx)
+	s.gw.Shutdown(shutdownCtx)
 	logger.Info("chatserver stopped")
 	return nil
 }

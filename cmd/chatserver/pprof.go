@@ -7,29 +7,41 @@ import (
 	"net/http/pprof"
 
 	"chatgateway/httpapi/edge"
+	"chatgateway/httpapi/ops"
 )
 
-// servePprof serves the runtime profiles on their own listener, never on
-// the public port, for benchmarks and diagnosis.
-// pprofMaxConns caps the pprof listener's connections (they come out of
-// FD_RESERVE).
-const pprofMaxConns = 8
+// sideMaxConns caps the connections of a side listener (pprof, metrics):
+// they come out of FD_RESERVE.
+const sideMaxConns = 8
 
-func servePprof(addr string, timeouts edge.Timeouts, logger *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+// pprofHandler serves the runtime profiles, on their own listener, never
+// on the public port, for benchmarks and diagnosis.
+func pprofHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	// The same hardening as the public port; WRITE_TIMEOUT is per write,
-	// so a 30 s CPU profile is not cut.
-	srv := edge.NewServer(mux, timeouts, logger)
-	go func() { _ = srv.Serve(edge.NewListener(ln, edge.Limits{MaxConns: pprofMaxConns, Logger: logger})) }()
-	logger.Info("pprof listening", "addr", ln.Addr().String())
+	return mux
+}
+
+// metricsHandler serves /metrics alone (METRICS_ADDR).
+func metricsHandler(m *ops.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(ops.PathMetrics, m.Handler())
+	return mux
+}
+
+// serveSide serves h on its own listener at addr with the public port's
+// hardening; WRITE_TIMEOUT is per write, so a 30 s CPU profile is not cut.
+func serveSide(name, addr string, h http.Handler, timeouts edge.Timeouts, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := edge.NewServer(h, timeouts, logger)
+	go func() { _ = srv.Serve(edge.NewListener(ln, edge.Limits{MaxConns: sideMaxConns, Logger: logger})) }()
+	logger.Info(name+" listening", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/redisbroker"
+	"chatgateway/httpapi/ops"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
 	"chatgateway/rooms/redisstore"
@@ -48,7 +49,9 @@ type storeSpec struct {
 	url  string // redis
 }
 
-// parseStore reads STORE: "memory", "sqlite:PATH" or "redis://HOST:PORT/DB".
+// parseStore reads STORE: "memory", "sqlite:PATH", "redis://HOST:PORT/DB"
+// or "rediss://HOST:PORT/DB" (TLS), the Redis forms with an optional
+// [USER]:PASSWORD@. Its errors never hold the password.
 func parseStore(v string) (storeSpec, error) {
 	switch {
 	case v == "memory":
@@ -59,18 +62,45 @@ func parseStore(v string) (storeSpec, error) {
 			return storeSpec{}, errors.New("sqlite: needs a file path, as in sqlite:./data/chat.db")
 		}
 		return storeSpec{kind: storeSQLite, path: path}, nil
-	case strings.HasPrefix(v, "redis://"):
+	case strings.HasPrefix(v, "redis://"), strings.HasPrefix(v, "rediss://"):
 		u, err := url.Parse(v)
 		if err != nil {
-			return storeSpec{}, fmt.Errorf("bad redis URL: %w", err)
+			// url.Error repeats the whole URL, password included.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
+			return storeSpec{}, fmt.Errorf("bad redis URL %s: %w", redactStore(v), err)
 		}
 		if u.Host == "" {
 			return storeSpec{}, errors.New("redis URL needs a host, as in redis://127.0.0.1:6379/0")
 		}
 		return storeSpec{kind: storeRedis, url: v}, nil
 	default:
-		return storeSpec{}, fmt.Errorf("unknown store %q: use sqlite:PATH, memory or redis://HOST:PORT/DB", v)
+		return storeSpec{}, fmt.Errorf("unknown store %q: use sqlite:PATH, memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStore(v))
 	}
+}
+
+// redactedSecret replaces a secret in anything printed.
+const redactedSecret = "xxxxx"
+
+// redactStore is STORE as it may be printed: the password of a Redis URL
+// replaced, redis://:s3cret@host/0 becoming redis://:xxxxx@host/0, even
+// when the URL does not parse.
+func redactStore(v string) string {
+	if u, err := url.Parse(v); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(v, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return v
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return v
+	}
+	return scheme + "://" + user + ":" + redactedSecret + rest[at:]
 }
 
 // backend is what a store setting brings: the store, the broker that
@@ -82,6 +112,8 @@ type backend struct {
 	sessions rooms.SessionStore
 	broker   gateway.Broker
 	nodes    gateway.NodeRegistry
+	// brokerStats counts a broker's traffic between nodes (nil for one node).
+	brokerStats ops.BrokerStats
 	// close releases everything, after the gateway stopped using it.
 	close func() error
 }
@@ -107,7 +139,7 @@ func openBackend(ctx context.Context, cfg config, nodeID string, logger *slog.Lo
 			return backend{}, err
 		}
 		b := redisbroker.New(s.Client(), redisbroker.Options{NodeID: nodeID, Logger: logger})
-		return backend{store: s, sessions: s, broker: b, nodes: s, close: func() error {
+		return backend{store: s, sessions: s, broker: b, nodes: s, brokerStats: b, close: func() error {
 			return errors.Join(b.Close(), s.Close())
 		}}, nil
 	default:

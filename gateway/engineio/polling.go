@@ -109,6 +109,9 @@ func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, sess *Sess
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
+	if err == nil {
+		s.countSent(transportPolling, len(batch), len(body))
+	}
 	*bufp = body
 	if cap(body) <= 1<<20 {
 		payloadPool.Put(bufp)

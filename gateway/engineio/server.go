@@ -78,6 +78,8 @@ type Server struct {
 	sessions map[string]*Session
 	closing  bool
 	count    atomic.Int64
+
+	stats counters
 }
 
 // NewServer returns a server that reports sessions to h.
@@ -134,24 +136,28 @@ func (s *Server) originAllowed(origin string) bool {
 }
 
 // engineError is an Engine.IO handshake/transport error with its wire code.
+// reason names it in Stats.
 type engineError struct {
 	code    int
 	message string
 	status  int
+	reason  errorReason
 }
 
 var (
-	errTransportUnknown    = &engineError{0, "Transport unknown", http.StatusBadRequest}
-	errUnknownSID          = &engineError{1, "Session ID unknown", http.StatusBadRequest}
-	errBadHandshakeMethod  = &engineError{2, "Bad handshake method", http.StatusBadRequest}
-	errBadRequest          = &engineError{3, "Bad request", http.StatusBadRequest}
-	errForbidden           = &engineError{4, "Forbidden", http.StatusForbidden}
-	errUnsupportedProtocol = &engineError{5, "Unsupported protocol version", http.StatusBadRequest}
-	errJSONPUnsupported    = &engineError{3, "Bad request: JSONP polling is not supported", http.StatusBadRequest}
-	errPayloadTooLarge     = &engineError{3, "Bad request: payload too large", http.StatusRequestEntityTooLarge}
+	errTransportUnknown    = &engineError{0, "Transport unknown", http.StatusBadRequest, reasonTransportUnknown}
+	errUnknownSID          = &engineError{1, "Session ID unknown", http.StatusBadRequest, reasonUnknownSID}
+	errBadHandshakeMethod  = &engineError{2, "Bad handshake method", http.StatusBadRequest, reasonBadHandshakeMethod}
+	errBadRequest          = &engineError{3, "Bad request", http.StatusBadRequest, reasonBadRequest}
+	errOriginForbidden     = &engineError{4, "Forbidden", http.StatusForbidden, reasonOriginNotAllowed}
+	errShuttingDown        = &engineError{4, "Forbidden", http.StatusForbidden, reasonShuttingDown}
+	errUnsupportedProtocol = &engineError{5, "Unsupported protocol version", http.StatusBadRequest, reasonUnsupportedProtocol}
+	errJSONPUnsupported    = &engineError{3, "Bad request: JSONP polling is not supported", http.StatusBadRequest, reasonJSONP}
+	errPayloadTooLarge     = &engineError{3, "Bad request: payload too large", http.StatusRequestEntityTooLarge, reasonPayloadTooLarge}
 )
 
 func writeError(w http.ResponseWriter, r *http.Request, s *Server, e *engineError) {
+	s.countError(r, e)
 	s.setCORS(w, r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
@@ -194,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
-		writeError(w, r, s, errForbidden)
+		writeError(w, r, s, errOriginForbidden)
 		return
 	}
 	protocol := ProtocolV3
@@ -287,12 +293,14 @@ func (s *Server) lookup(sid string) *Session {
 }
 
 func (s *Server) removeSession(sess *Session) {
+	t := sess.transportKind()
 	s.mu.Lock()
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 		if !sess.uncounted {
 			sess.uncounted = true
 			s.count.Add(-1)
+			s.countGone(sess, t)
 			sess.release()
 		}
 	}
@@ -302,10 +310,12 @@ func (s *Server) removeSession(sess *Session) {
 // uncount takes a closed session out of SessionCount while its map entry
 // lingers.
 func (s *Server) uncount(sess *Session) {
+	t := sess.transportKind()
 	s.mu.Lock()
 	if s.sessions[sess.id] == sess && !sess.uncounted {
 		sess.uncounted = true
 		s.count.Add(-1)
+		s.countGone(sess, t)
 		sess.release()
 	}
 	s.mu.Unlock()
@@ -326,7 +336,7 @@ func (s *Server) newSession(r *http.Request, protocol int, transport transportKi
 	if s.cfg.AdmitSession != nil {
 		rel, err := s.cfg.AdmitSession(r)
 		if err != nil {
-			return nil, &engineError{errForbidden.code, err.Error(), errForbidden.status}
+			return nil, &engineError{errOriginForbidden.code, err.Error(), errOriginForbidden.status, reasonAdmissionRefused}
 		}
 		release = rel
 	}
@@ -348,10 +358,11 @@ func (s *Server) newSession(r *http.Request, protocol int, transport transportKi
 	if s.closing {
 		s.mu.Unlock()
 		release()
-		return nil, errForbidden
+		return nil, errShuttingDown
 	}
 	s.sessions[sess.id] = sess
 	s.count.Add(1)
+	s.countOpened(sess)
 	s.mu.Unlock()
 	return sess, nil
 }

@@ -113,6 +113,12 @@ func (s *Session) Transport() string {
 	return s.transport.String()
 }
 
+func (s *Session) transportKind() transportKind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
 // SetData and Data let the layer above attach its own state.
 func (s *Session) SetData(v any) { s.mu.Lock(); s.data = v; s.mu.Unlock() }
 func (s *Session) Data() any     { s.mu.Lock(); defer s.mu.Unlock(); return s.data }
@@ -239,6 +245,7 @@ func (s *Session) closeWith(reason string, graceful bool) {
 	s.owesNoop = lingers
 	close(s.closedCh)
 	s.mu.Unlock()
+	s.server.countClosed(reason)
 
 	if ws != nil && !graceful {
 		ws.close()

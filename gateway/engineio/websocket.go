@@ -128,6 +128,10 @@ func (s *Session) flushWebSocket() {
 		for _, m := range q {
 			frames = append(frames, m.wsFrames(s.protocol)...)
 		}
+		size := 0
+		for _, f := range frames {
+			size += len(f)
+		}
 		err := ws.writeFrames(frames)
 		// Drop the references, so written messages can be collected.
 		clear(frames)
@@ -137,6 +141,7 @@ func (s *Session) flushWebSocket() {
 			s.closeWith(ReasonTransportError, false)
 			return
 		}
+		s.server.countSent(transportWebSocket, len(q), size)
 		if cap(frames) <= maxRetainedBatch {
 			s.wsBatch = frames[:0]
 		} else {
@@ -315,6 +320,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 				return
 			}
 			sess.transport = transportWebSocket
+			s.countUpgrade(sess)
 			sess.ws = ws
 			sess.upgrading = false
 			sess.probing = false

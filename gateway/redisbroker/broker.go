@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -80,6 +81,13 @@ type Broker struct {
 	// subscribed is closed once the first subscription is confirmed.
 	subscribed     chan struct{}
 	subscribedOnce sync.Once
+
+	// live is set while the subscription is confirmed and its connection
+	// has not failed since (Ping).
+	live atomic.Bool
+	// fromOthers counts envelopes received from other nodes; lost counts
+	// the times the subscription was lost.
+	fromOthers, lost atomic.Uint64
 }
 
 // New returns a broker on client. The subscription starts with the first
@@ -162,6 +170,25 @@ func (b *Broker) Subscribe(ctx context.Context, sub gateway.Subscriber) (unsubsc
 	}
 }
 
+// ErrNotSubscribed is Ping's answer while the subscription is down: other
+// nodes' envelopes do not reach this one (it resyncs when it is back).
+var ErrNotSubscribed = errors.New("redisbroker: not subscribed to the channel")
+
+// Ping reports whether the broker carries envelopes both ways now: the
+// subscription is confirmed and Redis answers PING.
+func (b *Broker) Ping(ctx context.Context) error {
+	if !b.live.Load() {
+		return ErrNotSubscribed
+	}
+	return b.client.Ping(ctx).Err()
+}
+
+// Stats counts envelopes received from other nodes and the times the
+// subscription was lost, since New.
+func (b *Broker) Stats() (fromOthers, subscriptionsLost uint64) {
+	return b.fromOthers.Load(), b.lost.Load()
+}
+
 // Close stops the subscription and waits for its goroutine.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -198,8 +225,10 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			}
 			if !broken {
 				b.log.Warn("redisbroker: subscription lost; reconnecting", "err", err)
+				b.lost.Add(1)
 			}
 			broken = true
+			b.live.Store(false)
 			select {
 			case <-ctx.Done():
 				return
@@ -219,6 +248,7 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 				b.local.Resync()
 			}
 			confirmed, broken = true, false
+			b.live.Store(true)
 			b.subscribedOnce.Do(func() { close(b.subscribed) })
 		case *redis.Message:
 			node, roomID, payload, err := decodeFrame([]byte(m.Payload))
@@ -234,6 +264,7 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 				b.log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
 				continue
 			}
+			b.fromOthers.Add(1)
 			_ = b.local.Publish(context.Background(), roomID, env)
 		case *redis.Pong:
 		}

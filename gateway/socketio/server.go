@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatgateway/gateway/engineio"
@@ -60,6 +61,9 @@ type Server struct {
 
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
+
+	// unhandled counts events no handler was registered for.
+	unhandled atomic.Uint64
 }
 
 type namespace struct {
@@ -68,6 +72,8 @@ type namespace struct {
 	onDisconnect func(Conn, string)
 	onRecover    func(RecoveryRequest) (Recovered, bool)
 	events       map[string]*handlerFunc
+	// received counts each handled event, by name.
+	received map[string]*atomic.Uint64
 }
 
 // NewServer returns a server with namespace "/" registered.
@@ -131,7 +137,7 @@ func (s *Server) namespace(name string) *namespace {
 	defer s.mu.Unlock()
 	ns := s.namespaces[name]
 	if ns == nil {
-		ns = &namespace{name: name, events: make(map[string]*handlerFunc)}
+		ns = &namespace{name: name, events: make(map[string]*handlerFunc), received: make(map[string]*atomic.Uint64)}
 		s.namespaces[name] = ns
 	}
 	return ns
@@ -176,7 +182,26 @@ func (s *Server) OnEvent(ns, event string, handler any) {
 	n := s.namespace(normalizeNamespace(ns))
 	s.mu.Lock()
 	n.events[event] = h
+	if n.received[event] == nil {
+		n.received[event] = new(atomic.Uint64)
+	}
 	s.mu.Unlock()
+}
+
+// EventCounts reports the events received since the server started: per
+// event name that has a handler (summed over namespaces), and how many had
+// none (ignored, as socket.io does). The names are the registered ones, so
+// a client cannot grow the set.
+func (s *Server) EventCounts() (handled map[string]uint64, unhandled uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	handled = make(map[string]uint64)
+	for _, ns := range s.namespaces {
+		for name, c := range ns.received {
+			handled[name] += c.Load()
+		}
+	}
+	return handled, s.unhandled.Load()
 }
 
 // OnRecover turns connection state recovery on for the namespace (Socket.IO
@@ -698,11 +723,13 @@ func (k *conn) onEvent(p *Packet) {
 		return
 	}
 	k.client.server.mu.RLock()
-	h := k.ns.events[event]
+	h, received := k.ns.events[event], k.ns.received[event]
 	k.client.server.mu.RUnlock()
 	if h == nil {
+		k.client.server.unhandled.Add(1)
 		return // unknown events are ignored, as socket.io does
 	}
+	received.Add(1)
 	var results []any
 	err = k.safely(event, func() error {
 		var callErr error

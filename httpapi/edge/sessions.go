@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxSessionsPerIP is the default cap on Engine.IO sessions open at
@@ -23,6 +24,7 @@ var ErrTooManySessions = errors.New("too many sessions from this address")
 type SessionCap struct {
 	ips     *ClientIPs
 	counter *perKeyCounter
+	refused atomic.Uint64
 }
 
 // NewSessionCap allows max sessions per client address as ips finds it
@@ -45,8 +47,12 @@ func (s *SessionCap) Admit(r *http.Request) (release func(), err error) {
 	}
 	key := Key(a)
 	if !s.counter.acquire(key) {
+		s.refused.Add(1)
 		return nil, ErrTooManySessions
 	}
 	var once sync.Once
 	return func() { once.Do(func() { s.counter.release(key) }) }, nil
 }
+
+// Refused counts the sessions refused over the per-address cap.
+func (s *SessionCap) Refused() uint64 { return s.refused.Load() }

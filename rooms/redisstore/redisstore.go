@@ -90,6 +90,14 @@ func newStore(client redis.UniversalClient, set settings) *Store {
 // deployment (the pub/sub broker). The Store keeps owning it.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
+// Ping reports whether Redis answers, within ctx (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
 // Close closes the client if Open created it.
 func (s *Store) Close() error {
 	if !s.ownsClient {

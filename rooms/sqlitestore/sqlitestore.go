@@ -267,6 +267,18 @@ func dataSourceName(path string, readOnly bool, set settings) string {
 	return u.String()
 }
 
+// Ping reports whether the database answers a query, within ctx
+// (readiness). It fails with ErrClosed after Close.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var one int
+	return s.readDB.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
 // Close answers every write already queued, stops the writer, closes the
 // database and releases the lock. Calls made after Close, Close included,
 // fail with ErrClosed.
