@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/httpapi/ops"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -113,6 +117,109 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("%s: the command line's default %v, the package's %v", tt.setting, tt.got, tt.want)
+		}
+	}
+}
+
+func TestRedisStoreURLs(t *testing.T) {
+	tests := []struct {
+		store, shown string
+		ok           bool
+	}{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0", true},
+		{"rediss://cache.example:6380/1", "rediss://cache.example:6380/1", true},
+		{"redis://:s3cretpw@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0", true},
+		{"rediss://app:s3cretpw@cache.example:6380/0", "rediss://app:xxxxx@cache.example:6380/0", true},
+		{"redis://user@127.0.0.1:6379/0", "redis://user@127.0.0.1:6379/0", true},
+		// Does not parse (an unescaped '#' cuts the host): still redacted.
+		{"redis://:pa#ss@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0", false},
+		{"redis://:s3cretpw@/0", "redis://:xxxxx@/0", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.store, func(t *testing.T) {
+			if got := redactStore(tc.store); got != tc.shown {
+				t.Errorf("redactStore = %q, want %q", got, tc.shown)
+			}
+			_, err := loadConfig(nil, func(k string) string {
+				if k == "STORE" {
+					return tc.store
+				}
+				return ""
+			}, io.Discard)
+			if (err == nil) != tc.ok {
+				t.Fatalf("loadConfig: %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && (strings.Contains(err.Error(), "s3cretpw") || strings.Contains(err.Error(), "pa#ss")) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestOperationsSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(config) bool
+		wantErr bool
+	}{
+		{"defaults", nil, func(c config) bool {
+			return c.LogFormat == "text" && c.MetricsAddr == "" && c.ReadyTimeout == ops.DefaultReadyTimeout && c.DrainDelay == 0 && c.RESTCORSOrigins == nil
+		}, false},
+		{"json logs", map[string]string{"LOG_FORMAT": "json"}, func(c config) bool { return c.LogFormat == "json" }, false},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, nil, true},
+		{"drain delay", map[string]string{"DRAIN_DELAY": "5s", "READY_TIMEOUT": "500ms"}, func(c config) bool {
+			return c.DrainDelay == 5*time.Second && c.ReadyTimeout == 500*time.Millisecond
+		}, false},
+		{"negative drain delay", map[string]string{"DRAIN_DELAY": "-1s"}, nil, true},
+		{"REST CORS origins", map[string]string{"REST_CORS_ORIGINS": "https://app.example, http://localhost:4200"}, func(c config) bool {
+			return len(c.RESTCORSOrigins) == 2 && c.RESTCORSOrigins[1] == "http://localhost:4200"
+		}, false},
+		{"REST CORS any origin", map[string]string{"REST_CORS_ORIGINS": "*"}, func(c config) bool { return c.RESTCORSOrigins[0] == "*" }, false},
+		{"REST CORS origin with a path", map[string]string{"REST_CORS_ORIGINS": "https://app.example/x"}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil && !tc.check(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+// TestLogsNeverShowSecrets: whatever a record carries (a message, a
+// string, an error, a group), the Redis password, ADMIN_TOKEN and
+// AUTH_JWT_SECRET are replaced.
+func TestLogsNeverShowSecrets(t *testing.T) {
+	const (
+		password = "pass%40word" // as written in the URL; Redis gets "pass@word"
+		token    = "admin-token-value"
+		secret   = "an-hs256-secret-of-at-least-32-bytes!"
+	)
+	cfg, err := loadConfig(nil, func(k string) string {
+		return map[string]string{"STORE": "redis://:" + password + "@127.0.0.1:6379/0", "ADMIN_TOKEN": token, "AUTH_JWT_SECRET": secret}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{logFormatText, logFormatJSON} {
+		cfg.LogFormat = format
+		var out strings.Builder
+		logger := newLogger(&out, cfg).With("store", cfg.Store)
+		logger.Error("dial redis://:"+password+"@127.0.0.1 failed", "err", fmt.Errorf("auth pass@word rejected"),
+			"token", token, slog.Group("auth", "secret", secret))
+		got := out.String()
+		for _, leaked := range []string{password, "pass@word", token, secret} {
+			if strings.Contains(got, leaked) {
+				t.Errorf("%s log shows %q: %s", format, leaked, got)
+			}
+		}
+		if !strings.Contains(got, redactedSecret) {
+			t.Errorf("%s log has no redaction mark: %s", format, got)
 		}
 	}
 }

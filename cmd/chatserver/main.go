@@ -118,14 +118,14 @@ type server struct {
 // the store).
 func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, stop func(), err error) {
 	var closers []func()
-	stop = func() {
+	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
 	defer func() {
 		if err != nil {
-			stop()
+			closeAll()
 		}
 	}()
 	// Listen first: a port in use fails before the store is touched.
@@ -270,7 +270,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 	}
 	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", redactStore(cfg.Store), "delivery", cfg.Delivery, "node", nodeID,
 		"max_conns", maxConns, "admin_token", cfg.AdminToken != "", "auth", auth != nil, "metrics", cmp.Or(cfg.MetricsAddr, ops.PathMetrics))
-	return srv, stop, nil
+	return srv, closeAll, nil
 }
 
 // readinessChecks are the parts of the backend /readyz asks: those that
