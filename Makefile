@@ -22,6 +22,12 @@ vet:
 test: setup vet
 	$(GO) test -race -count=1 -timeout 40m ./...
 
+# unit runs the pure Go tests: no npm, apt, chromium or redis-server needed
+# (nor root, nor cgo). The tests that need them skip under -short, which
+# `make test` (and so CI) never passes: there everything runs.
+unit: vet
+	$(GO) test -short -count=1 -timeout 20m ./...
+
 # Benchmarks against NestJS (socket.io 2) and Node socket.io 4.8, one load
 # generator, server and load generator pinned to one core each; prints the
 # comparison table and writes bench/out/<timestamp>/ (see bench/RESULTS.md).

@@ -34,9 +34,27 @@ const (
 	// startAttempts is how often a server start is tried, each on a fresh
 	// port: a port picked free can be taken by someone else before use.
 	startAttempts = 3
-	// readyPath answers 403 on every server once it listens.
-	readyPath = "/api/v1/rooms/x/messages?fromIndex=1&toIndex=1"
+	// oursReadyPath is our server's readiness probe: 200 once its store
+	// and broker answer.
+	oursReadyPath = "/readyz"
+	// baselineReadyPath answers 403 on the baselines once they listen
+	// (they have no readiness endpoint).
+	baselineReadyPath = "/api/v1/rooms/x/messages?fromIndex=1&toIndex=1"
 )
+
+// readiness is how a server says it is ready: the status its probe path
+// answers then.
+type readiness struct {
+	path   string
+	status int
+}
+
+func readinessOf(kind serverKind) readiness {
+	if kind == kindOurs {
+		return readiness{oursReadyPath, http.StatusOK}
+	}
+	return readiness{baselineReadyPath, http.StatusForbidden}
+}
 
 // proc is a child process in its own process group, killed with the
 // runner: SIGKILL on the runner's death (Pdeathsig), and stopped by
@@ -167,9 +185,9 @@ func baseEnv() []string {
 	return env
 }
 
-// waitReady polls the server's HTTP port until it answers 403 on
-// readyPath, the process exits, or the deadline passes.
-func waitReady(ctx context.Context, p *proc, baseURL string, timeout time.Duration) error {
+// waitReady polls the server's HTTP port until its probe answers as ready,
+// the process exits, or the deadline passes.
+func waitReady(ctx context.Context, p *proc, baseURL string, probe readiness, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -178,17 +196,17 @@ func waitReady(ctx context.Context, p *proc, baseURL string, timeout time.Durati
 	defer tick.Stop()
 	var last error
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+readyPath, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+probe.path, nil)
 		if err != nil {
 			return err
 		}
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusForbidden {
+			if resp.StatusCode == probe.status {
 				return nil
 			}
-			last = fmt.Errorf("readiness probe answered %d, want 403", resp.StatusCode)
+			last = fmt.Errorf("readiness probe %s answered %d, want %d", probe.path, resp.StatusCode, probe.status)
 		} else {
 			last = err
 		}

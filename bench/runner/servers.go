@@ -168,7 +168,7 @@ func (b *bench) startServerOnce(ctx context.Context, spec serverSpec, opts serve
 		return nil, err
 	}
 	s.proc = p
-	if err := waitReady(ctx, p, s.url, readyTimeout); err != nil {
+	if err := waitReady(ctx, p, s.url, readinessOf(spec.Kind), readyTimeout); err != nil {
 		p.stop(stopGrace)
 		return nil, fmt.Errorf("%s (attempt %d): %w\n%s", spec.label(), attempt+1, err, tailFile(logPath, 2000))
 	}

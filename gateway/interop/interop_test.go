@@ -87,6 +87,11 @@ func runNodeTests(t *testing.T, nodeDir string, files []string) {
 // installed: an acceptance test that silently skips accepts nothing.
 func requireNodeSetup(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		// make unit: the pure Go tests, for a machine without Node,
+		// npm or chromium. make test never passes -short.
+		t.Skip("interop: needs Node, the npm packages and chromium; skipped by -short (make unit)")
+	}
 	nodeDir, err := filepath.Abs(nodeDirName)
 	if err != nil {
 		t.Fatal(err)

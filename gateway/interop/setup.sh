@@ -12,6 +12,9 @@ node_dir="$here/node"
 # Must match lockStampFile in interop_test.go.
 stamp="$node_dir/node_modules/.interop-lock.sha256"
 
+# Seconds apt-get waits for another apt-get's lock.
+apt_lock_timeout=600
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -21,8 +24,10 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing Debian packages: ${missing[*]}"
-  as_root apt-get update
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  # Wait for a dpkg or apt lock held by another apt-get (a parallel
+  # `make test`, unattended-upgrades) instead of failing at once.
+  as_root apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$apt_lock_timeout" install -y --no-install-recommends "${missing[@]}"
   # Debian's package starts a system redis on port 6379; the tests start
   # their own, so stop it rather than leave a service behind.
   if [[ " ${missing[*]} " == *" redis-server "* ]]; then

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
 )
@@ -203,5 +207,73 @@ chat_refusals_total{reason="rate-limited"} 2
 chat_refusals_total{reason="rest-write-rate"} 0
 `), "chat_refusals_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+type fakeListener struct{}
+
+func (fakeListener) Open() int                      { return 1 }
+func (fakeListener) Refused() (total, perIP uint64) { return 0, 0 }
+
+type fakeCount struct{}
+
+func (fakeCount) Refused() uint64                  { return 0 }
+func (fakeCount) Stats() (fromOthers, lost uint64) { return 0, 0 }
+
+// TestDashboardQueriesExistingMetrics: every metric the shipped Grafana
+// dashboard queries is one this server exports.
+func TestDashboardQueriesExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "chat-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	// The real engine and gateway, for every label their Stats have.
+	sio := socketio.NewServer(socketio.Config{})
+	gw, err := gateway.New(context.Background(), rooms.NewService(memstore.New()), gateway.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Shutdown(context.Background())
+	gw.Register(sio)
+	m := NewMetrics()
+	m.Observe(Sources{Engine: sio.Engine(), Events: sio, Gateway: gw, Listener: fakeListener{}, Sessions: fakeCount{}, Broker: fakeCount{}})
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range families {
+		exported[f.GetName()] = true
+		if f.GetType().String() == "HISTOGRAM" {
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				exported[f.GetName()+suffix] = true
+			}
+		}
+	}
+	name := regexp.MustCompile(`\b(?:chat|go|process)_[a-z_]+\b`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, metric := range name.FindAllString(target.Expr, -1) {
+				queried++
+				if !exported[metric] {
+					t.Errorf("panel %q queries %s, which the server does not export", p.Title, metric)
+				}
+			}
+		}
+	}
+	if queried < 20 {
+		t.Fatalf("the dashboard queries only %d metrics", queried)
 	}
 }

@@ -100,6 +100,11 @@ type Server struct {
 // skips) when redis-server is missing or does not become ready.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	if testing.Short() {
+		// make unit: the pure Go tests, for a machine without redis-server.
+		// make test never passes -short, so there they always run.
+		t.Skip("redistest: needs redis-server; skipped by -short (make unit)")
+	}
 	cfg := config{readyTimeout: DefaultReadyTimeout, stopTimeout: DefaultStopTimeout}
 	for _, o := range opts {
 		o(&cfg)
