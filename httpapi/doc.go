@@ -27,7 +27,7 @@
 //   - Express routing: case-insensitive, optional trailing slash, params
 //     decoded with decodeURIComponent, HEAD served by the GET route, 404
 //     text with the raw request-target, body parsed before routing, ETag
-//     and 304 for fresh conditional GETs, no CORS.
+//     and 304 for fresh conditional GETs, no CORS (unless WithCORSOrigins).
 //   - Empty, BOM-only and non-JSON/urlencoded bodies count as {}; numbers
 //     and booleans become their JS String() (the original stored them too).
 //
@@ -52,6 +52,8 @@
 //     {"code":"req-params.validation",...}, after the original's checks.
 //   - Writes refused by WithWriteLimiter (429, Retry-After) or without the
 //     WithAdminToken bearer token (401).
+//   - Writes a browser sends cross-origin (a form POST from another site,
+//     which the original accepted): 403, see cors.go.
 //
 // # Streamed history
 //
