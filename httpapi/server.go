@@ -341,8 +341,6 @@ func roomIDParam(c echo.Context) (string, error) {
 // errNotFound marks "no such route" for the error handler.
 var errNotFound = errors.New("route not found")
 
-func (a *api) notFound(echo.Context) error { return errNotFound }
-
 // handleError renders every failure in the shape the original used.
 func (a *api) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
