@@ -96,6 +96,7 @@ var smokeRuns = []kase{
 // runs bench/setup.sh itself, so the Node baselines are installed if they
 // were not.
 func TestSmoke(t *testing.T) {
+	skipUnderShort(t)
 	bins := binaries(t)
 	// Race-built children: stop at the first race (exit 66, which fails
 	// the run) and skip the detector's default 1s sleep at every exit.
@@ -173,6 +174,7 @@ func TestSmoke(t *testing.T) {
 // server and the load generator are running, and checks that nothing is
 // left behind and the partial results are still written.
 func TestInterruptStopsEveryChild(t *testing.T) {
+	skipUnderShort(t)
 	bins := binaries(t)
 	t.Setenv("GORACE", "halt_on_error=1 atexit_sleep_ms=0")
 	out := t.TempDir()
@@ -528,6 +530,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestProcSetStopsWhatItStarted(t *testing.T) {
+	skipUnderShort(t)
 	ps := newProcSet()
 	p, err := ps.start("sleeper", t.TempDir(), baseEnv(), pinned(serverCore, "sleep", "60"), nil)
 	if err != nil {
@@ -590,5 +593,15 @@ func TestOtherLoadCountsProcessesThatEndedDuringTheRun(t *testing.T) {
 	got := otherLoadBetween(before, seen, nil)
 	if want := 0.3; got.Cores < want-1e-9 || got.Cores > want+1e-9 {
 		t.Errorf("cores %v, want %v", got.Cores, want)
+	}
+}
+
+// skipUnderShort skips, under go test -short (make unit), the tests that
+// run the benchmark's baselines (Node, the npm packages of bench/) or pin
+// processes with taskset. make test never passes -short.
+func skipUnderShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs taskset and the Node baselines; skipped by -short (make unit)")
 	}
 }

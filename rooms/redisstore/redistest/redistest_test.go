@@ -141,6 +141,9 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 }
 
 func TestMissingBinaryFailsWithSetupHint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Start skips under -short before it looks for redis-server")
+	}
 	t.Setenv("PATH", t.TempDir())
 	rec := &fatalRecorder{TB: t}
 	done := make(chan *redistest.Server)
