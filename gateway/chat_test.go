@@ -200,8 +200,12 @@ func expectParticipants(t *testing.T, c *fakeConn, roomID string) []rooms.Partic
 	if got.event != "participants/"+roomID || !ok {
 		t.Fatalf("%s: got %q %+v, want participants/%s", c.id, got.event, got.arg, roomID)
 	}
-	// SocketID and NodeID are not on the wire (json:"-"); compare what
-	// clients see.
+	return clientView(list)
+}
+
+// clientView is a list as clients see it: SocketID and NodeID are not on
+// the wire (json:"-").
+func clientView(list []rooms.Participant) []rooms.Participant {
 	out := slices.Clone(list)
 	for i := range out {
 		out[i].SocketID, out[i].NodeID = "", ""
