@@ -115,11 +115,10 @@ var fixedNow = time.Date(2026, 11, 26, 17, 19, 43, 607_000_000, time.UTC)
 const fixedISO = "2026-11-26T17:19:43.607Z"
 
 type gatewayFixture struct {
-	g        *Gateway
-	svc      *rooms.Service
-	rec      *recorder
-	sessions *memstore.Store
-	clock    *fakeClock
+	g     *Gateway
+	svc   *rooms.Service
+	rec   *recorder
+	clock *fakeClock
 }
 
 func newGatewayFixture(t *testing.T, delivery Delivery) *gatewayFixture {
@@ -129,9 +128,14 @@ func newGatewayFixture(t *testing.T, delivery Delivery) *gatewayFixture {
 
 func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store) *gatewayFixture {
 	t.Helper()
+	return newGatewayFixtureWith(t, delivery, store, memstore.New())
+}
+
+func newGatewayFixtureWith(t *testing.T, delivery Delivery, store rooms.Store, sessions rooms.SessionStore) *gatewayFixture {
+	t.Helper()
 	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
-	f := &gatewayFixture{svc: svc, rec: newRecorder(), sessions: memstore.New(), clock: &fakeClock{now: fixedNow}}
-	g, err := New(context.Background(), svc, Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: f.sessions, ClaimWait: time.Hour}, discardLogger())
+	f := &gatewayFixture{svc: svc, rec: newRecorder(), clock: &fakeClock{now: fixedNow}}
+	g, err := New(context.Background(), svc, Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: sessions, ClaimWait: time.Hour}, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

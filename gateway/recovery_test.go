@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
 )
 
 // connectV5 opens a fake socket.io-client 4.x socket with connection state
@@ -394,6 +396,47 @@ func TestPendingClaims(t *testing.T) {
 				c.none(t)
 			}
 		})
+	}
+}
+
+// claimHook is a SessionStore that, once armed, calls granted when
+// ClaimSession grants a claim, before the gateway sees the answer.
+type claimHook struct {
+	rooms.SessionStore
+	granted atomic.Pointer[func()]
+}
+
+func (h *claimHook) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
+	outcome, sess, err := h.SessionStore.ClaimSession(ctx, c)
+	if outcome == rooms.ClaimGranted {
+		if granted := h.granted.Swap(nil); granted != nil {
+			(*granted)()
+		}
+	}
+	return outcome, sess, err
+}
+
+// Two retries of one pending claim (its timer, and the session ending on
+// this node) overlap: the one the store grants restores the rooms, the
+// other, refused because a session is granted once, must not drop the
+// claim first. It used to, and the client lost the rooms it was granted.
+func TestPendingClaimRetriesDoNotOverlap(t *testing.T) {
+	hook := &claimHook{SessionStore: memstore.New()}
+	f := newGatewayFixtureWith(t, DeliveryRoom, memstore.New(), hook)
+	_, a := f.titiAndToto(t)
+	n := f.connect(t, "N", "A") // A is live: the claim waits
+	claims := f.g.claims.all()
+	if len(claims) != 1 {
+		t.Fatalf("%d pending claims, want 1", len(claims))
+	}
+	// As the store grants the claim, a second retry of it runs to its end
+	// before the granted one goes on.
+	second := func() { f.g.retryClaim(claims[0]) }
+	hook.granted.Store(&second)
+	a.cut() // A ends here: its claim is retried at once
+	awaitList(t, n, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", true)})
+	if hook.granted.Load() != nil {
+		t.Fatal("the claim was never granted: the test did not exercise the overlap")
 	}
 }
 
