@@ -64,11 +64,11 @@ func (g *Gateway) buildDepartureLog(s *socketState, memberships []*membership) [
 		return nil
 	}
 	dl := departureLog{Queued: make(map[string]int64, len(memberships))}
+	s.deliverMu.Lock()
 	for _, mb := range memberships {
 		// Nothing queued yet still says where the socket stood: at its join.
 		dl.Queued[mb.roomID] = max(mb.lastQueued.Load(), mb.since)
 	}
-	s.deliverMu.Lock()
 	if s.log != nil {
 		entries, floor := s.log.snapshot()
 		dl.Floor = floor

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
@@ -397,6 +398,25 @@ func TestPendingClaims(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The connection is gone before the gateway hears of it: messages sent to
+// it meanwhile are refused, so the restored socket must get them again.
+// (They were counted as queued, and a restore resumed after them: lost.)
+func TestRestore2xReplaysWhatTheDeadConnectionRefused(t *testing.T) {
+	f := newGatewayFixture(t, DeliveryRoom)
+	b, a := f.titiAndToto(t)
+	m1 := f.post(t, b, "r1", "one")
+	expectMessages(t, a, "r1", m1)
+	a.mu.Lock()
+	a.closed = true // refuses every send from now on
+	a.mu.Unlock()
+	m2 := f.post(t, b, "r1", "two")
+	m3 := f.post(t, b, "r1", "three") // B has it: the pipeline tried A with both
+	f.g.onDisconnect(a, engineio.ReasonTransportClose)
+	awaitList(t, b, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", false)})
+	n := f.connect(t, "N", "A")
+	expectMessagesAmidLists(t, n, "r1", m2, m3)
 }
 
 // claimHook is a SessionStore that, once armed, calls granted when
