@@ -17,20 +17,21 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/interop/nodetest"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
 )
 
-// chatScriptsDir holds the chat scenario scripts, under nodeDirName.
+// chatScriptsDir holds the chat scenario scripts, under the node directory.
 const chatScriptsDir = "chat"
 
 // TestChatScenarios runs the real-client chat scenarios (transcript replay,
 // room isolation, chat/messages, reconnect) with socket.io-client 2.5 and
 // 4.8 against the full server, once per delivery mode.
 func TestChatScenarios(t *testing.T) {
-	nodeDir := requireNodeSetup(t)
+	nodeDir := nodetest.Dir(t)
 	files, err := filepath.Glob(filepath.Join(nodeDir, chatScriptsDir, "*.test.mjs"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no chat scripts under %s/%s (err %v)", nodeDir, chatScriptsDir, err)
@@ -158,8 +159,8 @@ func (p *problemLog) errors() []error {
 
 func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery) {
 	t.Helper()
-	serverLog := &lineLogger{t: t, prefix: "server: "}
-	defer serverLog.stop()
+	serverLog := nodetest.NewLineLogger(t, "server: ")
+	defer serverLog.Stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := startChatServer(t, delivery, slog.New(problems), problems)
 	t.Logf("chat server %s, DELIVERY=%s", srv.url, delivery)
