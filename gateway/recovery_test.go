@@ -216,6 +216,7 @@ func TestRestore2x(t *testing.T) {
 			a := f.connect(t, "A", "")
 			f.join(t, a, "r1", "Toto")
 			f.join(t, a, "r2", "Toto")
+			expectLists(t, b, "r1", "r2") // A's joins
 			cookie := tt.setup(t, f, a, b)
 			n := f.connect(t, "N", cookie)
 			// A restored room sends its list to the room, as a join does;
