@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -715,5 +717,154 @@ func TestRecoveryPlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingStore counts the store calls a reconnection makes.
+type countingStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func newCountingStore() *countingStore {
+	return &countingStore{Store: memstore.New(), calls: map[string]int{}}
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+// take returns the counts so far and starts counting afresh.
+func (c *countingStore) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *countingStore) Messages(ctx context.Context, roomID string, from, to int64) ([]rooms.Message, error) {
+	c.count("Messages")
+	return c.Store.Messages(ctx, roomID, from, to)
+}
+
+func (c *countingStore) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	c.count("LastOrder")
+	return c.Store.LastOrder(ctx, roomID)
+}
+
+func (c *countingStore) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	c.count("Participants")
+	return c.Store.Participants(ctx, roomID)
+}
+
+func (c *countingStore) ReclaimParticipant(ctx context.Context, roomID, oldID, newID, nodeID string) (bool, error) {
+	c.count("ReclaimParticipant")
+	return c.Store.ReclaimParticipant(ctx, roomID, oldID, newID, nodeID)
+}
+
+func (c *countingStore) ClaimSession(ctx context.Context, claim rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
+	c.count("ClaimSession")
+	return c.Store.ClaimSession(ctx, claim)
+}
+
+func (c *countingStore) TakeOverSession(ctx context.Context, key, nodeID string, now time.Time, window time.Duration) (rooms.Session, bool, error) {
+	c.count("TakeOverSession")
+	return c.Store.TakeOverSession(ctx, key, nodeID, now, window)
+}
+
+func (c *countingStore) AddSessionRoom(ctx context.Context, key, socketID, nodeID string, r rooms.SessionRoom) error {
+	c.count("AddSessionRoom")
+	return c.Store.AddSessionRoom(ctx, key, socketID, nodeID, r)
+}
+
+func (c *countingStore) OpenSession(ctx context.Context, key, socketID, nodeID string) error {
+	c.count("OpenSession")
+	return c.Store.OpenSession(ctx, key, socketID, nodeID)
+}
+
+// What a reconnection costs the store, on a node that never delivered the
+// client's rooms (after a restart, or on another node): the README's
+// figures. The client is in two rooms and missed 1001 messages of one.
+func TestReconnectStoreCalls(t *testing.T) {
+	const missed = catchUpChunk + 1 // two replay reads
+	for _, tc := range []struct {
+		name string
+		// first connects the client on one gateway; back reconnects it on
+		// the other.
+		first func(t *testing.T, f *gatewayFixture) *fakeConn
+		back  func(t *testing.T, f *gatewayFixture) *fakeConn
+		want  map[string]int
+	}{
+		{"2.x restore from the io cookie",
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connect(t, "A", "") },
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connect(t, "N", "A") },
+			map[string]int{
+				"ClaimSession": 1,
+				// Per room: its entry back, where the room stands, the
+				// membership kept for the next reconnection, its list.
+				"ReclaimParticipant": 2, "LastOrder": 2, "AddSessionRoom": 2, "Participants": 2,
+				// The replay: one read per 1000 missed messages.
+				"Messages": 2,
+			}},
+		{"v5 recovery",
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connectV5(t, "sid-1", "pid-1") },
+			func(t *testing.T, f *gatewayFixture) *fakeConn {
+				again, ok := f.recoverV5(t, "pid-1", "", false)
+				if !ok {
+					t.Fatal("not recovered")
+				}
+				return again
+			},
+			map[string]int{
+				"TakeOverSession":    1,
+				"ReclaimParticipant": 2, "LastOrder": 2, "Participants": 2,
+				"Messages": 2,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newCountingStore()
+			before := newGatewayFixtureWith(t, DeliveryRoom, store, store)
+			before.createRoom(t, "r1")
+			before.createRoom(t, "r2")
+			after := newGatewayFixtureWith(t, DeliveryRoom, store, store)
+			c := tc.first(t, before)
+			before.join(t, c, "r1", "Toto")
+			before.join(t, c, "r2", "Toto")
+			c.cut()
+			before.postN(t, "r1", missed)
+			store.take()
+			n := tc.back(t, after)
+			for i := 0; i < missed+2; i++ { // the replay and both lists
+				n.next(t)
+			}
+			got := store.take()
+			// Every call the reconnection made is counted, so a new one
+			// shows up here.
+			for name := range got {
+				if _, ok := tc.want[name]; !ok {
+					tc.want[name] = 0
+				}
+			}
+			for name, count := range tc.want {
+				if got[name] != count {
+					t.Errorf("%s: %d calls, want %d (all: %v)", name, got[name], count, got)
+				}
+			}
+		})
+	}
+}
+
+// postN posts n messages to room from a socket that joins nothing.
+func (f *gatewayFixture) postN(t *testing.T, roomID string, n int) {
+	t.Helper()
+	poster := f.connect(t, "poster-"+roomID, "")
+	for i := range n {
+		if _, ok := f.g.onChat(poster, raw(t, map[string]string{"roomId": roomID, "content": strconv.Itoa(i), "username": "poster"})).(rooms.Message); !ok {
+			t.Fatal("post refused")
+		}
 	}
 }
