@@ -858,13 +858,13 @@ func TestReconnectStoreCalls(t *testing.T) {
 	}
 }
 
-// postN posts n messages to room from a socket that joins nothing.
+// postN posts n messages to room as the gateway does for a socket, from no
+// socket at all.
 func (f *gatewayFixture) postN(t *testing.T, roomID string, n int) {
 	t.Helper()
-	poster := f.connect(t, "poster-"+roomID, "")
 	for i := range n {
-		if _, ok := f.g.onChat(poster, raw(t, map[string]string{"roomId": roomID, "content": strconv.Itoa(i), "username": "poster"})).(rooms.Message); !ok {
-			t.Fatal("post refused")
+		if _, err := f.g.post(context.Background(), roomID, rooms.NewMessage{Username: "poster", Content: strconv.Itoa(i)}); err != nil {
+			t.Fatalf("post into %s: %v", roomID, err)
 		}
 	}
 }

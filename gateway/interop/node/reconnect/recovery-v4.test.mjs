@@ -35,6 +35,7 @@ const CASE = requiredEnv('CASE');
 const CLIENT_URL = requiredEnv('CLIENT_URL'); // through the proxy
 const POSTER_URL = requiredEnv('POSTER_URL'); // direct
 const MISSED = 100;
+const POSTERS = 4;
 assert.ok(['go', 'node'].includes(TARGET), `TARGET=${TARGET}`);
 assert.ok(['blip', 'restart', 'cluster', 'expired'].includes(CASE), `CASE=${CASE}`);
 
@@ -70,18 +71,33 @@ test(`${TARGET}: socket.io-client 4.8 ${expectRecovered ? 'recovers' : 'does not
     v2.emit('participants', { roomId: room, username: 'Obs', avatar: avatarOf('Obs') });
     await v2Log.until((es) => es.some((e) => e.event === `participants/${room}`), 'its own join');
 
-    // The poster, also in the room: it sees the client's departure.
-    const poster = io4(POSTER_URL, { forceNew: true, transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 250 });
-    sockets.push(poster);
-    const posterLog = new Log('poster');
-    poster.onAny((event, ...args) => posterLog.push({ event, args }));
-    const posterConnected = new Log('poster connections');
-    poster.on('connect', () => posterConnected.push(poster.id));
-    await posterConnected.until((es) => es.length === 1, 'to connect');
-    poster.emit('participants', { roomId: room, username: 'Paul', avatar: avatarOf('Paul') });
+    // The others: posters in the room, taking turns (each stays far below
+    // any per-socket event rate); the first one also watches the room.
+    const posters = [];
+    for (let i = 0; i < POSTERS; i++) {
+      const socket = io4(POSTER_URL, { forceNew: true, transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 250 });
+      sockets.push(socket);
+      const p = { socket, name: `Paul${i}`, log: new Log(`poster ${i}`), connects: new Log(`poster ${i} connections`) };
+      socket.onAny((event, ...args) => p.log.push({ event, args }));
+      socket.on('connect', () => p.connects.push(socket.id));
+      posters.push(p);
+    }
+    // join sends 'participants' and waits for the poster's own entry.
+    const join = async (p) => {
+      const seen = p.log.entries.length;
+      p.socket.emit('participants', { roomId: room, username: p.name, avatar: avatarOf(p.name) });
+      await p.log.until((es) => es.slice(seen).some((e) => e.event === `participants/${room}` && entryOf(e.args[0], p.name)?.connected), `${p.name}'s join`);
+    };
+    for (const p of posters) {
+      await p.connects.until((es) => es.length === 1, 'to connect');
+      await join(p);
+    }
+    const posterLog = posters[0].log;
     const acks = [];
+    let turn = 0;
     const post = async (content) => {
-      const ack = await withDeadline(poster.emitWithAck('chat', { roomId: room, username: 'Paul', content }), WAIT_MS, `ack of '${content}'`);
+      const p = posters[turn++ % POSTERS];
+      const ack = await withDeadline(p.socket.emitWithAck('chat', { roomId: room, username: p.name, content }), WAIT_MS, `ack of '${content}'`);
       assert.equal(typeof ack.order, 'number', `chat ack ${JSON.stringify(ack)}`);
       acks.push(ack);
       return ack;
@@ -148,10 +164,12 @@ test(`${TARGET}: socket.io-client 4.8 ${expectRecovered ? 'recovers' : 'does not
     } else if (CASE === 'restart') {
       for (let i = 1; i <= MISSED / 2; i++) await post(`missed ${i}`);
       await control('restart');
-      await posterConnected.until((es) => es.length === 2, 'the poster to reconnect');
       // The Go server keeps its rooms; Node loses everything.
       assert.equal(await createRoom(POSTER_URL, room), TARGET === 'go' ? 409 : 201, 'the room after the restart');
-      poster.emit('participants', { roomId: room, username: 'Paul', avatar: avatarOf('Paul') });
+      for (const p of posters) {
+        await p.connects.until((es) => es.length === 2, `${p.name} to reconnect`);
+        await join(p);
+      }
       for (let i = MISSED / 2 + 1; i <= MISSED; i++) await post(`missed ${i}`);
     } else {
       // The recovery window is time itself: let it pass (twice over) since
