@@ -119,11 +119,10 @@ var fixedNow = time.Date(2026, 11, 26, 17, 19, 43, 607_000_000, time.UTC)
 const fixedISO = "2026-11-26T17:19:43.607Z"
 
 type gatewayFixture struct {
-	g        *Gateway
-	svc      *rooms.Service
-	rec      *recorder
-	sessions *memstore.Store
-	clock    *fakeClock
+	g     *Gateway
+	svc   *rooms.Service
+	rec   *recorder
+	clock *fakeClock
 }
 
 func newGatewayFixture(t *testing.T, delivery Delivery, opts ...func(*Config)) *gatewayFixture {
@@ -137,9 +136,14 @@ func openIdentity(c *Config) { c.Identity = IdentityOpen }
 
 func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
+	return newGatewayFixtureWith(t, delivery, store, memstore.New(), opts...)
+}
+
+func newGatewayFixtureWith(t *testing.T, delivery Delivery, store rooms.Store, sessions rooms.SessionStore, opts ...func(*Config)) *gatewayFixture {
+	t.Helper()
 	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
-	f := &gatewayFixture{svc: svc, rec: newRecorder(), sessions: memstore.New(), clock: &fakeClock{now: fixedNow}}
-	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: f.sessions, ClaimWait: time.Hour}
+	f := &gatewayFixture{svc: svc, rec: newRecorder(), clock: &fakeClock{now: fixedNow}}
+	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: sessions, ClaimWait: time.Hour}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -212,8 +216,12 @@ func expectParticipants(t *testing.T, c *fakeConn, roomID string) []rooms.Partic
 	if got.event != "participants/"+roomID || !ok {
 		t.Fatalf("%s: got %q %+v, want participants/%s", c.id, got.event, got.arg, roomID)
 	}
-	// SocketID and NodeID are not on the wire (json:"-"); compare what
-	// clients see.
+	return clientView(list)
+}
+
+// clientView is a list as clients see it: SocketID and NodeID are not on
+// the wire (json:"-").
+func clientView(list []rooms.Participant) []rooms.Participant {
 	out := slices.Clone(list)
 	for i := range out {
 		out[i].SocketID, out[i].NodeID = "", ""

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatgateway/gateway/socketio"
@@ -63,11 +64,11 @@ func (g *Gateway) buildDepartureLog(s *socketState, memberships []*membership) [
 		return nil
 	}
 	dl := departureLog{Queued: make(map[string]int64, len(memberships))}
+	s.deliverMu.Lock()
 	for _, mb := range memberships {
 		// Nothing queued yet still says where the socket stood: at its join.
 		dl.Queued[mb.roomID] = max(mb.lastQueued.Load(), mb.since)
 	}
-	s.deliverMu.Lock()
 	if s.log != nil {
 		entries, floor := s.log.snapshot()
 		dl.Floor = floor
@@ -315,6 +316,8 @@ type pendingClaim struct {
 	// the claim began: a late grant replays what came after.
 	since map[string]int64
 	timer *time.Timer
+	// retrying is set while a retry runs: at most one runs at a time.
+	retrying atomic.Bool
 }
 
 // claimBook holds the pending claims.
@@ -431,7 +434,19 @@ func (g *Gateway) scheduleClaim(c *pendingClaim) {
 }
 
 // retryClaim asks the store again for a pending claim.
+//
+// Retries of one claim never overlap (the retry timer and the end of the
+// session on this node both start one): a session is granted once, so of
+// two overlapping retries one is granted and the other refused, and the
+// refused one could drop the claim before the granted one restored it. A
+// retry that finds another running leaves it the work; a running retry
+// that read "pending" just before the session ended asks again at its next
+// timer.
 func (g *Gateway) retryClaim(c *pendingClaim) {
+	if !c.retrying.CompareAndSwap(false, true) {
+		return
+	}
+	defer c.retrying.Store(false)
 	if !g.claims.has(c) || !g.hub.track() {
 		return
 	}
