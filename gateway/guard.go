@@ -96,6 +96,14 @@ func (g *Gateway) speaker(ctx context.Context, c socketio.Conn, roomID, username
 	var joined string
 	if s != nil {
 		joined = g.members.joinedAs(s, roomID)
+		if joined == "" {
+			// A 2.x client waiting for its previous session to end (its
+			// connection died unnoticed, its node is not reaped yet) still
+			// believes it is in that session's rooms: it speaks there under
+			// that session's name, which its cookie proves as much as a
+			// granted restore would.
+			joined = g.claims.claimedName(s, roomID)
+		}
 	}
 	if joined == "" {
 		if _, err := g.svc.LastOrder(ctx, roomID); errors.Is(err, rooms.ErrRoomNotFound) {

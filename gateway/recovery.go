@@ -315,6 +315,10 @@ type pendingClaim struct {
 	// since is, per room of the claimed session, the room's position when
 	// the claim began: a late grant replays what came after.
 	since map[string]int64
+	// names is, per room of the claimed session, the name it had there:
+	// while the claim waits, the client (which believes it is still in its
+	// rooms) may post there under that name (see Gateway.speaker).
+	names map[string]string
 	timer *time.Timer
 	// retrying is set while a retry runs: at most one runs at a time.
 	retrying atomic.Bool
@@ -352,6 +356,17 @@ func (b *claimBook) remove(s *socketState) *pendingClaim {
 		c.timer.Stop()
 	}
 	return c
+}
+
+// claimedName is the name s had in roomID in the session it is waiting
+// for, "" when it waits for none or that session was not in the room.
+func (b *claimBook) claimedName(s *socketState, roomID string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.bySocket[s]; c != nil {
+		return c.names[roomID]
+	}
+	return ""
 }
 
 func (b *claimBook) has(c *pendingClaim) bool {
@@ -399,8 +414,10 @@ func (g *Gateway) claim(s *socketState, presented string) {
 	case rooms.ClaimGranted:
 		g.restore(s, eioPlan(sess, nil))
 	case rooms.ClaimPending:
-		c := &pendingClaim{key: key, claimant: s, deadline: g.now().Add(g.cfg.ClaimWait), since: make(map[string]int64, len(sess.Rooms))}
+		c := &pendingClaim{key: key, claimant: s, deadline: g.now().Add(g.cfg.ClaimWait),
+			since: make(map[string]int64, len(sess.Rooms)), names: make(map[string]string, len(sess.Rooms))}
 		for _, r := range sess.Rooms {
+			c.names[r.RoomID] = r.Username
 			if rm, err := g.hub.prepare(ctx, r.RoomID); err == nil {
 				c.since[r.RoomID] = rm.delivered.Load()
 			}
