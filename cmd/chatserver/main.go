@@ -105,7 +105,9 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			logger.Warn("store close", "err", err)
 		}
 	}()
-	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes))
+	svc := rooms.NewService(be.store,
+		rooms.WithMaxContentBytes(cfg.MaxContentBytes),
+		rooms.WithParticipantLimits(cfg.MaxParticipants, cfg.Retention))
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
