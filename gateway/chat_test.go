@@ -136,12 +136,15 @@ func openIdentity(c *Config) { c.Identity = IdentityOpen }
 
 func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
-	return newGatewayFixtureWith(t, delivery, store, memstore.New(), opts...)
+	return newGatewayFixtureWith(t, delivery, store, memstore.New(), nil, opts...)
 }
 
-func newGatewayFixtureWith(t *testing.T, delivery Delivery, store rooms.Store, sessions rooms.SessionStore, opts ...func(*Config)) *gatewayFixture {
+// newGatewayFixtureWith is newGatewayFixtureOn with the session store and
+// options for the rooms service.
+func newGatewayFixtureWith(t *testing.T, delivery Delivery, store rooms.Store, sessions rooms.SessionStore, svcOpts []rooms.Option, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
-	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
+	svcOpts = append([]rooms.Option{rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64)}, svcOpts...)
+	svc := rooms.NewService(store, svcOpts...)
 	f := &gatewayFixture{svc: svc, rec: newRecorder(), clock: &fakeClock{now: fixedNow}}
 	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: sessions, ClaimWait: time.Hour}
 	for _, o := range opts {
@@ -334,9 +337,12 @@ func TestTranscriptScenario(t *testing.T) {
 			}
 			forOutsiders(func(c *fakeConn) { expectParticipants(t, c, room) })
 
-			// 11. re-join from a new socket, same username: a second entry
+			// 11. re-join from a new socket, same username. The original
+			// appended a second Toto entry (entries were per socket); here
+			// there is one entry per username, so Toto's is connected
+			// again, in its place (README, compatibility).
 			a2 := f.connect(t, "A2", "")
-			want = append(want, participant(room, "Toto", true))
+			want = []rooms.Participant{participant(room, "Toto", true), participant(room, "Titi", true)}
 			if got := f.join(t, a2, room, "Toto"); !slices.Equal(got, want) {
 				t.Fatalf("after re-join: %+v", got)
 			}
@@ -593,11 +599,11 @@ func (s *outageStore) LastOrder(ctx context.Context, roomID string) (int64, erro
 	return s.Store.LastOrder(ctx, roomID)
 }
 
-func (s *outageStore) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+func (s *outageStore) UpsertParticipant(ctx context.Context, p rooms.Participant, limits rooms.ParticipantLimits) error {
 	if err := s.fault(); err != nil {
 		return err
 	}
-	return s.Store.UpsertParticipant(ctx, p)
+	return s.Store.UpsertParticipant(ctx, p, limits)
 }
 
 func (s *outageStore) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {

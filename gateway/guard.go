@@ -50,14 +50,15 @@ func refusal(code, format string, args ...any) *rooms.Error {
 	return &rooms.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// isRefusal reports whether err is one of the gateway's own refusals.
+// isRefusal reports whether err is one of the refusals the original never
+// made: the gateway's own, and a full room (rooms.CodeRoomFull).
 func isRefusal(err error) bool {
 	var e *rooms.Error
 	if !errors.As(err, &e) {
 		return false
 	}
 	switch e.Code {
-	case CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized:
+	case CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized, rooms.CodeRoomFull:
 		return true
 	}
 	return false

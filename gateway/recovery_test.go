@@ -444,7 +444,7 @@ func (h *claimHook) ClaimSession(ctx context.Context, c rooms.SessionClaim) (roo
 // claim first. It used to, and the client lost the rooms it was granted.
 func TestPendingClaimRetriesDoNotOverlap(t *testing.T) {
 	hook := &claimHook{SessionStore: memstore.New()}
-	f := newGatewayFixtureWith(t, DeliveryRoom, memstore.New(), hook)
+	f := newGatewayFixtureWith(t, DeliveryRoom, memstore.New(), hook, nil)
 	_, a := f.titiAndToto(t)
 	n := f.connect(t, "N", "A") // A is live: the claim waits
 	claims := f.g.claims.all()
@@ -826,10 +826,10 @@ func TestReconnectStoreCalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newCountingStore()
-			before := newGatewayFixtureWith(t, DeliveryRoom, store, store)
+			before := newGatewayFixtureWith(t, DeliveryRoom, store, store, nil)
 			before.createRoom(t, "r1")
 			before.createRoom(t, "r2")
-			after := newGatewayFixtureWith(t, DeliveryRoom, store, store)
+			after := newGatewayFixtureWith(t, DeliveryRoom, store, store, nil)
 			c := tc.first(t, before)
 			before.join(t, c, "r1", "Toto")
 			before.join(t, c, "r2", "Toto")

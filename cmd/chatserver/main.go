@@ -119,7 +119,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			logger.Warn("store close", "err", err)
 		}
 	}()
-	svc := rooms.NewService(be.store, rooms.WithMaxContentBytes(cfg.MaxContentBytes), rooms.WithMaxRange(cfg.MaxRange))
+	svc := rooms.NewService(be.store,
+		rooms.WithMaxContentBytes(cfg.MaxContentBytes),
+		rooms.WithMaxRange(cfg.MaxRange),
+		rooms.WithParticipantLimits(cfg.MaxParticipants, cfg.Retention))
 	clientIPs := edge.NewClientIPs(cfg.TrustedProxies)
 
 	sio := socketio.NewServer(socketio.Config{
