@@ -114,6 +114,9 @@ func New(ctx context.Context, svc *rooms.Service, cfg Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRetention(svc.ParticipantLimits().Retention, cfg); err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -323,7 +326,8 @@ func (g *Gateway) leave(roomID, socketID string) {
 // onParticipants joins the socket to a room and broadcasts the room's
 // participant list. A refusal answers "exception" and disconnects the
 // socket (the original disconnected without a word); an unavailable store
-// answers "exception" and keeps the socket, so the client can retry.
+// or a full room answer "exception" (the latter with its code) and keep
+// the socket, so the client can retry.
 func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	s := socketOf(c)
 	if err := g.admit(s); err != nil {
@@ -346,8 +350,9 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 	ctx, cancel := g.opContext()
 	defer cancel()
 	err := g.svc.Join(ctx, rooms.Participant{RoomID: in.RoomID, Username: in.Username, Avatar: in.Avatar, SocketID: c.ID(), NodeID: g.cfg.NodeID})
-	if errors.Is(err, rooms.ErrUnavailable) {
-		// Not the client's fault: it may retry on the same socket.
+	if errors.Is(err, rooms.ErrUnavailable) || errors.Is(err, rooms.ErrRoomFull) {
+		// Not the client's fault: it may retry on the same socket, and a
+		// full room frees up as its participants leave.
 		_ = c.Emit(exceptionEvent, g.exception(err))
 		return
 	}

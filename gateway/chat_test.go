@@ -119,11 +119,10 @@ var fixedNow = time.Date(2026, 11, 26, 17, 19, 43, 607_000_000, time.UTC)
 const fixedISO = "2026-11-26T17:19:43.607Z"
 
 type gatewayFixture struct {
-	g        *Gateway
-	svc      *rooms.Service
-	rec      *recorder
-	sessions *memstore.Store
-	clock    *fakeClock
+	g     *Gateway
+	svc   *rooms.Service
+	rec   *recorder
+	clock *fakeClock
 }
 
 func newGatewayFixture(t *testing.T, delivery Delivery, opts ...func(*Config)) *gatewayFixture {
@@ -137,9 +136,17 @@ func openIdentity(c *Config) { c.Identity = IdentityOpen }
 
 func newGatewayFixtureOn(t *testing.T, delivery Delivery, store rooms.Store, opts ...func(*Config)) *gatewayFixture {
 	t.Helper()
-	svc := rooms.NewService(store, rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64))
-	f := &gatewayFixture{svc: svc, rec: newRecorder(), sessions: memstore.New(), clock: &fakeClock{now: fixedNow}}
-	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: f.sessions, ClaimWait: time.Hour}
+	return newGatewayFixtureWith(t, delivery, store, memstore.New(), nil, opts...)
+}
+
+// newGatewayFixtureWith is newGatewayFixtureOn with the session store and
+// options for the rooms service.
+func newGatewayFixtureWith(t *testing.T, delivery Delivery, store rooms.Store, sessions rooms.SessionStore, svcOpts []rooms.Option, opts ...func(*Config)) *gatewayFixture {
+	t.Helper()
+	svcOpts = append([]rooms.Option{rooms.WithClock(func() time.Time { return fixedNow }), rooms.WithMaxContentBytes(64)}, svcOpts...)
+	svc := rooms.NewService(store, svcOpts...)
+	f := &gatewayFixture{svc: svc, rec: newRecorder(), clock: &fakeClock{now: fixedNow}}
+	cfg := Config{Delivery: delivery, RejoinGrace: time.Minute, RecoveryWindow: 2 * time.Minute, Sessions: sessions, ClaimWait: time.Hour}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -212,8 +219,12 @@ func expectParticipants(t *testing.T, c *fakeConn, roomID string) []rooms.Partic
 	if got.event != "participants/"+roomID || !ok {
 		t.Fatalf("%s: got %q %+v, want participants/%s", c.id, got.event, got.arg, roomID)
 	}
-	// SocketID and NodeID are not on the wire (json:"-"); compare what
-	// clients see.
+	return clientView(list)
+}
+
+// clientView is a list as clients see it: SocketID and NodeID are not on
+// the wire (json:"-").
+func clientView(list []rooms.Participant) []rooms.Participant {
 	out := slices.Clone(list)
 	for i := range out {
 		out[i].SocketID, out[i].NodeID = "", ""
@@ -326,9 +337,12 @@ func TestTranscriptScenario(t *testing.T) {
 			}
 			forOutsiders(func(c *fakeConn) { expectParticipants(t, c, room) })
 
-			// 11. re-join from a new socket, same username: a second entry
+			// 11. re-join from a new socket, same username. The original
+			// appended a second Toto entry (entries were per socket); here
+			// there is one entry per username, so Toto's is connected
+			// again, in its place (README, compatibility).
 			a2 := f.connect(t, "A2", "")
-			want = append(want, participant(room, "Toto", true))
+			want = []rooms.Participant{participant(room, "Toto", true), participant(room, "Titi", true)}
 			if got := f.join(t, a2, room, "Toto"); !slices.Equal(got, want) {
 				t.Fatalf("after re-join: %+v", got)
 			}
@@ -585,11 +599,11 @@ func (s *outageStore) LastOrder(ctx context.Context, roomID string) (int64, erro
 	return s.Store.LastOrder(ctx, roomID)
 }
 
-func (s *outageStore) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+func (s *outageStore) UpsertParticipant(ctx context.Context, p rooms.Participant, limits rooms.ParticipantLimits) error {
 	if err := s.fault(); err != nil {
 		return err
 	}
-	return s.Store.UpsertParticipant(ctx, p)
+	return s.Store.UpsertParticipant(ctx, p, limits)
 }
 
 func (s *outageStore) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {

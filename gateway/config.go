@@ -220,3 +220,23 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// checkRetention refuses a participant retention shorter than a window in
+// which a reconnecting client reclaims its entry: the entry could be
+// pruned before the client is back, and its rooms would not be restored.
+func checkRetention(retention time.Duration, c Config) error {
+	windows := []struct {
+		name string
+		d    time.Duration
+		on   bool
+	}{
+		{"RejoinGrace", c.RejoinGrace, c.Delivery == DeliveryRoom && c.RejoinGrace > 0},
+		{"RecoveryWindow", c.RecoveryWindow, c.recovery()},
+	}
+	for _, w := range windows {
+		if w.on && retention < w.d {
+			return fmt.Errorf("gateway: the rooms service's participant retention %v is shorter than %s %v: a reconnecting client's entry could be pruned before it is back", retention, w.name, w.d)
+		}
+	}
+	return nil
+}

@@ -50,14 +50,15 @@ func refusal(code, format string, args ...any) *rooms.Error {
 	return &rooms.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// isRefusal reports whether err is one of the gateway's own refusals.
+// isRefusal reports whether err is one of the refusals the original never
+// made: the gateway's own, and a full room (rooms.CodeRoomFull).
 func isRefusal(err error) bool {
 	var e *rooms.Error
 	if !errors.As(err, &e) {
 		return false
 	}
 	switch e.Code {
-	case CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized:
+	case CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized, rooms.CodeRoomFull:
 		return true
 	}
 	return false
@@ -96,6 +97,14 @@ func (g *Gateway) speaker(ctx context.Context, c socketio.Conn, roomID, username
 	var joined string
 	if s != nil {
 		joined = g.members.joinedAs(s, roomID)
+		if joined == "" {
+			// A 2.x client waiting for its previous session to end (its
+			// connection died unnoticed, its node is not reaped yet) still
+			// believes it is in that session's rooms: it speaks there under
+			// that session's name, which its cookie proves as much as a
+			// granted restore would.
+			joined = g.claims.claimedName(s, roomID)
+		}
 	}
 	if joined == "" {
 		if _, err := g.svc.LastOrder(ctx, roomID); errors.Is(err, rooms.ErrRoomNotFound) {

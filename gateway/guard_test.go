@@ -240,3 +240,25 @@ func TestFreeIdleRooms(t *testing.T) {
 	f.publishMessage(t, "idle", 3)
 	expectMessage(t, b, "idle", 3)
 }
+
+// A 2.x client whose claim waits for its previous session (still live, as
+// when its connection died unnoticed) posts into that session's rooms under
+// that session's name meanwhile: the original frontend types at once.
+func TestPendingClaimantSpeaksUnderTheClaimedName(t *testing.T) {
+	f := newGatewayFixture(t, DeliveryRoom)
+	f.createRoom(t, "r1")
+	f.createRoom(t, "r2")
+	a := f.connect(t, "A", "")
+	f.join(t, a, "r1", "Toto")
+	n := f.connect(t, "N", "A") // A still live: the claim waits
+	got, ok := f.g.onChat(n, raw(t, `{"roomId":"r1","content":"typed at once"}`)).(rooms.Message)
+	if !ok || got.Username != "Toto" {
+		t.Fatalf("post of the waiting claimant: %+v", got)
+	}
+	if ack := f.g.onChat(n, raw(t, `{"roomId":"r1","content":"x","username":"Titi"}`)); ack.(AckError).Code != CodeIdentityMismatch {
+		t.Fatalf("under another name: %+v", ack)
+	}
+	if ack := f.g.onChat(n, raw(t, `{"roomId":"r2","content":"x"}`)); ack.(AckError).Code != CodeNotJoined {
+		t.Fatalf("into a room of no session of its: %+v", ack)
+	}
+}

@@ -546,15 +546,11 @@ func (h *hub) replay(rm *room, mb *membership, from int64) {
 // and a room whose list itself is long spaces its list deliveries by
 // listInterval.
 func (h *hub) deliverList(rm *room, d delivery) {
-	var to []member
-	if h.cfg.delivery == DeliveryGlobal {
-		to = h.members.all()
-	} else {
-		for _, mb := range h.recipients(rm) {
-			to = append(to, mb.sock.conn)
-		}
-	}
 	longList := h.members.memberCount(rm.id) > h.cfg.listBroadcastMax
+	// The queued list is taken (later changes queue a new one) before the
+	// recipients are read: a socket that joins from now on gets the next
+	// list, one that joined before is a recipient of this one. Read the
+	// other way round, a join landing in between was covered by neither.
 	joiners, wait := rm.out.takeJoiners(longList, h.now(), h.cfg.listInterval, func(w time.Duration) *time.Timer {
 		if h.isStopped() {
 			return nil
@@ -567,6 +563,14 @@ func (h *hub) deliverList(rm *room, d delivery) {
 	})
 	if wait {
 		return
+	}
+	var to []member
+	if h.cfg.delivery == DeliveryGlobal {
+		to = h.members.all()
+	} else {
+		for _, mb := range h.recipients(rm) {
+			to = append(to, mb.sock.conn)
+		}
 	}
 	if len(to) > h.cfg.listBroadcastMax {
 		if to = h.localSockets(joiners); len(to) == 0 {

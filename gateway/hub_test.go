@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -690,6 +691,40 @@ func TestHubRoomUnknownToThisNode(t *testing.T) {
 				t.Fatalf("delivery state kept for a room nobody here is in: %v", tracked)
 			}
 		})
+	}
+}
+
+// A socket that joins while the room's previous list delivery is starting
+// gets a list: its join is coalesced into the delivery in flight, so that
+// delivery must count it among its recipients. (The recipients used to be
+// read before the queued list was taken, and such a joiner got no list at
+// all: a restored 2.x page never saw who was in its room.)
+func TestHubListReachesASocketJoiningAsAListGoesOut(t *testing.T) {
+	f := newGatewayFixture(t, DeliveryRoom)
+	// The hub reads its clock as a list delivery starts; the hook joins a
+	// socket at that very moment, once armed. Installed before any
+	// delivery runs, so no drain reads the field while it is set.
+	var joinNow atomic.Pointer[func()]
+	clock := f.g.hub.now
+	f.g.hub.now = func() time.Time {
+		if join := joinNow.Swap(nil); join != nil {
+			(*join)()
+		}
+		return clock()
+	}
+	_, a := f.titiAndToto(t)
+	x := f.connect(t, "X", "")
+	join := func() {
+		f.g.onParticipants(x, raw(t, map[string]string{"roomId": "r1", "username": "Tata", "avatar": participant("r1", "Tata", true).Avatar}))
+	}
+	joinNow.Store(&join)
+	a.cut() // its leave sends the room's list; X joins as it goes out
+	want := []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", false), participant("r1", "Tata", true)}
+	if got := expectParticipants(t, x, "r1"); !slices.Equal(got, want) {
+		t.Fatalf("joiner's list %+v, want %+v", got, want)
+	}
+	if joinNow.Load() != nil {
+		t.Fatal("the hook never ran: the test did not exercise the race")
 	}
 }
 

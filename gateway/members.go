@@ -47,8 +47,10 @@ type socketState struct {
 	rooms        map[string]*membership
 	lastUsername string
 
-	// deliverMu makes a delivery and its log entry one step, so the log's
-	// order is the order the socket's queue got them in, across rooms.
+	// deliverMu makes a delivery and what it records (lastQueued, the log
+	// entry) one step for sockets with a session: the log's order is the
+	// order the socket's queue got them in, across rooms, and a departure
+	// reads a consistent position.
 	deliverMu sync.Mutex
 	log       *deliveryLog // recoverable sockets in two rooms or more
 
@@ -76,24 +78,27 @@ type membership struct {
 
 // send queues a room message on the member, keeping what its recovery
 // needs: the last order queued and, across rooms, the delivery log.
+//
+// Only a send the socket accepted counts: one refused because the
+// connection is already gone (the gateway hears of it a moment later) never
+// reached the client, and a reconnection must get it again. The count moves
+// under deliverMu, which the departure log also takes, so the log never
+// sees a message queued but not yet counted (it would be replayed twice).
 func (mb *membership) send(b *socketio.Broadcast, order int64) error {
 	s := mb.sock
 	if s.sessionKey == "" {
 		return s.conn.Send(b)
 	}
-	if !s.recoverable {
-		err := s.conn.Send(b)
-		mb.lastQueued.Store(order)
-		return err
-	}
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
-	err := s.conn.Send(b)
+	if err := s.conn.Send(b); err != nil {
+		return err
+	}
 	mb.lastQueued.Store(order)
 	if s.log != nil {
 		s.log.record(mb.roomID, order)
 	}
-	return err
+	return nil
 }
 
 // registry owns membership: which sockets are connected and which rooms

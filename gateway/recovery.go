@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatgateway/gateway/socketio"
@@ -63,11 +64,11 @@ func (g *Gateway) buildDepartureLog(s *socketState, memberships []*membership) [
 		return nil
 	}
 	dl := departureLog{Queued: make(map[string]int64, len(memberships))}
+	s.deliverMu.Lock()
 	for _, mb := range memberships {
 		// Nothing queued yet still says where the socket stood: at its join.
 		dl.Queued[mb.roomID] = max(mb.lastQueued.Load(), mb.since)
 	}
-	s.deliverMu.Lock()
 	if s.log != nil {
 		entries, floor := s.log.snapshot()
 		dl.Floor = floor
@@ -318,7 +319,13 @@ type pendingClaim struct {
 	// since is, per room of the claimed session, the room's position when
 	// the claim began: a late grant replays what came after.
 	since map[string]int64
+	// names is, per room of the claimed session, the name it had there:
+	// while the claim waits, the client (which believes it is still in its
+	// rooms) may post there under that name (see Gateway.speaker).
+	names map[string]string
 	timer *time.Timer
+	// retrying is set while a retry runs: at most one runs at a time.
+	retrying atomic.Bool
 }
 
 // claimBook holds the pending claims.
@@ -353,6 +360,17 @@ func (b *claimBook) remove(s *socketState) *pendingClaim {
 		c.timer.Stop()
 	}
 	return c
+}
+
+// claimedName is the name s had in roomID in the session it is waiting
+// for, "" when it waits for none or that session was not in the room.
+func (b *claimBook) claimedName(s *socketState, roomID string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.bySocket[s]; c != nil {
+		return c.names[roomID]
+	}
+	return ""
 }
 
 func (b *claimBook) has(c *pendingClaim) bool {
@@ -403,8 +421,10 @@ func (g *Gateway) claim(s *socketState, presented string) {
 		g.stats.countRestore(RestoreCookie, true)
 		g.restore(s, eioPlan(sess, nil))
 	case rooms.ClaimPending:
-		c := &pendingClaim{key: key, claimant: s, deadline: g.now().Add(g.cfg.ClaimWait), since: make(map[string]int64, len(sess.Rooms))}
+		c := &pendingClaim{key: key, claimant: s, deadline: g.now().Add(g.cfg.ClaimWait),
+			since: make(map[string]int64, len(sess.Rooms)), names: make(map[string]string, len(sess.Rooms))}
 		for _, r := range sess.Rooms {
+			c.names[r.RoomID] = r.Username
 			if rm, err := g.hub.prepare(ctx, r.RoomID); err == nil {
 				c.since[r.RoomID] = rm.delivered.Load()
 			}
@@ -438,7 +458,19 @@ func (g *Gateway) scheduleClaim(c *pendingClaim) {
 }
 
 // retryClaim asks the store again for a pending claim.
+//
+// Retries of one claim never overlap (the retry timer and the end of the
+// session on this node both start one): a session is granted once, so of
+// two overlapping retries one is granted and the other refused, and the
+// refused one could drop the claim before the granted one restored it. A
+// retry that finds another running leaves it the work; a running retry
+// that read "pending" just before the session ended asks again at its next
+// timer.
 func (g *Gateway) retryClaim(c *pendingClaim) {
+	if !c.retrying.CompareAndSwap(false, true) {
+		return
+	}
+	defer c.retrying.Store(false)
 	if !g.claims.has(c) || !g.hub.track() {
 		return
 	}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
+	"chatgateway/rooms/memstore"
 )
 
 // connectV5 opens a fake socket.io-client 4.x socket with connection state
@@ -71,13 +76,14 @@ func awaitList(t *testing.T, c *fakeConn, roomID string, want []rooms.Participan
 }
 
 // expectMessagesAmidLists expects the room's messages in order, and skips
-// the room's participant lists wherever they come.
-func expectMessagesAmidLists(t *testing.T, c *fakeConn, roomID string, want ...rooms.Message) (lists int) {
+// the room's participant lists wherever they come; it returns the last
+// list it skipped (nil for none).
+func expectMessagesAmidLists(t *testing.T, c *fakeConn, roomID string, want ...rooms.Message) (lastList []rooms.Participant) {
 	t.Helper()
 	for i := 0; i < len(want); {
 		got := c.next(t)
 		if got.event == participantsEvent(roomID) {
-			lists++
+			lastList = clientView(got.arg.([]rooms.Participant))
 			continue
 		}
 		if w := (sent{event: roomID, arg: want[i]}); !w.matches(got) {
@@ -85,7 +91,7 @@ func expectMessagesAmidLists(t *testing.T, c *fakeConn, roomID string, want ...r
 		}
 		i++
 	}
-	return lists
+	return lastList
 }
 
 // expectLists expects one participant list of each room, in any order.
@@ -146,45 +152,56 @@ func expectRoomMessages(t *testing.T, c *fakeConn, want map[string][]rooms.Messa
 	}
 }
 
+// cutSeen drops a's connection and waits until observer b got the lists of
+// a's departure from roomIDs: a list is read as it goes out, so one still
+// in flight could also reach a socket restored meanwhile, and tests that
+// count lists would see one more.
+func cutSeen(t *testing.T, a, b *fakeConn, roomIDs ...string) {
+	t.Helper()
+	a.cut()
+	expectLists(t, b, roomIDs...)
+}
+
 func TestRestore2x(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup runs after A (rooms r1, r2) and observer B (r1, r2) joined;
 		// it returns the cookie the reconnecting client presents.
-		setup        func(t *testing.T, f *gatewayFixture, a *fakeConn) string
+		setup        func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string
 		wantRestored []string
 	}{
-		{"departed within the grace", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"departed within the grace", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			f.clock.Advance(59 * time.Second)
 			return "A"
 		}, []string{"r1", "r2"}},
-		{"departed after the grace", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"departed after the grace", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			f.clock.Advance(61 * time.Second)
 			return "A"
 		}, nil},
-		{"unknown session", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"unknown session", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			return "nobody"
 		}, nil},
-		{"no cookie", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"no cookie", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			return ""
 		}, nil},
-		{"room closed meanwhile", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"room closed meanwhile", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			if err := f.svc.CloseRoom(context.Background(), "r1"); err != nil {
 				t.Fatal(err)
 			}
 			return "A"
 		}, []string{"r2"}},
-		{"the client left on purpose", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
+		{"the client left on purpose", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
 			a.leave()
+			expectLists(t, b, "r1", "r2")
 			return "A"
 		}, nil},
-		{"granted once", func(t *testing.T, f *gatewayFixture, a *fakeConn) string {
-			a.cut()
+		{"granted once", func(t *testing.T, f *gatewayFixture, a, b *fakeConn) string {
+			cutSeen(t, a, b, "r1", "r2")
 			first := f.connect(t, "first", "A")
 			expectLists(t, first, "r1", "r2")
 			return "A"
@@ -201,7 +218,8 @@ func TestRestore2x(t *testing.T) {
 			a := f.connect(t, "A", "")
 			f.join(t, a, "r1", "Toto")
 			f.join(t, a, "r2", "Toto")
-			cookie := tt.setup(t, f, a)
+			expectLists(t, b, "r1", "r2") // A's joins
+			cookie := tt.setup(t, f, a, b)
 			n := f.connect(t, "N", cookie)
 			// A restored room sends its list to the room, as a join does;
 			// rooms have their own pipelines, so the lists come in any order.
@@ -238,6 +256,19 @@ func TestRestore2x(t *testing.T) {
 	}
 }
 
+// titiAndToto creates room r1 where 2.x sockets B (Titi) then A (Toto)
+// join; B has seen A's join.
+func (f *gatewayFixture) titiAndToto(t *testing.T) (b, a *fakeConn) {
+	t.Helper()
+	f.createRoom(t, "r1")
+	b = f.connect(t, "B", "")
+	f.join(t, b, "r1", "Titi")
+	a = f.connect(t, "A", "")
+	f.join(t, a, "r1", "Toto")
+	expectParticipants(t, b, "r1")
+	return b, a
+}
+
 // postMarker posts into room as the gateway does for a socket, from no
 // socket at all, so only the room's members receive it.
 func (f *gatewayFixture) postMarker(t *testing.T, roomID string) rooms.Message {
@@ -254,12 +285,7 @@ func (f *gatewayFixture) postMarker(t *testing.T, roomID string) rooms.Message {
 // old name, and what it was not sent while away is replayed in order.
 func TestRestore2xEntryListAndReplay(t *testing.T) {
 	f := newGatewayFixture(t, DeliveryRoom)
-	f.createRoom(t, "r1")
-	b := f.connect(t, "B", "")
-	f.join(t, b, "r1", "Titi")
-	a := f.connect(t, "A", "")
-	f.join(t, a, "r1", "Toto")
-	expectParticipants(t, b, "r1")
+	b, a := f.titiAndToto(t)
 	m1 := f.post(t, b, "r1", "one")
 	expectMessages(t, a, "r1", m1)
 
@@ -346,19 +372,25 @@ func TestPendingClaims(t *testing.T) {
 			}
 			m1 := f.post(t, a, "r1", "while waiting")
 			a.cut()
+			var list []rooms.Participant
 			if tt.wantGranted {
-				// Granted late: it gets what was posted since it connected,
-				// and the room's list (the departure's and the restore's
-				// may be one).
-				if lists := expectMessagesAmidLists(t, n, "r1", m1); lists == 0 {
-					awaitList(t, n, "r1", []rooms.Participant{participant("r1", "Toto", true)})
-				}
+				// Granted late: it gets what was posted since it connected.
+				list = expectMessagesAmidLists(t, n, "r1", m1)
 			}
 			// Later claimants of the same cookie never get it.
 			late := f.connect(t, "late", "A")
 			m2 := f.postMarker(t, "r1")
 			if tt.wantGranted {
-				expectMessages(t, n, "r1", m2)
+				// And the room's list: the departure's and the restore's
+				// may be one or two, anywhere around the messages (the
+				// restore publishes its list after queueing the replay,
+				// on its own goroutine); the last shows it connected.
+				if l := expectMessagesAmidLists(t, n, "r1", m2); l != nil {
+					list = l
+				}
+				if want := []rooms.Participant{participant("r1", "Toto", true)}; !slices.Equal(list, want) {
+					awaitList(t, n, "r1", want)
+				}
 			}
 			for _, c := range append(others, n, late) {
 				if tt.wantGranted && c == n {
@@ -367,6 +399,66 @@ func TestPendingClaims(t *testing.T) {
 				c.none(t)
 			}
 		})
+	}
+}
+
+// The connection is gone before the gateway hears of it: messages sent to
+// it meanwhile are refused, so the restored socket must get them again.
+// (They were counted as queued, and a restore resumed after them: lost.)
+func TestRestore2xReplaysWhatTheDeadConnectionRefused(t *testing.T) {
+	f := newGatewayFixture(t, DeliveryRoom)
+	b, a := f.titiAndToto(t)
+	m1 := f.post(t, b, "r1", "one")
+	expectMessages(t, a, "r1", m1)
+	a.mu.Lock()
+	a.closed = true // refuses every send from now on
+	a.mu.Unlock()
+	m2 := f.post(t, b, "r1", "two")
+	m3 := f.post(t, b, "r1", "three") // B has it: the pipeline tried A with both
+	f.g.onDisconnect(a, engineio.ReasonTransportClose)
+	awaitList(t, b, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", false)})
+	n := f.connect(t, "N", "A")
+	expectMessagesAmidLists(t, n, "r1", m2, m3)
+}
+
+// claimHook is a SessionStore that, once armed, calls granted when
+// ClaimSession grants a claim, before the gateway sees the answer.
+type claimHook struct {
+	rooms.SessionStore
+	granted atomic.Pointer[func()]
+}
+
+func (h *claimHook) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
+	outcome, sess, err := h.SessionStore.ClaimSession(ctx, c)
+	if outcome == rooms.ClaimGranted {
+		if granted := h.granted.Swap(nil); granted != nil {
+			(*granted)()
+		}
+	}
+	return outcome, sess, err
+}
+
+// Two retries of one pending claim (its timer, and the session ending on
+// this node) overlap: the one the store grants restores the rooms, the
+// other, refused because a session is granted once, must not drop the
+// claim first. It used to, and the client lost the rooms it was granted.
+func TestPendingClaimRetriesDoNotOverlap(t *testing.T) {
+	hook := &claimHook{SessionStore: memstore.New()}
+	f := newGatewayFixtureWith(t, DeliveryRoom, memstore.New(), hook, nil)
+	_, a := f.titiAndToto(t)
+	n := f.connect(t, "N", "A") // A is live: the claim waits
+	claims := f.g.claims.all()
+	if len(claims) != 1 {
+		t.Fatalf("%d pending claims, want 1", len(claims))
+	}
+	// As the store grants the claim, a second retry of it runs to its end
+	// before the granted one goes on.
+	second := func() { f.g.retryClaim(claims[0]) }
+	hook.granted.Store(&second)
+	a.cut() // A ends here: its claim is retried at once
+	awaitList(t, n, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", true)})
+	if hook.granted.Load() != nil {
+		t.Fatal("the claim was never granted: the test did not exercise the overlap")
 	}
 }
 
@@ -551,13 +643,15 @@ func TestRecoveryV5TakesOverALiveSocket(t *testing.T) {
 		t.Fatal("not recovered")
 	}
 	expectSent(t, c, sent{event: disconnected})
-	// The old socket's leave and the recovery: connected again (the two
-	// lists may come as one, and a later one may still follow).
+	// The old socket's leave and the recovery: connected again. Each list
+	// is read as it goes out, so both may show the final state.
 	awaitList(t, b, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", true)})
 	awaitList(t, again, "r1", []rooms.Participant{participant("r1", "Titi", true), participant("r1", "Toto", true)})
 	m2 := f.postMarker(t, "r1")
+	expectMessagesAmidLists(t, b, "r1", m2)
 	expectMessagesAmidLists(t, again, "r1", m2)
 	c.none(t)
+	b.none(t)
 	again.none(t)
 }
 
@@ -622,5 +716,154 @@ func TestRecoveryPlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingStore counts the store calls a reconnection makes.
+type countingStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func newCountingStore() *countingStore {
+	return &countingStore{Store: memstore.New(), calls: map[string]int{}}
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+// take returns the counts so far and starts counting afresh.
+func (c *countingStore) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *countingStore) Messages(ctx context.Context, roomID string, from, to int64) ([]rooms.Message, error) {
+	c.count("Messages")
+	return c.Store.Messages(ctx, roomID, from, to)
+}
+
+func (c *countingStore) LastOrder(ctx context.Context, roomID string) (int64, error) {
+	c.count("LastOrder")
+	return c.Store.LastOrder(ctx, roomID)
+}
+
+func (c *countingStore) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
+	c.count("Participants")
+	return c.Store.Participants(ctx, roomID)
+}
+
+func (c *countingStore) ReclaimParticipant(ctx context.Context, roomID, oldID, newID, nodeID string) (bool, error) {
+	c.count("ReclaimParticipant")
+	return c.Store.ReclaimParticipant(ctx, roomID, oldID, newID, nodeID)
+}
+
+func (c *countingStore) ClaimSession(ctx context.Context, claim rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
+	c.count("ClaimSession")
+	return c.Store.ClaimSession(ctx, claim)
+}
+
+func (c *countingStore) TakeOverSession(ctx context.Context, key, nodeID string, now time.Time, window time.Duration) (rooms.Session, bool, error) {
+	c.count("TakeOverSession")
+	return c.Store.TakeOverSession(ctx, key, nodeID, now, window)
+}
+
+func (c *countingStore) AddSessionRoom(ctx context.Context, key, socketID, nodeID string, r rooms.SessionRoom) error {
+	c.count("AddSessionRoom")
+	return c.Store.AddSessionRoom(ctx, key, socketID, nodeID, r)
+}
+
+func (c *countingStore) OpenSession(ctx context.Context, key, socketID, nodeID string) error {
+	c.count("OpenSession")
+	return c.Store.OpenSession(ctx, key, socketID, nodeID)
+}
+
+// What a reconnection costs the store, on a node that never delivered the
+// client's rooms (after a restart, or on another node): the README's
+// figures. The client is in two rooms and missed 1001 messages of one.
+func TestReconnectStoreCalls(t *testing.T) {
+	const missed = catchUpChunk + 1 // two replay reads
+	for _, tc := range []struct {
+		name string
+		// first connects the client on one gateway; back reconnects it on
+		// the other.
+		first func(t *testing.T, f *gatewayFixture) *fakeConn
+		back  func(t *testing.T, f *gatewayFixture) *fakeConn
+		want  map[string]int
+	}{
+		{"2.x restore from the io cookie",
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connect(t, "A", "") },
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connect(t, "N", "A") },
+			map[string]int{
+				"ClaimSession": 1,
+				// Per room: its entry back, where the room stands, the
+				// membership kept for the next reconnection, its list.
+				"ReclaimParticipant": 2, "LastOrder": 2, "AddSessionRoom": 2, "Participants": 2,
+				// The replay: one read per 1000 missed messages.
+				"Messages": 2,
+			}},
+		{"v5 recovery",
+			func(t *testing.T, f *gatewayFixture) *fakeConn { return f.connectV5(t, "sid-1", "pid-1") },
+			func(t *testing.T, f *gatewayFixture) *fakeConn {
+				again, ok := f.recoverV5(t, "pid-1", "", false)
+				if !ok {
+					t.Fatal("not recovered")
+				}
+				return again
+			},
+			map[string]int{
+				"TakeOverSession":    1,
+				"ReclaimParticipant": 2, "LastOrder": 2, "Participants": 2,
+				"Messages": 2,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newCountingStore()
+			before := newGatewayFixtureWith(t, DeliveryRoom, store, store, nil)
+			before.createRoom(t, "r1")
+			before.createRoom(t, "r2")
+			after := newGatewayFixtureWith(t, DeliveryRoom, store, store, nil)
+			c := tc.first(t, before)
+			before.join(t, c, "r1", "Toto")
+			before.join(t, c, "r2", "Toto")
+			c.cut()
+			before.postN(t, "r1", missed)
+			store.take()
+			n := tc.back(t, after)
+			for i := 0; i < missed+2; i++ { // the replay and both lists
+				n.next(t)
+			}
+			got := store.take()
+			// Every call the reconnection made is counted, so a new one
+			// shows up here.
+			for name := range got {
+				if _, ok := tc.want[name]; !ok {
+					tc.want[name] = 0
+				}
+			}
+			for name, count := range tc.want {
+				if got[name] != count {
+					t.Errorf("%s: %d calls, want %d (all: %v)", name, got[name], count, got)
+				}
+			}
+		})
+	}
+}
+
+// postN posts n messages to room as the gateway does for a socket, from no
+// socket at all.
+func (f *gatewayFixture) postN(t *testing.T, roomID string, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := f.g.post(context.Background(), roomID, rooms.NewMessage{Username: "poster", Content: strconv.Itoa(i)}); err != nil {
+			t.Fatalf("post into %s: %v", roomID, err)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 // refusalCodes are the gateway's own refusals, in the order of their
 // counters.
-var refusalCodes = [...]string{CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized}
+var refusalCodes = [...]string{CodeRateLimited, CodeIdentityMismatch, CodeNotJoined, CodeTooManyRooms, CodeUnauthorized, rooms.CodeRoomFull}
 
 // deliveryKindNames name the deliveries of the hub in Stats.
 var deliveryKindNames = [...]string{
@@ -57,7 +57,8 @@ type Stats struct {
 	// kind: message, participants, direct, closed, replay.
 	Deliveries map[string]uint64
 	// Refusals counts the gateway's refusals by code (rate-limited,
-	// identity.mismatch, room.not-joined, rooms.too-many, unauthorized).
+	// identity.mismatch, room.not-joined, rooms.too-many, unauthorized,
+	// room.full).
 	Refusals map[string]uint64
 	// Broker traffic: envelopes published (and failed publishes),
 	// envelopes received from the broker (this node's own included) and

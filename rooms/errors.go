@@ -11,6 +11,7 @@ const (
 	CodeRoomNotFound    = "room.not-fond"
 	CodeAccessForbidden = "access-forbidden"
 	CodeValidation      = "req-params.validation"
+	CodeRoomFull        = "room.full"
 	CodeUnavailable     = "store.unavailable"
 	CodeInternal        = "internal"
 )
@@ -35,6 +36,7 @@ var (
 	ErrRoomNotFound = &Error{Code: CodeRoomNotFound}
 	ErrForbidden    = &Error{Code: CodeAccessForbidden}
 	ErrUnavailable  = &Error{Code: CodeUnavailable}
+	ErrRoomFull     = &Error{Code: CodeRoomFull}
 )
 
 func RoomConflict(roomID string) *Error {
@@ -43,6 +45,13 @@ func RoomConflict(roomID string) *Error {
 
 func RoomNotFound(roomID string) *Error {
 	return &Error{Code: CodeRoomNotFound, Message: fmt.Sprintf("Room with '%s' not found", roomID)}
+}
+
+// RoomFull refuses a new participant: the room has max entries, all of them
+// connected (the original had no bound, so no wire text; this one is
+// worded like its others).
+func RoomFull(roomID string, max int) *Error {
+	return &Error{Code: CodeRoomFull, Message: fmt.Sprintf("Room with '%s' is full: its %d participants are connected", roomID, max)}
 }
 
 func Forbidden() *Error {

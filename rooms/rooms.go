@@ -25,11 +25,14 @@ type Message struct {
 	CreatedAt string `json:"createdAt"`
 }
 
-// Participant is a user present in a room through one socket.
-// SocketID and NodeID are internal: the wire form has neither. NodeID names
-// the server process holding the socket, so that when that process dies the
-// others can mark its participants disconnected; single-node stores keep it
-// but never need it.
+// Participant is one username's entry in a room's list. A room has at most
+// one entry per username: a re-join under that name, from any socket,
+// updates the entry in place. SocketID and NodeID are internal (the wire
+// form has neither): SocketID is the socket holding the entry, the one
+// whose disconnection marks it disconnected ("" once that socket re-joined
+// the room under another name), and NodeID the server process holding that
+// socket, so that when that process dies the others can mark its entries
+// disconnected; single-node stores keep it but never need it.
 type Participant struct {
 	RoomID    string `json:"roomId"`
 	Username  string `json:"username"`
@@ -37,6 +40,21 @@ type Participant struct {
 	Connected bool   `json:"connected"`
 	SocketID  string `json:"-"`
 	NodeID    string `json:"-"`
+}
+
+// ParticipantLimits bound a room's list. The store applies them in the
+// same atomic step as the join that adds an entry, so concurrent joins
+// (from any node) can never take a room past Max.
+type ParticipantLimits struct {
+	// Now is the time of the join. An entry released by it is
+	// disconnected at Now, and entries disconnected before
+	// Now-Retention are pruned.
+	Now time.Time
+	// Retention is how long a disconnected entry is kept; 0 or less keeps
+	// it for ever.
+	Retention time.Duration
+	// Max is the most entries a room may have; 0 or less is no bound.
+	Max int
 }
 
 // NewMessage is what a poster supplies; the store assigns Order.
@@ -74,25 +92,41 @@ type Store interface {
 	// LastOrder is the highest order stored in the room, 0 when it has no
 	// message. It fails with ErrRoomNotFound.
 	LastOrder(ctx context.Context, roomID string) (int64, error)
-	// UpsertParticipant adds the participant keyed by (RoomID, SocketID), or
-	// replaces the entry with that key. Entries keep their first-insertion
-	// position in the list. It fails with ErrRoomNotFound.
-	UpsertParticipant(ctx context.Context, p Participant) error
-	// SetConnected flips the connected flag of the entry (roomID, socketID)
-	// when nodeID holds it (any node when nodeID is empty): a socket id
-	// recovered by another node must not be marked disconnected by the
-	// node that lost it. A missing room or entry is not an error: it
-	// returns false.
-	SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error)
-	// ReclaimParticipant gives the entry (roomID, oldSocketID) to
+	// UpsertParticipant joins p.Username to room p.RoomID through socket
+	// p.SocketID (not empty) on node p.NodeID. The room's entry for that
+	// username is updated in place (avatar, holder socket and node,
+	// connected), keeping its place in the list; without one, an entry is
+	// appended. p.Connected is ignored: a join connects. An entry the
+	// socket held in the room under another username is released: it is
+	// disconnected at limits.Now and held by nobody.
+	//
+	// Only a join that adds an entry is bounded, atomically: first the
+	// entries disconnected before limits.Now-limits.Retention are
+	// deleted, then, while the room has limits.Max entries or more, the
+	// entry disconnected longest ago (on a tie, the earliest in the list)
+	// is evicted. When the entries that stay are all connected and fill
+	// the room, the join fails with ErrRoomFull and changes nothing.
+	// It fails with ErrRoomNotFound.
+	UpsertParticipant(ctx context.Context, p Participant, limits ParticipantLimits) error
+	// DisconnectParticipant marks the entry socketID holds in roomID
+	// disconnected at `at`, when nodeID holds it (any node when nodeID is
+	// empty): a socket recovered by another node must not be marked
+	// disconnected by the node that lost it. The entry stays held by
+	// socketID, for ReclaimParticipant. It reports whether an entry
+	// changed: a missing room, a socket holding no entry (it never
+	// joined, or a later join under its name took the entry over) or an
+	// entry already disconnected is (false, nil).
+	DisconnectParticipant(ctx context.Context, roomID, socketID, nodeID string, at time.Time) (bool, error)
+	// ReclaimParticipant gives the entry oldSocketID holds in roomID to
 	// newSocketID on nodeID and marks it connected, keeping its place in
 	// the list: a reconnecting client's entry comes back as it was. It
-	// returns false, changing nothing, when the room or entry is gone (the
-	// room was closed since, perhaps re-created) or newSocketID already has
-	// an entry of its own.
+	// returns false, changing nothing, when the room is gone (closed
+	// since, perhaps re-created), oldSocketID holds no entry there (it was
+	// pruned, evicted, or taken over by a later join under its name), or
+	// newSocketID holds an entry of its own.
 	ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error)
-	// Participants lists a room's participants in insertion order. It fails
-	// with ErrRoomNotFound.
+	// Participants lists a room's entries in list order: each keeps the
+	// place of the join that added it. It fails with ErrRoomNotFound.
 	Participants(ctx context.Context, roomID string) ([]Participant, error)
 }
 

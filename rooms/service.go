@@ -23,6 +23,16 @@ const DefaultMaxContentBytes = 64 << 10
 // arbitrarily much for one request.
 const DefaultMaxRange = 10_000
 
+// Defaults of the participant limits (WithParticipantLimits). The original
+// frontend shows every entry of a room, so neither may bite a real room:
+// 10,000 people are connected at once in make bench's big room, and an
+// entry disconnected for 10 minutes outlives every reconnection window
+// (REJOIN_GRACE, RECOVERY_WINDOW) by far.
+const (
+	DefaultMaxParticipants      = 10_000
+	DefaultParticipantRetention = 10 * time.Minute
+)
+
 // Wire texts of the history range checks, typo included: clients match them.
 const (
 	msgIndexesNotPositive = "Invalid parameters, 'fromIndex' and 'toIndex' must be positive"
@@ -43,6 +53,7 @@ type Service struct {
 	now             func() time.Time
 	maxContentBytes int
 	maxRange        int64
+	limits          ParticipantLimits // Now is set per join
 	validate        *validator.Validate
 
 	hooksMu     sync.RWMutex
@@ -77,9 +88,30 @@ func WithMaxRange(n int64) Option {
 	}
 }
 
+// WithParticipantLimits bounds every room's participant list: at most
+// maxParticipants entries, and entries disconnected longer than retention
+// are pruned (see Store.UpsertParticipant). Values below 1 keep the
+// defaults, DefaultMaxParticipants and DefaultParticipantRetention.
+func WithParticipantLimits(maxParticipants int, retention time.Duration) Option {
+	return func(s *Service) {
+		if maxParticipants > 0 {
+			s.limits.Max = maxParticipants
+		}
+		if retention > 0 {
+			s.limits.Retention = retention
+		}
+	}
+}
+
 // NewService returns a Service backed by store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxContentBytes: DefaultMaxContentBytes, maxRange: DefaultMaxRange}
+	s := &Service{
+		store:           store,
+		now:             time.Now,
+		maxContentBytes: DefaultMaxContentBytes,
+		maxRange:        DefaultMaxRange,
+		limits:          ParticipantLimits{Max: DefaultMaxParticipants, Retention: DefaultParticipantRetention},
+	}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -89,6 +121,9 @@ func NewService(store Store, opts ...Option) *Service {
 
 // MaxContentBytes reports the content cap in effect.
 func (s *Service) MaxContentBytes() int { return s.maxContentBytes }
+
+// ParticipantLimits reports the participant limits in effect (Now unset).
+func (s *Service) ParticipantLimits() ParticipantLimits { return s.limits }
 
 // CreateRoomInput is the body of POST /api/v1/rooms.
 type CreateRoomInput struct {
@@ -244,10 +279,12 @@ type joinInput struct {
 	SocketID string `json:"socketId" validate:"required"`
 }
 
-// Join adds or refreshes the participant entry keyed by (RoomID, SocketID)
-// and marks it connected. It does not read the list back: in a room of n
-// participants that is O(n) per join, and the gateway delivers lists itself.
-// An unknown or empty room id is Forbidden.
+// Join connects the room's entry for p.Username to socket p.SocketID,
+// adding the entry when there is none, within the participant limits
+// (see Store.UpsertParticipant). It does not read the list back: in a room
+// of n participants that is O(n) per join, and the gateway delivers lists
+// itself. An unknown or empty room id is Forbidden; a full room whose
+// participants are all connected is RoomFull.
 func (s *Service) Join(ctx context.Context, p Participant) error {
 	if err := s.check(joinInput{SocketID: p.SocketID}); err != nil {
 		return err
@@ -256,7 +293,9 @@ func (s *Service) Join(ctx context.Context, p Participant) error {
 		return Forbidden()
 	}
 	p.Connected = true
-	if err := s.store.UpsertParticipant(ctx, p); err != nil {
+	limits := s.limits
+	limits.Now = s.now()
+	if err := s.store.UpsertParticipant(ctx, p, limits); err != nil {
 		if errors.Is(err, ErrRoomNotFound) {
 			return Forbidden()
 		}
@@ -273,26 +312,28 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// Leave marks the entry (roomID, socketID) disconnected if nodeID holds it
-// (any node when nodeID is empty). changed is true when it did. A missing
-// room or entry is not an error: (false, nil). Unlike the original, this
-// holds for a socket whose room was closed and re-created under the same id.
-// The list is not read back: the gateway delivers lists itself.
+// Leave marks the entry socketID holds in roomID disconnected, now, if
+// nodeID holds it (any node when nodeID is empty). changed is true when it
+// did. A missing room or entry is not an error: (false, nil). Unlike the
+// original, this holds for a socket whose room was closed and re-created
+// under the same id. The list is not read back: the gateway delivers lists
+// itself.
 func (s *Service) Leave(ctx context.Context, roomID, socketID, nodeID string) (changed bool, err error) {
 	if roomID == "" || socketID == "" {
 		return false, nil
 	}
-	found, err := s.store.SetConnected(ctx, roomID, socketID, nodeID, false)
+	found, err := s.store.DisconnectParticipant(ctx, roomID, socketID, nodeID, s.now())
 	if errors.Is(err, ErrRoomNotFound) {
 		return false, nil
 	}
 	return found, err
 }
 
-// Reclaim gives a reconnecting client's participant entry (roomID,
-// oldSocketID) to its new socket on nodeID, connected again and in its old
-// place. It reports false when there is nothing to reclaim: the room was
-// closed since (and perhaps re-created), or the entry is gone.
+// Reclaim gives the participant entry a reconnecting client's old socket
+// holds in roomID to its new socket on nodeID, connected again and in its
+// old place. It reports false when there is nothing to reclaim: the room
+// was closed since (and perhaps re-created), or the old socket holds no
+// entry there any more (see Store.ReclaimParticipant).
 func (s *Service) Reclaim(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
 	if roomID == "" || oldSocketID == "" || newSocketID == "" {
 		return false, nil
@@ -304,7 +345,7 @@ func (s *Service) Reclaim(ctx context.Context, roomID, oldSocketID, newSocketID,
 	return found, err
 }
 
-// Participants lists a room's participants in insertion order; an unknown
+// Participants lists a room's participants in list order; an unknown
 // room is Forbidden.
 func (s *Service) Participants(ctx context.Context, roomID string) ([]Participant, error) {
 	list, err := s.store.Participants(ctx, roomID)

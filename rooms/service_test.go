@@ -251,9 +251,9 @@ func TestJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	titi.Connected = true
-	// Same socket again: replaced in place and connected again.
-	toto.Avatar = "new.svg"
-	if err := svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "Toto", Avatar: "new.svg", SocketID: "s1", Connected: false}); err != nil {
+	// The same username again, from another socket: updated in place.
+	toto.Avatar, toto.SocketID = "new.svg", "s3"
+	if err := svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "Toto", Avatar: "new.svg", SocketID: "s3", Connected: false}); err != nil {
 		t.Fatal(err)
 	}
 	list, err = svc.Participants(ctx, "r")
@@ -270,6 +270,61 @@ func TestJoin(t *testing.T) {
 	}
 	err = svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "NoSocket"})
 	wantValidation(t, err, "socketId should not be empty")
+}
+
+// The service applies its participant limits, with its clock, on every join.
+func TestJoinLimits(t *testing.T) {
+	ctx := context.Background()
+	now := fixedClock()
+	svc := rooms.NewService(memstore.New(), rooms.WithClock(func() time.Time { return now }), rooms.WithParticipantLimits(2, time.Minute))
+	if got := svc.ParticipantLimits(); got.Max != 2 || got.Retention != time.Minute {
+		t.Fatalf("ParticipantLimits() = %+v, want max 2, retention 1m", got)
+	}
+	mustCreateRoom(t, svc, "r")
+	join := func(socket, name string) error {
+		return svc.Join(ctx, rooms.Participant{RoomID: "r", Username: name, SocketID: socket})
+	}
+	for _, name := range []string{"A", "B"} {
+		if err := join("s-"+name, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDomainError(t, join("s-C", "C"), rooms.CodeRoomFull, "Room with 'r' is full: its 2 participants are connected")
+	if _, err := svc.Leave(ctx, "r", "s-A", ""); err != nil {
+		t.Fatal(err)
+	}
+	// A left a minute ago, to the nanosecond: kept, and evicted for C.
+	now = now.Add(time.Minute)
+	if err := join("s-C", "C"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Leave(ctx, "r", "s-B", ""); err != nil {
+		t.Fatal(err)
+	}
+	// B left over a minute ago: pruned, so D fits without an eviction.
+	now = now.Add(time.Minute + time.Millisecond)
+	if _, err := svc.Leave(ctx, "r", "s-C", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := join("s-D", "D"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Participants(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rooms.Participant{
+		{RoomID: "r", Username: "C", SocketID: "s-C"},
+		{RoomID: "r", Username: "D", SocketID: "s-D", Connected: true},
+	}
+	if !slices.Equal(list, want) {
+		t.Fatalf("participants = %+v, want %+v", list, want)
+	}
+
+	defaults := rooms.NewService(memstore.New(), rooms.WithParticipantLimits(0, -time.Second)).ParticipantLimits()
+	if defaults.Max != rooms.DefaultMaxParticipants || defaults.Retention != rooms.DefaultParticipantRetention {
+		t.Fatalf("limits below 1 = %+v, want the defaults", defaults)
+	}
 }
 
 func TestLeave(t *testing.T) {
@@ -468,9 +523,11 @@ func (f failingStore) Messages(context.Context, string, int64, int64) ([]rooms.M
 func (f failingStore) ReadMessages(context.Context, string, int64, int64, func(rooms.MessageRange) error) error {
 	return f.err
 }
-func (f failingStore) LastOrder(context.Context, string) (int64, error)           { return 0, f.err }
-func (f failingStore) UpsertParticipant(context.Context, rooms.Participant) error { return f.err }
-func (f failingStore) SetConnected(context.Context, string, string, string, bool) (bool, error) {
+func (f failingStore) LastOrder(context.Context, string) (int64, error) { return 0, f.err }
+func (f failingStore) UpsertParticipant(context.Context, rooms.Participant, rooms.ParticipantLimits) error {
+	return f.err
+}
+func (f failingStore) DisconnectParticipant(context.Context, string, string, string, time.Time) (bool, error) {
 	return false, f.err
 }
 func (f failingStore) ReclaimParticipant(context.Context, string, string, string, string) (bool, error) {

@@ -144,6 +144,10 @@ func TestNodeFailure(t *testing.T) {
 			clients = append(clients, c)
 		}
 	}
+	// A user of the node to be killed who does not come back: only the
+	// reap can mark that entry disconnected.
+	lurker := dialChat(t, "n2-lurker", nodes[2])
+	lurker.join(roomID)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	acked := map[int64]rooms.Message{}
@@ -216,14 +220,13 @@ func TestNodeFailure(t *testing.T) {
 	}
 	postAll(moved, postsAfter)
 
-	// The dead node's entries turn connected:false; each moved user has a
-	// live entry again.
+	// The dead node's entries turn connected:false; each moved user's
+	// entry (one per username) is connected again, held on node 0.
 	watcher := survivors[0]
 	watcher.waitUntil(clusterNodeTTL+2*clusterHeartbeat+eventTimeout, "the dead node's participants disconnected", func() bool {
-		for _, v := range victims {
-			var dead, live int
+		entries := func(name string) (dead, live int) {
 			for _, p := range watcher.lists[roomID] {
-				if p.Username == v.name {
+				if p.Username == name {
 					if p.Connected {
 						live++
 					} else {
@@ -231,11 +234,15 @@ func TestNodeFailure(t *testing.T) {
 					}
 				}
 			}
-			if dead != 1 || live != 1 {
+			return dead, live
+		}
+		for _, v := range victims {
+			if dead, live := entries(v.name); dead != 0 || live != 1 {
 				return false
 			}
 		}
-		return true
+		dead, live := entries(lurker.name)
+		return dead == 1 && live == 0
 	})
 	t.Logf("dead node's participants disconnected %v after the kill (NODE_TTL %v)", time.Since(killed).Round(10*time.Millisecond), clusterNodeTTL)
 

@@ -81,6 +81,8 @@ type config struct {
 	RESTWriteRate    float64
 	RESTWriteBurst   int
 	AdminToken       string
+	MaxParticipants  int
+	Retention        time.Duration
 	RESTCORSOrigins  []string
 
 	MetricsAddr  string
@@ -182,6 +184,8 @@ func settings() []setting {
 		{"node-ttl", "NODE_TTL", gateway.DefaultNodeTTL.String(), "with a Redis store: a node silent this long is dead, and its participants become connected:false; must exceed HEARTBEAT_INTERVAL", durationSetter(func(c *config) *time.Duration { return &c.NodeTTL })},
 		{"list-broadcast-max", "LIST_BROADCAST_MAX", strconv.Itoa(gateway.DefaultListBroadcastMax), "rooms with more recipients than this send a changed participant list only to the socket that joined (re-broadcasting n entries to n members is O(n²) bytes)", intSetter(func(c *config) *int { return &c.ListBroadcast })},
 		{"list-interval", "LIST_INTERVAL", gateway.DefaultListInterval.String(), "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
+		{"max-participants", "MAX_PARTICIPANTS", strconv.Itoa(rooms.DefaultMaxParticipants), "most entries in one room's participant list; a new name joining a full room evicts the entry disconnected longest ago, or is refused with code room.full when all are connected", intSetter(func(c *config) *int { return &c.MaxParticipants })},
+		{"participant-retention", "PARTICIPANT_RETENTION", rooms.DefaultParticipantRetention.String(), "how long a disconnected participant stays listed (pruned when the room gets a new entry); at least REJOIN_GRACE and RECOVERY_WINDOW", durationSetter(func(c *config) *time.Duration { return &c.Retention })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", strconv.Itoa(sqlitestore.DefaultMaxBatch), "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 
@@ -342,6 +346,16 @@ func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	}
 	if c.NodeTTL <= c.HeartbeatEvery {
 		return c, fmt.Errorf("node-ttl (NODE_TTL=%v) must exceed heartbeat-interval (HEARTBEAT_INTERVAL=%v)", c.NodeTTL, c.HeartbeatEvery)
+	}
+	// A reconnecting client reclaims its participant entry within these
+	// windows (room delivery only), so the entry must still be there.
+	for _, w := range []struct {
+		name string
+		d    time.Duration
+	}{{"rejoin-grace (REJOIN_GRACE", c.RejoinGrace}, {"recovery-window (RECOVERY_WINDOW", c.RecoveryWindow}} {
+		if c.Delivery == string(gateway.DeliveryRoom) && c.Retention < w.d {
+			return c, fmt.Errorf("participant-retention (PARTICIPANT_RETENTION=%v) must be at least %s=%v): a reconnecting client's entry would be pruned before it is back", c.Retention, w.name, w.d)
+		}
 	}
 	return c, nil
 }

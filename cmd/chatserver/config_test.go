@@ -60,6 +60,21 @@ func TestLoadConfig(t *testing.T) {
 		{"negative max conns", nil, map[string]string{"MAX_CONNS": "-1"}, nil, true},
 		{"zero write rate", nil, map[string]string{"REST_WRITE_RATE": "0"}, nil, true},
 		{"zero header timeout", nil, map[string]string{"HEADER_TIMEOUT": "0s"}, nil, true},
+		{"participant limits default to the rooms package's", nil, nil, func(c config) bool {
+			return c.MaxParticipants == rooms.DefaultMaxParticipants && c.Retention == rooms.DefaultParticipantRetention
+		}, false},
+		{"participant limits", nil, map[string]string{"MAX_PARTICIPANTS": "100", "PARTICIPANT_RETENTION": "3m"}, func(c config) bool {
+			return c.MaxParticipants == 100 && c.Retention == 3*time.Minute
+		}, false},
+		{"no participants", nil, map[string]string{"MAX_PARTICIPANTS": "0"}, nil, true},
+		{"retention shorter than the rejoin grace", nil, map[string]string{"PARTICIPANT_RETENTION": "3m", "REJOIN_GRACE": "4m"}, nil, true},
+		{"retention shorter than the recovery window", []string{"--participant-retention", "1m"}, map[string]string{"REJOIN_GRACE": "30s"}, nil, true},
+		{"retention shorter than the windows, which global delivery does not use", nil, map[string]string{"PARTICIPANT_RETENTION": "1s", "DELIVERY": "global"}, func(c config) bool {
+			return c.Retention == time.Second
+		}, false},
+		{"retention with both windows off", nil, map[string]string{"PARTICIPANT_RETENTION": "1s", "REJOIN_GRACE": "off", "RECOVERY_WINDOW": "off"}, func(c config) bool {
+			return c.Retention == time.Second
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

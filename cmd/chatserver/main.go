@@ -176,7 +176,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 			logger.Warn("store close", "err", err)
 		}
 	})
-	svc := rooms.NewService(metrics.InstrumentStore(be.store), rooms.WithMaxContentBytes(cfg.MaxContentBytes), rooms.WithMaxRange(cfg.MaxRange))
+	svc := rooms.NewService(metrics.InstrumentStore(be.store),
+		rooms.WithMaxContentBytes(cfg.MaxContentBytes),
+		rooms.WithMaxRange(cfg.MaxRange),
+		rooms.WithParticipantLimits(cfg.MaxParticipants, cfg.Retention))
 	clientIPs := edge.NewClientIPs(cfg.TrustedProxies)
 	sessionCap := edge.NewSessionCap(clientIPs, cfg.MaxSessionsPerIP)
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,13 +58,31 @@ func serverBinary(t *testing.T) string {
 	return builtBinary
 }
 
-// serverProcess is one chatserver process.
+// processSpec says how to run one server process and how to tell that it
+// serves.
+type processSpec struct {
+	path string
+	args []string
+	dir  string
+	env  []string // added to this process's environment; later entries win
+	// ready matches the log line announcing the listening address, its
+	// first group.
+	ready *regexp.Regexp
+}
+
+// serverProcess is one server process (chatserver, or a reference server),
+// restartable on the same port.
 type serverProcess struct {
-	t      *testing.T
-	name   string
+	t    *testing.T
+	name string
+	spec processSpec
+	// addr is where it listens, fixed by the first start: a restart binds
+	// the same port.
+	addr string
+	logs *lockedBuffer
+
+	mu     sync.Mutex
 	cmd    *exec.Cmd
-	addr   string
-	logs   *lockedBuffer
 	exited chan struct{}
 }
 
@@ -91,7 +110,11 @@ var listeningLine = regexp.MustCompile(`msg="chatserver listening" addr=(\S+)`)
 // end of the test if still running.
 func startServer(t *testing.T, name string, env ...string) *serverProcess {
 	t.Helper()
-	return startServerUnder(t, name, nil, env...)
+	return startProcess(t, name, processSpec{
+		path:  serverBinary(t),
+		env:   append([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info"}, env...),
+		ready: listeningLine,
+	})
 }
 
 // startServerUnder is startServer with the binary run by wrapper (a
@@ -99,18 +122,58 @@ func startServer(t *testing.T, name string, env ...string) *serverProcess {
 // the same process, as `sh -c 'ulimit -n 2048 && exec "$0"'` does).
 func startServerUnder(t *testing.T, name string, wrapper []string, env ...string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	argv := append(append([]string(nil), wrapper...), serverBinary(t))
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info")
-	p.cmd.Env = append(p.cmd.Env, env...)
-	stderr, err := p.cmd.StderrPipe()
+	return startProcess(t, name, processSpec{
+		path:  argv[0],
+		args:  argv[1:],
+		env:   append([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info"}, env...),
+		ready: listeningLine,
+	})
+}
+
+// startProcess runs spec and waits until it listens; the process is killed
+// at the end of the test if still running, and its logs shown if the test
+// failed.
+func startProcess(t *testing.T, name string, spec processSpec) *serverProcess {
+	t.Helper()
+	p := &serverProcess{t: t, name: name, spec: spec, logs: &lockedBuffer{}}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s logs (tail):\n%s", p.name, tail(p.logs.String(), 60))
+		}
+	})
+	if err := p.launch(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launch starts the process (on p.addr's port once it has one) and waits
+// until it listens.
+func (p *serverProcess) launch() error {
+	cmd := exec.Command(p.spec.path, p.spec.args...)
+	cmd.Dir = p.spec.dir
+	cmd.Env = append(os.Environ(), p.spec.env...)
+	if p.addr != "" {
+		_, port, err := net.SplitHostPort(p.addr)
+		if err != nil {
+			return err
+		}
+		cmd.Env = append(cmd.Env, "PORT="+port)
+	}
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+	cmd.Stdout = p.logs
+	if err := cmd.Start(); err != nil {
+		return err
 	}
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
 	addrCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -119,29 +182,28 @@ func startServerUnder(t *testing.T, name string, wrapper []string, env ...string
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(p.logs, line)
-			if m := listeningLine.FindStringSubmatch(line); m != nil && !found {
+			if m := p.spec.ready.FindStringSubmatch(line); m != nil && !found {
 				found = true
 				addrCh <- m[1]
 			}
 		}
 		_, _ = io.Copy(p.logs, stderr)
-		_ = p.cmd.Wait()
-		close(p.exited)
+		_ = cmd.Wait()
+		close(exited)
 	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s logs (tail):\n%s", p.name, tail(p.logs.String(), 40))
-		}
-	})
 	select {
-	case p.addr = <-addrCh:
-	case <-p.exited:
-		t.Fatalf("%s exited before listening:\n%s", name, p.logs.String())
+	case addr := <-addrCh:
+		if p.addr == "" {
+			p.addr = addr
+		} else if addr != p.addr {
+			return fmt.Errorf("%s restarted on %s, not on %s", p.name, addr, p.addr)
+		}
+		return nil
+	case <-exited:
+		return fmt.Errorf("%s exited before listening:\n%s", p.name, tail(p.logs.String(), 40))
 	case <-time.After(processStartTimeout):
-		t.Fatalf("%s did not listen within %v:\n%s", name, processStartTimeout, p.logs.String())
+		return fmt.Errorf("%s did not listen within %v:\n%s", p.name, processStartTimeout, tail(p.logs.String(), 40))
 	}
-	return p
 }
 
 func tail(s string, lines int) string {
@@ -154,30 +216,56 @@ func tail(s string, lines int) string {
 
 func (p *serverProcess) url() string { return "http://" + p.addr }
 
+func (p *serverProcess) current() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd, p.exited
+}
+
 // kill is kill -9.
 func (p *serverProcess) kill() {
+	cmd, exited := p.current()
 	select {
-	case <-p.exited:
+	case <-exited:
 		return
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
 }
 
-// stop is a clean shutdown (SIGTERM); it fails the test if the process
-// does not exit in time or exits with an error.
+// terminate is a clean shutdown (SIGTERM); it fails if the process does
+// not exit in time or exits with an error.
+func (p *serverProcess) terminate() error {
+	cmd, exited := p.current()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(processStopTimeout):
+		return fmt.Errorf("%s did not stop within %v", p.name, processStopTimeout)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("%s exited with %d:\n%s", p.name, code, tail(p.logs.String(), 40))
+	}
+	return nil
+}
+
+// stop is terminate for the test goroutine.
 func (p *serverProcess) stop() {
 	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(processStopTimeout):
-		p.t.Fatalf("%s did not stop within %v", p.name, processStopTimeout)
+	if err := p.terminate(); err != nil {
+		p.t.Fatal(err)
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.t.Fatalf("%s exited with %d:\n%s", p.name, code, tail(p.logs.String(), 40))
+}
+
+// restart stops the process cleanly (SIGTERM) and starts it again on the
+// same port with the same settings (the same database file).
+func (p *serverProcess) restart() error {
+	if err := p.terminate(); err != nil {
+		return err
 	}
+	fmt.Fprintf(p.logs, "--- %s restarted ---\n", p.name)
+	return p.launch()
 }
 
 // rest is one REST call; it returns the status and body.

@@ -11,10 +11,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/interop/nodetest"
 )
 
 const (
-	// browserChatScript is the two-page chat, under nodeDirName. Its name
+	// browserChatScript is the two-page chat, under the node directory. Its name
 	// does not match TestChatScenarios' chat/*.test.mjs glob: it needs the
 	// test page routes only TestBrowserChat mounts.
 	browserChatScript = "chat/browser-chat.browser.mjs"
@@ -30,10 +31,8 @@ const (
 // full server in room delivery; each sees both messages and both
 // participants.
 func TestBrowserChat(t *testing.T) {
-	nodeDir := requireNodeSetup(t)
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is missing (%v): run gateway/interop/setup.sh", chromium, err)
-	}
+	nodeDir := nodetest.Dir(t)
+	nodetest.RequireChromium(t)
 	script := filepath.Join(nodeDir, browserChatScript)
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("browser chat script: %v", err)
@@ -49,8 +48,8 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
-	serverLog := &lineLogger{t: t, prefix: "server: "}
-	defer serverLog.stop()
+	serverLog := nodetest.NewLineLogger(t, "server: ")
+	defer serverLog.Stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := startChatServerWithTestFiles(t, gateway.DeliveryRoom, slog.New(problems), problems, testFiles)
 	t.Logf("chat server %s, DELIVERY=%s", srv.url, gateway.DeliveryRoom)

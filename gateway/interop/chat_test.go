@@ -17,6 +17,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/interop/nodetest"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
@@ -24,7 +25,7 @@ import (
 	"chatgateway/rooms/memstore"
 )
 
-// chatScriptsDir holds the chat scenario scripts, under nodeDirName.
+// chatScriptsDir holds the chat scenario scripts, under the node directory.
 const chatScriptsDir = "chat"
 
 // TestChatScenarios runs the real-client chat scenarios (transcript replay,
@@ -33,7 +34,7 @@ const chatScriptsDir = "chat"
 // (room delivery binds identity, global keeps it open), and room delivery
 // with the original's open identity.
 func TestChatScenarios(t *testing.T) {
-	nodeDir := requireNodeSetup(t)
+	nodeDir := nodetest.Dir(t)
 	files, err := filepath.Glob(filepath.Join(nodeDir, chatScriptsDir, "*.test.mjs"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no chat scripts under %s/%s (err %v)", nodeDir, chatScriptsDir, err)
@@ -172,8 +173,8 @@ func (p *problemLog) errors() []error {
 
 func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery, identity gateway.Identity) {
 	t.Helper()
-	serverLog := &lineLogger{t: t, prefix: "server: "}
-	defer serverLog.stop()
+	serverLog := nodetest.NewLineLogger(t, "server: ")
+	defer serverLog.Stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := startChatServer(t, delivery, identity, slog.New(problems), problems)
 	t.Logf("chat server %s, DELIVERY=%s IDENTITY=%s", srv.url, delivery, identity)

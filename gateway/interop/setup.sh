@@ -9,7 +9,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 node_dir="$here/node"
-# Must match lockStampFile in interop_test.go.
+# Must match lockStampFile in nodetest/nodetest.go.
 stamp="$node_dir/node_modules/.interop-lock.sha256"
 
 # Seconds apt-get waits for another apt-get's lock.

@@ -16,7 +16,7 @@ import (
 // message_pages for each pass over an open history range.
 var storeOperations = []string{
 	"create_room", "get_room", "close_room", "append_message", "messages", "read_messages", "message_pages",
-	"last_order", "upsert_participant", "set_connected", "reclaim_participant", "participants",
+	"last_order", "upsert_participant", "disconnect_participant", "reclaim_participant", "participants",
 	"open_session", "add_session_room", "depart_session", "end_session", "claim_session", "withdraw_claim",
 	"taint_sessions", "take_over_session", "prune_sessions",
 	"heartbeat", "reap_dead_nodes", "remove_node",
@@ -183,13 +183,13 @@ func (s *timedStore) LastOrder(ctx context.Context, roomID string) (int64, error
 	return timed(s.m, "last_order", func() (int64, error) { return s.next.LastOrder(ctx, roomID) })
 }
 
-func (s *timedStore) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
-	return timedErr(s.m, "upsert_participant", func() error { return s.next.UpsertParticipant(ctx, p) })
+func (s *timedStore) UpsertParticipant(ctx context.Context, p rooms.Participant, limits rooms.ParticipantLimits) error {
+	return timedErr(s.m, "upsert_participant", func() error { return s.next.UpsertParticipant(ctx, p, limits) })
 }
 
-func (s *timedStore) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
-	return timed(s.m, "set_connected", func() (bool, error) {
-		return s.next.SetConnected(ctx, roomID, socketID, nodeID, connected)
+func (s *timedStore) DisconnectParticipant(ctx context.Context, roomID, socketID, nodeID string, at time.Time) (bool, error) {
+	return timed(s.m, "disconnect_participant", func() (bool, error) {
+		return s.next.DisconnectParticipant(ctx, roomID, socketID, nodeID, at)
 	})
 }
 

@@ -5,6 +5,7 @@ package memstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"chatgateway/rooms"
 )
@@ -26,9 +27,8 @@ type room struct {
 	meta   rooms.Room
 	// messages[i] has order i+1, which keeps orders gapless and makes a
 	// range read a slice operation.
-	messages     []rooms.Message
-	participants []rooms.Participant
-	bySocket     map[string]int // socket id -> index in participants
+	messages []rooms.Message
+	people   participantList
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -48,7 +48,7 @@ func (s *Store) CreateRoom(ctx context.Context, r rooms.Room) error {
 	if _, taken := s.rooms[r.ID]; taken {
 		return rooms.RoomConflict(r.ID)
 	}
-	s.rooms[r.ID] = &room{meta: r, bySocket: make(map[string]int)}
+	s.rooms[r.ID] = &room{meta: r, people: newParticipantList()}
 	return nil
 }
 
@@ -82,7 +82,7 @@ func (s *Store) CloseRoom(ctx context.Context, roomID string) error {
 	}
 	r.mu.Lock()
 	r.closed = true
-	r.messages, r.participants, r.bySocket = nil, nil, nil
+	r.messages, r.people = nil, participantList{}
 	r.mu.Unlock()
 	return nil
 }
@@ -204,7 +204,7 @@ func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
 }
 
 // UpsertParticipant implements rooms.Store.
-func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
+func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant, limits rooms.ParticipantLimits) error {
 	r, err := s.lookup(ctx, p.RoomID)
 	if err != nil {
 		return err
@@ -214,13 +214,7 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) erro
 	if r.closed {
 		return rooms.RoomNotFound(p.RoomID)
 	}
-	if i, ok := r.bySocket[p.SocketID]; ok {
-		r.participants[i] = p
-		return nil
-	}
-	r.bySocket[p.SocketID] = len(r.participants)
-	r.participants = append(r.participants, p)
-	return nil
+	return r.people.join(p, limits)
 }
 
 // openRoom returns the room locked, or nil when it does not exist (a
@@ -243,19 +237,14 @@ func (s *Store) openRoom(ctx context.Context, roomID string) (*room, error) {
 	return r, nil
 }
 
-// SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
+// DisconnectParticipant implements rooms.Store.
+func (s *Store) DisconnectParticipant(ctx context.Context, roomID, socketID, nodeID string, at time.Time) (bool, error) {
 	r, err := s.openRoom(ctx, roomID)
 	if r == nil {
 		return false, err
 	}
 	defer r.mu.Unlock()
-	i, ok := r.bySocket[socketID]
-	if !ok || (nodeID != "" && r.participants[i].NodeID != nodeID) {
-		return false, nil
-	}
-	r.participants[i].Connected = connected
-	return true, nil
+	return r.people.disconnectHeld(socketID, nodeID, at), nil
 }
 
 // ReclaimParticipant implements rooms.Store.
@@ -265,19 +254,7 @@ func (s *Store) ReclaimParticipant(ctx context.Context, roomID, oldSocketID, new
 		return false, err
 	}
 	defer r.mu.Unlock()
-	i, ok := r.bySocket[oldSocketID]
-	if !ok {
-		return false, nil
-	}
-	if j, taken := r.bySocket[newSocketID]; taken && j != i {
-		// The new socket joined by itself meanwhile: its own entry wins.
-		return false, nil
-	}
-	p := &r.participants[i]
-	p.SocketID, p.NodeID, p.Connected = newSocketID, nodeID, true
-	delete(r.bySocket, oldSocketID)
-	r.bySocket[newSocketID] = i
-	return true, nil
+	return r.people.reclaim(oldSocketID, newSocketID, nodeID), nil
 }
 
 // Participants implements rooms.Store.
@@ -291,9 +268,7 @@ func (s *Store) Participants(ctx context.Context, roomID string) ([]rooms.Partic
 	if r.closed {
 		return nil, rooms.RoomNotFound(roomID)
 	}
-	out := make([]rooms.Participant, len(r.participants))
-	copy(out, r.participants)
-	return out, nil
+	return r.people.list(), nil
 }
 
 func (s *Store) lookup(ctx context.Context, roomID string) (*room, error) {

@@ -77,7 +77,7 @@ func parseReaped(entry any) (string, []string, error) {
 
 // RemoveNode drops nodeID from the registry on a clean shutdown, so nobody
 // reaps it later. The gateway disconnects the node's participants first;
-// any it missed (a failed SetConnected) are marked disconnected here rather
+// any it missed (a failed DisconnectParticipant) are marked disconnected here rather
 // than left connected forever, though nobody is told of those rooms.
 func (s *Store) RemoveNode(ctx context.Context, nodeID string) error {
 	if nodeID == "" {

@@ -108,7 +108,9 @@ func (s *Store) Close() error {
 
 // roomKeys are one room's keys, all in the room's hash slot.
 type roomKeys struct {
-	room, messages, people, joined, state string
+	room, messages                         string
+	members, avatars, holds, holders, gone string
+	legacy                                 [3]string
 }
 
 func (s *Store) roomKeys(roomID string) roomKeys {
@@ -116,15 +118,24 @@ func (s *Store) roomKeys(roomID string) roomKeys {
 	return roomKeys{
 		room:     k(partRoom),
 		messages: k(partMessages),
-		people:   k(partPeople),
-		joined:   k(partJoined),
-		state:    k(partState),
+		members:  k(partMembers),
+		avatars:  k(partAvatars),
+		holds:    k(partHolds),
+		holders:  k(partHolders),
+		gone:     k(partGone),
+		legacy:   [3]string{k(legacyPartPeople), k(legacyPartJoined), k(legacyPartState)},
 	}
 }
 
 // all is the KEYS order every room script expects.
 func (k roomKeys) all() []string {
-	return []string{k.room, k.messages, k.people, k.joined, k.state}
+	return []string{k.room, k.messages, k.members, k.avatars, k.holds, k.holders, k.gone}
+}
+
+// withLegacy is all plus the keys of the previous participant layout, for
+// the scripts that delete a room's keys.
+func (k roomKeys) withLegacy() []string {
+	return append(k.all(), k.legacy[:]...)
 }
 
 func (s *Store) nodesKey() string { return s.prefix + keyNodes }
@@ -135,13 +146,6 @@ type storedMessage struct {
 	Username  string `json:"username"`
 	Content   string `json:"content"`
 	CreatedAt string `json:"createdAt"`
-}
-
-// storedParticipant is the part of a participant that only changes on
-// upsert; the connected flag and node id live in the room's state hash.
-type storedParticipant struct {
-	Username string `json:"username"`
-	Avatar   string `json:"avatar"`
 }
 
 // unavailable reports a failure to get an answer from Redis.
@@ -160,7 +164,7 @@ func corrupt(op, roomID, what string, err error) error {
 
 // CreateRoom implements rooms.Store.
 func (s *Store) CreateRoom(ctx context.Context, r rooms.Room) error {
-	created, err := createRoomScript.Run(ctx, s.client, s.roomKeys(r.ID).all(),
+	created, err := createRoomScript.Run(ctx, s.client, s.roomKeys(r.ID).withLegacy(),
 		r.Creator, r.CreatedAt.Format(time.RFC3339Nano)).Int64()
 	if err != nil {
 		return unavailable("create room", err)
@@ -194,7 +198,7 @@ func (s *Store) GetRoom(ctx context.Context, roomID string) (rooms.Room, error) 
 
 // CloseRoom implements rooms.Store.
 func (s *Store) CloseRoom(ctx context.Context, roomID string) error {
-	err := closeRoomScript.Run(ctx, s.client, s.roomKeys(roomID).all(), s.prefix, roomID).Err()
+	err := closeRoomScript.Run(ctx, s.client, s.roomKeys(roomID).withLegacy(), s.prefix, roomID).Err()
 	switch {
 	case isNoRoom(err):
 		return rooms.RoomNotFound(roomID)
@@ -335,73 +339,4 @@ func (s *Store) LastOrder(ctx context.Context, roomID string) (int64, error) {
 		return 0, unavailable("last order", err)
 	}
 	return n, nil
-}
-
-// UpsertParticipant implements rooms.Store. A connected participant with a
-// NodeID is indexed under that node for ReapDeadNodes.
-func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
-	payload, err := json.Marshal(storedParticipant{Username: p.Username, Avatar: p.Avatar})
-	if err != nil {
-		return fmt.Errorf("redisstore: upsert participant: %w", err)
-	}
-	err = upsertParticipantScript.Run(ctx, s.client, s.roomKeys(p.RoomID).all(),
-		s.prefix, p.RoomID, p.SocketID, payload, connectedFlag(p.Connected), p.NodeID).Err()
-	switch {
-	case isNoRoom(err):
-		return rooms.RoomNotFound(p.RoomID)
-	case err != nil:
-		return unavailable("upsert participant", err)
-	}
-	return nil
-}
-
-// SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
-	found, err := setConnectedScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
-		s.prefix, roomID, socketID, connectedFlag(connected), nodeID).Int64()
-	if err != nil {
-		return false, unavailable("set connected", err)
-	}
-	return found == 1, nil
-}
-
-// Participants implements rooms.Store.
-func (s *Store) Participants(ctx context.Context, roomID string) ([]rooms.Participant, error) {
-	raw, err := participantsScript.Run(ctx, s.client, s.roomKeys(roomID).all()).StringSlice()
-	switch {
-	case isNoRoom(err):
-		return nil, rooms.RoomNotFound(roomID)
-	case err != nil:
-		return nil, unavailable("list participants", err)
-	}
-	if len(raw)%3 != 0 {
-		return nil, corrupt("list participants", roomID, "reply", fmt.Errorf("%d fields, not socket/participant/state triples", len(raw)))
-	}
-	out := make([]rooms.Participant, 0, len(raw)/3)
-	for i := 0; i < len(raw); i += 3 {
-		socket, payload, state := raw[i], raw[i+1], raw[i+2]
-		var sp storedParticipant
-		if err := json.Unmarshal([]byte(payload), &sp); err != nil {
-			return nil, corrupt("list participants", roomID, "participant "+socket, err)
-		}
-		if state == "" || (state[0] != '0' && state[0] != '1') {
-			return nil, corrupt("list participants", roomID, "state of "+socket, fmt.Errorf("%q", state))
-		}
-		out = append(out, rooms.Participant{
-			RoomID:    roomID,
-			Username:  sp.Username,
-			Avatar:    sp.Avatar,
-			Connected: state[0] == '1',
-			SocketID:  socket,
-			NodeID:    state[1:],
-		})
-	}
-	return out, nil
-}
-
-func connectedFlag(connected bool) string {
-	if connected {
-		return "1"
-	}
-	return "0"
 }

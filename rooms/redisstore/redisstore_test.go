@@ -146,16 +146,16 @@ func mustCreate(t *testing.T, s *redisstore.Store, ids ...string) {
 func mustUpsert(t *testing.T, s *redisstore.Store, ps ...rooms.Participant) {
 	t.Helper()
 	for _, p := range ps {
-		if err := s.UpsertParticipant(opCtx(t), p); err != nil {
+		if err := s.UpsertParticipant(opCtx(t), p, rooms.ParticipantLimits{Now: time.Now()}); err != nil {
 			t.Fatalf("UpsertParticipant(%+v): %v", p, err)
 		}
 	}
 }
 
-func mustSetConnected(t *testing.T, s *redisstore.Store, roomID, socketID string, connected bool) {
+func mustDisconnect(t *testing.T, s *redisstore.Store, roomID, socketID string) {
 	t.Helper()
-	if found, err := s.SetConnected(opCtx(t), roomID, socketID, "", connected); err != nil || !found {
-		t.Fatalf("SetConnected(%s, %s, %v) = (%v, %v), want (true, nil)", roomID, socketID, connected, found, err)
+	if found, err := s.DisconnectParticipant(opCtx(t), roomID, socketID, "", time.Now()); err != nil || !found {
+		t.Fatalf("DisconnectParticipant(%s, %s) = (%v, %v), want (true, nil)", roomID, socketID, found, err)
 	}
 }
 
@@ -220,9 +220,9 @@ func TestReapDeadNodesDisconnectsExactlyTheDeadNodesParticipants(t *testing.T) {
 	if err := s.CloseRoom(opCtx(t), "r4"); err != nil {
 		t.Fatalf("CloseRoom(r4): %v", err)
 	}
-	mustSetConnected(t, s, "r5", "a5", false)
-	mustSetConnected(t, s, "r5", "a5", true) // indexed again
-	mustSetConnected(t, s, "r6", "a6", false)
+	mustDisconnect(t, s, "r5", "a5")
+	mustUpsert(t, s, p("r5", "a5", dead, true)) // indexed again
+	mustDisconnect(t, s, "r6", "a6")
 
 	// Both nodes start with the same short lease; the live one renews it.
 	mustHeartbeat(t, s, dead, 50*time.Millisecond)
@@ -397,10 +397,12 @@ func TestCloseRoomLeavesNoKeys(t *testing.T) {
 			t.Fatalf("AppendMessage: %v", err)
 		}
 		mustUpsert(t, s,
-			rooms.Participant{RoomID: room, SocketID: "s1", Username: "u", NodeID: "n1", Connected: true},
-			rooms.Participant{RoomID: room, SocketID: "s2", Username: "u", NodeID: "n2", Connected: false},
-			rooms.Participant{RoomID: room, SocketID: "s3", Username: "u", Connected: true},
+			rooms.Participant{RoomID: room, SocketID: "s1", Username: "u", NodeID: "n1"},
+			rooms.Participant{RoomID: room, SocketID: "s2", Username: "v", NodeID: "n2"},
+			rooms.Participant{RoomID: room, SocketID: "s3", Username: "w"},
+			rooms.Participant{RoomID: room, SocketID: "s2", Username: "x", NodeID: "n2"},
 		)
+		mustDisconnect(t, s, room, "s1")
 		if err := s.CloseRoom(opCtx(t), room); err != nil {
 			t.Fatalf("CloseRoom(%q): %v", room, err)
 		}
@@ -511,10 +513,10 @@ func allCalls() []storeCall {
 		}},
 		{"LastOrder", func(ctx context.Context, s *redisstore.Store) error { _, err := s.LastOrder(ctx, "r"); return err }},
 		{"UpsertParticipant", func(ctx context.Context, s *redisstore.Store) error {
-			return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s9", Username: "u", NodeID: "n", Connected: true})
+			return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s9", Username: "u", NodeID: "n"}, rooms.ParticipantLimits{Now: time.Now(), Max: 10})
 		}},
-		{"SetConnected", func(ctx context.Context, s *redisstore.Store) error {
-			_, err := s.SetConnected(ctx, "r", "s1", "", false)
+		{"DisconnectParticipant", func(ctx context.Context, s *redisstore.Store) error {
+			_, err := s.DisconnectParticipant(ctx, "r", "s1", "", time.Now())
 			return err
 		}},
 		{"Participants", func(ctx context.Context, s *redisstore.Store) error { _, err := s.Participants(ctx, "r"); return err }},

@@ -2,15 +2,30 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// Key parts, shared by the Go key builders (keys.go) and the Lua prelude.
-// Changing one changes the on-disk layout.
+// Key parts, shared by the Go key builders (redisstore.go) and the Lua
+// prelude. Changing one changes the stored layout.
 const (
 	partRoom     = "room"
 	partMessages = "messages"
-	partPeople   = "people"
-	partJoined   = "joined"
-	partState    = "state"
-	keyNodes     = "nodes"
+	// A room's participant list, one entry per username (see doc.go).
+	partMembers = "members"
+	partAvatars = "avatars"
+	partHolds   = "holds"
+	partHolders = "holders"
+	partGone    = "gone"
+	keyNodes    = "nodes"
+	// The room hash field counting the list positions handed out.
+	fieldRank = "participantRank"
+)
+
+// Parts of the layout before one entry per username (participants keyed by
+// socket). Nothing reads them; creating or closing a room deletes them, so
+// an upgraded deployment drops those lists (presence only) as rooms go.
+const (
+	legacyPartPeople   = "people"
+	legacyPartJoined   = "joined"
+	legacyPartState    = "state"
+	legacyNodeIndexFmt = "node:{%s}:sockets"
 )
 
 // noRoomReply is the error reply a script returns when the room does not
@@ -25,17 +40,33 @@ local function roomKey(prefix, room, part)
   return prefix .. '{' .. room .. '}:' .. part
 end
 local function nodeKey(prefix, node)
-  return prefix .. 'node:{' .. node .. '}:sockets'
+  return prefix .. 'node:{' .. node .. '}:entries'
 end
--- A node index member names (room, socket) unambiguously: the room id's
--- byte length, a colon, the room id, then the socket id.
-local function indexMember(room, socket)
-  return string.len(room) .. ':' .. room .. socket
+-- A node index member names (room, username) unambiguously: the room id's
+-- byte length, a colon, the room id, then the username.
+local function indexMember(room, name)
+  return string.len(room) .. ':' .. room .. name
 end
 local function parseIndexMember(m)
   local colon = string.find(m, ':', 1, true)
   local n = tonumber(string.sub(m, 1, colon - 1))
   return string.sub(m, colon + 1, colon + n), string.sub(m, colon + n + 1)
+end
+-- An entry's hold: "1" (connected) or "0", the node id's byte length, a
+-- colon, the node id, then the holding socket id ("" for none).
+local function hold(connected, node, socket)
+  return connected .. string.len(node) .. ':' .. node .. socket
+end
+local function parseHold(h)
+  local colon = string.find(h, ':', 2, true)
+  local n = tonumber(string.sub(h, 2, colon - 1))
+  return string.sub(h, 1, 1) == '1', string.sub(h, colon + 1, colon + n), string.sub(h, colon + n + 1)
+end
+-- A disconnected entry's member of the room's gone set: its list position
+-- first, fixed width, so entries that disconnected at the same millisecond
+-- go in list order.
+local function goneMember(rank, name)
+  return string.format('%016d', tonumber(rank)) .. name
 end
 local function sessionsOfNode(prefix, node)
   return prefix .. 'node:{' .. node .. '}:sessions'
@@ -64,39 +95,47 @@ local function nowMillis()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Marks every participant indexed under node disconnected (unless it moved
--- to another node or was disconnected meanwhile), drops the index and
--- returns the ids of the rooms whose lists changed.
+-- Marks every entry indexed under node disconnected now (unless it moved to
+-- another node or was disconnected meanwhile), drops the index and returns
+-- the ids of the rooms whose lists changed.
 local function disconnectNode(prefix, node)
   local idx = nodeKey(prefix, node)
-  local rooms, seen = {}, {}
+  local rooms, seen, now = {}, {}, nowMillis()
   for _, m in ipairs(redis.call('SMEMBERS', idx)) do
-    local room, socket = parseIndexMember(m)
-    local stateKey = roomKey(prefix, room, '` + partState + `')
-    if redis.call('HGET', stateKey, socket) == '1' .. node then
-      redis.call('HSET', stateKey, socket, '0' .. node)
-      if not seen[room] then
-        seen[room] = true
-        rooms[#rooms + 1] = room
+    local room, name = parseIndexMember(m)
+    local holds = roomKey(prefix, room, '` + partHolds + `')
+    local h = redis.call('HGET', holds, name)
+    if h then
+      local connected, holder, socket = parseHold(h)
+      if connected and holder == node then
+        redis.call('HSET', holds, name, hold('0', node, socket))
+        local rank = redis.call('ZSCORE', roomKey(prefix, room, '` + partMembers + `'), name)
+        redis.call('ZADD', roomKey(prefix, room, '` + partGone + `'), now, goneMember(rank, name))
+        if not seen[room] then
+          seen[room] = true
+          rooms[#rooms + 1] = room
+        end
       end
     end
   end
-  redis.call('DEL', idx)
+  redis.call('DEL', idx, prefix .. string.format('` + legacyNodeIndexFmt + `', node))
   return rooms
 end
 `
 
 func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
 
-// Room scripts take the room's keys in the order of roomKeys.all:
-// KEYS[1] room, KEYS[2] messages, KEYS[3] people, KEYS[4] joined, KEYS[5] state.
+// Room scripts take the room's keys in the order of roomKeys.all: KEYS[1]
+// room, KEYS[2] messages, then the participant list: KEYS[3] members,
+// KEYS[4] avatars, KEYS[5] holds, KEYS[6] holders, KEYS[7] gone. Creating
+// and closing a room also get the legacy keys, KEYS[8] to KEYS[10].
 var (
 	// ARGV: creator, createdAt. Returns 1, or 0 when the id is taken.
 	createRoomScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 -- Nothing else of the room can exist without its hash; clear it anyway so a
 -- new room never inherits stray history.
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS, 2))
 redis.call('HSET', KEYS[1], 'creator', ARGV[1], 'createdAt', ARGV[2])
 return 1
 `)
@@ -104,13 +143,16 @@ return 1
 	// ARGV: prefix, roomID. Returns 1, or NOROOM.
 	closeRoomScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
-for _, socket in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
-  local state = redis.call('HGET', KEYS[5], socket)
-  if state and string.len(state) > 1 then
-    redis.call('SREM', nodeKey(ARGV[1], string.sub(state, 2)), indexMember(ARGV[2], socket))
+for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  local h = redis.call('HGET', KEYS[5], name)
+  if h then
+    local connected, node = parseHold(h)
+    if connected and node ~= '' then
+      redis.call('SREM', nodeKey(ARGV[1], node), indexMember(ARGV[2], name))
+    end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS))
 return 1
 `)
 
@@ -147,86 +189,6 @@ return redis.call('LRANGE', KEYS[2], ARGV[2], ARGV[3])
 	lastOrderScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
 return redis.call('LLEN', KEYS[2])
-`)
-
-	// ARGV: prefix, roomID, socketID, participant JSON, "1"/"0", nodeID.
-	// Returns 1, or NOROOM.
-	upsertParticipantScript = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
-local prefix, room, socket, node = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
-local member = indexMember(room, socket)
-local old = redis.call('HGET', KEYS[5], socket)
-if old then
-  if string.len(old) > 1 then
-    redis.call('SREM', nodeKey(prefix, string.sub(old, 2)), member)
-  end
-else
-  redis.call('RPUSH', KEYS[4], socket)
-end
-redis.call('HSET', KEYS[3], socket, ARGV[4])
-redis.call('HSET', KEYS[5], socket, ARGV[5] .. node)
-if ARGV[5] == '1' and node ~= '' then
-  redis.call('SADD', nodeKey(prefix, node), member)
-end
-return 1
-`)
-
-	// ARGV: prefix, roomID, socketID, "1"/"0", nodeID ("" for any).
-	// Returns 1 when the entry exists (held by nodeID), else 0 (a missing
-	// room included).
-	setConnectedScript = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local old = redis.call('HGET', KEYS[5], ARGV[3])
-if not old then return 0 end
-local node = string.sub(old, 2)
-if ARGV[5] ~= '' and node ~= ARGV[5] then return 0 end
-redis.call('HSET', KEYS[5], ARGV[3], ARGV[4] .. node)
-if node ~= '' then
-  local idx, member = nodeKey(ARGV[1], node), indexMember(ARGV[2], ARGV[3])
-  if ARGV[4] == '1' then
-    redis.call('SADD', idx, member)
-  else
-    redis.call('SREM', idx, member)
-  end
-end
-return 1
-`)
-
-	// ARGV: prefix, roomID, old socketID, new socketID, nodeID. Gives the
-	// old socket's entry, in its place, to the new socket, connected.
-	// Returns 1, or 0 when the room or entry is missing or the new socket
-	// has an entry already.
-	reclaimParticipantScript = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local prefix, room, old, new, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local state = redis.call('HGET', KEYS[5], old)
-if not state or (old ~= new and redis.call('HEXISTS', KEYS[5], new) == 1) then return 0 end
-if string.len(state) > 1 then
-  redis.call('SREM', nodeKey(prefix, string.sub(state, 2)), indexMember(room, old))
-end
-local payload = redis.call('HGET', KEYS[3], old)
-redis.call('HDEL', KEYS[3], old)
-redis.call('HDEL', KEYS[5], old)
-redis.call('HSET', KEYS[3], new, payload)
-redis.call('HSET', KEYS[5], new, '1' .. node)
-redis.call('LSET', KEYS[4], redis.call('LPOS', KEYS[4], old), new)
-if node ~= '' then
-  redis.call('SADD', nodeKey(prefix, node), indexMember(room, new))
-end
-return 1
-`)
-
-	// Returns socket, participant JSON, state, socket, ... in insertion
-	// order, or NOROOM.
-	participantsScript = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
-local out = {}
-for _, socket in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
-  out[#out + 1] = socket
-  out[#out + 1] = redis.call('HGET', KEYS[3], socket) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[5], socket) or ''
-end
-return out
 `)
 )
 

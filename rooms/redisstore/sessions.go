@@ -161,16 +161,6 @@ return #keys
 `)
 )
 
-// ReclaimParticipant implements rooms.Store.
-func (s *Store) ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
-	found, err := reclaimParticipantScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
-		s.prefix, roomID, oldSocketID, newSocketID, nodeID).Int64()
-	if err != nil {
-		return false, unavailable("reclaim participant", err)
-	}
-	return found == 1, nil
-}
-
 // OpenSession implements rooms.SessionStore.
 func (s *Store) OpenSession(ctx context.Context, key, socketID, nodeID string) error {
 	if err := openSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, s.prefix, key, socketID, nodeID).Err(); err != nil {

@@ -5,8 +5,9 @@
 // # Durability
 //
 // The database runs in WAL mode with synchronous=FULL. When a write method
-// (CreateRoom, CloseRoom, AppendMessage, UpsertParticipant, SetConnected)
-// returns without error, the transaction holding that write has committed
+// (CreateRoom, CloseRoom, AppendMessage, UpsertParticipant,
+// DisconnectParticipant, ReclaimParticipant, the session writes) returns
+// without error, the transaction holding that write has committed
 // and its WAL frames have been fsync'ed: the write survives a crash of the
 // process and a power loss or kernel crash (as far as the disk honours
 // fsync). Nothing is acknowledged before that fsync. A write answered with

@@ -74,6 +74,42 @@ var migrations = [][]string{
 		// Pruning finds departed sessions by age without a scan.
 		`CREATE INDEX sessions_by_departure ON sessions (departed_at) WHERE live = 0`,
 	},
+	// Version 3: one participant entry per username per room, held by one
+	// socket at a time (rooms.Store.UpsertParticipant), with the time it
+	// disconnected for pruning and eviction. Entries of version 2 were
+	// keyed by socket, so a name could be listed several times: the merged
+	// entry keeps the first one's place and the latest one's holder,
+	// avatar and node. disconnected_at is Unix milliseconds, 0 while
+	// connected and for migrated entries, which Open then dates from the
+	// start (as it does every entry its previous process left connected).
+	{
+		`CREATE TABLE participants_v3 (
+			room_id         TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+			username        TEXT    NOT NULL,
+			position        INTEGER NOT NULL,
+			avatar          TEXT    NOT NULL,
+			socket_id       TEXT    NOT NULL,
+			node_id         TEXT    NOT NULL,
+			connected       INTEGER NOT NULL CHECK (connected IN (0, 1)),
+			disconnected_at INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (room_id, username)
+		) STRICT, WITHOUT ROWID`,
+		// (room_id, position) is unique in version 2, so each name's latest
+		// row is one row.
+		`INSERT INTO participants_v3 (room_id, username, position, avatar, socket_id, node_id, connected)
+			SELECT p.room_id, p.username, names.first, p.avatar, p.socket_id, p.node_id, p.connected
+			FROM participants p JOIN (
+				SELECT room_id, username, min(position) AS first, max(position) AS last
+				FROM participants GROUP BY room_id, username
+			) names ON names.room_id = p.room_id AND names.username = p.username AND p.position = names.last`,
+		`DROP TABLE participants`,
+		`ALTER TABLE participants_v3 RENAME TO participants`,
+		`CREATE UNIQUE INDEX participants_by_position ON participants (room_id, position)`,
+		// The entry a socket holds; a released entry has no holder ('').
+		`CREATE UNIQUE INDEX participants_by_holder ON participants (room_id, socket_id) WHERE socket_id <> ''`,
+		// Pruning and eviction take the room's oldest disconnections first.
+		`CREATE INDEX participants_by_departure ON participants (room_id, disconnected_at, position) WHERE connected = 0`,
+	},
 }
 
 // checkSchemaVersion reads the database's schema version and refuses one

@@ -16,9 +16,10 @@ import (
 // serialisable step: two claims of one session cannot both be granted.
 
 const (
-	reclaimParticipantSQL = `UPDATE participants SET socket_id = ?3, node_id = ?4, connected = 1
-		WHERE room_id = ?1 AND socket_id = ?2
-		AND (?2 = ?3 OR NOT EXISTS (SELECT 1 FROM participants WHERE room_id = ?1 AND socket_id = ?3))`
+	// A released entry ('' holder) belongs to no socket: never reclaimed.
+	reclaimParticipantSQL = `UPDATE participants SET socket_id = ?3, node_id = ?4, connected = 1, disconnected_at = 0
+		WHERE room_id = ?1 AND socket_id = ?2 AND socket_id <> ''
+		AND (?2 = ?3 OR NOT EXISTS (SELECT 1 FROM participants WHERE room_id = ?1 AND socket_id = ?3 AND socket_id <> ''))`
 	openSessionSQL = `INSERT INTO sessions (key, socket_id, node_id, live) VALUES (?1, ?2, ?3, 1)
 		ON CONFLICT (key) DO UPDATE SET socket_id = excluded.socket_id, node_id = excluded.node_id, live = 1, departed_at = 0`
 	// A departed session stays departed: a join still in flight when its

@@ -190,8 +190,10 @@ func (s *Store) start(ctx context.Context) error {
 		return fmt.Errorf("sqlitestore: %s: %w", s.path, err)
 	}
 	// One process owns the file, so no socket of an earlier process can
-	// still be connected.
-	if _, err := s.writeConn.ExecContext(ctx, "UPDATE participants SET connected = 0 WHERE connected <> 0"); err != nil {
+	// still be connected. They disconnected when that process stopped,
+	// which is no earlier than now as far as anyone can tell, and so did
+	// entries migrated without a time: retention counts from this start.
+	if _, err := s.writeConn.ExecContext(ctx, "UPDATE participants SET connected = 0, disconnected_at = ?1 WHERE connected <> 0 OR disconnected_at = 0", time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("sqlitestore: %s: mark participants disconnected: %w", s.path, err)
 	}
 	// Their sessions departed when that process stopped, which is no

@@ -99,32 +99,7 @@ func TestReadsAreIndexSeeks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := s.readDB.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			text := strings.Join(plan, "\n")
-			if !strings.Contains(text, tc.want) {
-				t.Errorf("plan lacks %q:\n%s", tc.want, text)
-			}
-			for _, bad := range []string{"SCAN", "TEMP B-TREE"} {
-				if strings.Contains(text, bad) {
-					t.Errorf("plan has %s:\n%s", bad, text)
-				}
-			}
+			wantIndexSeek(t, s.readDB, tc.query, tc.args, tc.want, "SCAN", "TEMP B-TREE")
 		})
 	}
 }
@@ -155,7 +130,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		{RoomID: "b", SocketID: "s1", Username: "Toto", Connected: true},
 	}
 	for _, p := range participants {
-		if err := s.UpsertParticipant(ctx, p); err != nil {
+		if err := s.UpsertParticipant(ctx, p, rooms.ParticipantLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,7 +185,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	// New participants still go after the old ones.
 	late := rooms.Participant{RoomID: "a", SocketID: "s9", Username: "Late", Connected: true}
-	if err := s.UpsertParticipant(ctx, late); err != nil {
+	if err := s.UpsertParticipant(ctx, late, rooms.ParticipantLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustParticipants(t, s, "a"); len(got) != 4 || got[3] != late {
@@ -381,8 +356,14 @@ func TestCallsAfterCloseFail(t *testing.T) {
 		{"AppendMessage", func() error { _, err := s.AppendMessage(ctx, "r", rooms.NewMessage{}); return err }},
 		{"Messages", func() error { _, err := s.Messages(ctx, "r", 1, 10); return err }},
 		{"LastOrder", func() error { _, err := s.LastOrder(ctx, "r"); return err }},
-		{"UpsertParticipant", func() error { return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s"}) }},
-		{"SetConnected", func() error { _, err := s.SetConnected(ctx, "r", "s", "", true); return err }},
+		{"UpsertParticipant", func() error {
+			return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s"}, rooms.ParticipantLimits{})
+		}},
+		{"DisconnectParticipant", func() error {
+			_, err := s.DisconnectParticipant(ctx, "r", "s", "", time.Now())
+			return err
+		}},
+		{"ReclaimParticipant", func() error { _, err := s.ReclaimParticipant(ctx, "r", "s", "s2", ""); return err }},
 		{"Participants", func() error { _, err := s.Participants(ctx, "r"); return err }},
 	}
 	for _, c := range calls {
@@ -457,7 +438,7 @@ func TestArbitraryBytesRoundTrip(t *testing.T) {
 		t.Errorf("room %q got the message of room %q", "r", odd)
 	}
 	p := rooms.Participant{RoomID: odd, SocketID: "s\x00", Username: "\xff", Avatar: "\x00", NodeID: "n\x00", Connected: true}
-	if err := s.UpsertParticipant(ctx, p); err != nil {
+	if err := s.UpsertParticipant(ctx, p, rooms.ParticipantLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustParticipants(t, s, odd); !slices.Equal(got, []rooms.Participant{p}) {

@@ -364,33 +364,6 @@ func (w *writeTx) appendMessage(roomID string, m rooms.NewMessage) (rooms.Messag
 	return msg, nil
 }
 
-func (w *writeTx) upsertParticipant(p rooms.Participant) error {
-	_, ok, err := w.lastOrder(p.RoomID)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return rooms.RoomNotFound(p.RoomID)
-	}
-	if _, err := w.s.stmts.upsertParticipant.ExecContext(context.Background(),
-		p.RoomID, p.SocketID, p.Username, p.Avatar, boolInt(p.Connected), p.NodeID); err != nil {
-		return rooms.Unavailable(fmt.Errorf("upsert participant %q of room %q: %w", p.SocketID, p.RoomID, err))
-	}
-	return nil
-}
-
-func (w *writeTx) setConnected(roomID, socketID, nodeID string, connected bool) (bool, error) {
-	res, err := w.s.stmts.setConnected.ExecContext(context.Background(), roomID, socketID, boolInt(connected), nodeID)
-	if err != nil {
-		return false, rooms.Unavailable(fmt.Errorf("set connected of participant %q of room %q: %w", socketID, roomID, err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, rooms.Unavailable(err)
-	}
-	return n > 0, nil
-}
-
 // CreateRoom implements rooms.Store.
 func (s *Store) CreateRoom(ctx context.Context, room rooms.Room) error {
 	return s.submit(ctx, func(w *writeTx) error { return w.createRoom(room) })
@@ -415,34 +388,8 @@ func (s *Store) AppendMessage(ctx context.Context, roomID string, m rooms.NewMes
 	return msg, nil
 }
 
-// UpsertParticipant implements rooms.Store.
-func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant) error {
-	return s.submit(ctx, func(w *writeTx) error { return w.upsertParticipant(p) })
-}
-
-// SetConnected implements rooms.Store.
-func (s *Store) SetConnected(ctx context.Context, roomID, socketID, nodeID string, connected bool) (bool, error) {
-	var changed bool
-	err := s.submit(ctx, func(w *writeTx) error {
-		var err error
-		changed, err = w.setConnected(roomID, socketID, nodeID, connected)
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	return changed, nil
-}
-
 // formatTime stores instants as RFC 3339 text in UTC, which sorts and reads
 // well in the sqlite3 shell; the monotonic reading is dropped.
 func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -397,7 +397,7 @@ func TestFailingRequestsDoNotFailTheirBatch(t *testing.T) {
 		{
 			name: "join r",
 			call: func() (any, error) {
-				return nil, s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Connected: true})
+				return nil, s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Connected: true}, rooms.ParticipantLimits{})
 			},
 			check: func(t *testing.T, _ any, err error) {
 				if err != nil {
@@ -492,7 +492,9 @@ func TestFailedCommitFailsTheBatchAndForgetsItsOrders(t *testing.T) {
 		{"append", func() error { _, err := s.AppendMessage(ctx, "r", rooms.NewMessage{Content: "lost"}); return err }},
 		{"create", func() error { return s.CreateRoom(ctx, rooms.Room{ID: "lost-room"}) }},
 		{"close", func() error { return s.CloseRoom(ctx, "r") }},
-		{"join", func() error { return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s"}) }},
+		{"join", func() error {
+			return s.UpsertParticipant(ctx, rooms.Participant{RoomID: "r", SocketID: "s"}, rooms.ParticipantLimits{})
+		}},
 	}
 	for _, c := range calls {
 		if err := c.call(); !errors.Is(err, rooms.ErrUnavailable) || !errors.Is(err, broken) {

@@ -32,13 +32,16 @@ const (
 	closeRecreateRounds = 5
 )
 
+// storeCase is one case of the contract, run on a fresh store.
+type storeCase struct {
+	name string
+	run  func(t *testing.T, s rooms.Store)
+}
+
 // Run runs the whole contract; each case gets its own store from newStore.
 func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 	t.Helper()
-	cases := []struct {
-		name string
-		run  func(t *testing.T, s rooms.Store)
-	}{
+	cases := []storeCase{
 		{"RoomLifecycle", testRoomLifecycle},
 		{"MissingRoom", testMissingRoom},
 		{"AppendAssignsGaplessOrders", testAppendAssignsGaplessOrders},
@@ -50,17 +53,13 @@ func Run(t *testing.T, newStore func(t *testing.T) rooms.Store) {
 		{"LastOrder", testLastOrder},
 		{"RoomsAreIsolated", testRoomsAreIsolated},
 		{"CloseRemovesHistoryAndRecreateStartsAtOne", testCloseRemovesHistory},
-		{"ParticipantsKeyedBySocketKeepInsertionOrder", testParticipantsOrder},
-		{"SetConnected", testSetConnected},
-		{"SetConnectedOnlyByTheHoldingNode", testSetConnectedByNode},
-		{"ReclaimParticipant", testReclaimParticipant},
 		{"ReturnedSlicesAreCopies", testReturnedSlicesAreCopies},
 		{"ConcurrentAppendsAreGaplessAndIncreasing", testConcurrentAppends},
 		{"ConcurrentRangeReadsSeeGaplessPrefixes", testConcurrentRangeReads},
-		{"ConcurrentParticipants", testConcurrentParticipants},
 		{"ConcurrentPagedReadsSeeGaplessPrefixes", testConcurrentPagedReads},
 		{"CloseAndRecreateWhileAppending", testCloseWhileAppending},
 	}
+	cases = append(cases, participantCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newStore(t))
@@ -104,11 +103,10 @@ func mustParticipants(t *testing.T, s rooms.Store, roomID string) []rooms.Partic
 	return list
 }
 
+// mustUpsert joins p with no limits.
 func mustUpsert(t *testing.T, s rooms.Store, p rooms.Participant) {
 	t.Helper()
-	if err := s.UpsertParticipant(context.Background(), p); err != nil {
-		t.Fatalf("UpsertParticipant(%+v): %v", p, err)
-	}
+	mustJoin(t, s, p, rooms.ParticipantLimits{Now: t0})
 }
 
 func orders(msgs []rooms.Message) []int64 {
@@ -169,7 +167,7 @@ func testMissingRoom(t *testing.T, s rooms.Store) {
 	if _, err := s.Messages(ctx, "ghost", 1, 20); !errors.Is(err, rooms.ErrRoomNotFound) {
 		t.Errorf("Messages: err = %v, want ErrRoomNotFound", err)
 	}
-	if err := s.UpsertParticipant(ctx, rooms.Participant{RoomID: "ghost", SocketID: "s1", Username: "u"}); !errors.Is(err, rooms.ErrRoomNotFound) {
+	if err := s.UpsertParticipant(ctx, rooms.Participant{RoomID: "ghost", SocketID: "s1", Username: "u"}, rooms.ParticipantLimits{Now: t0, Max: 1}); !errors.Is(err, rooms.ErrRoomNotFound) {
 		t.Errorf("UpsertParticipant: err = %v, want ErrRoomNotFound", err)
 	}
 	if _, err := s.Participants(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
@@ -178,9 +176,9 @@ func testMissingRoom(t *testing.T, s rooms.Store) {
 	if _, err := s.LastOrder(ctx, "ghost"); !errors.Is(err, rooms.ErrRoomNotFound) {
 		t.Errorf("LastOrder: err = %v, want ErrRoomNotFound", err)
 	}
-	changed, err := s.SetConnected(ctx, "ghost", "s1", "", false)
+	changed, err := s.DisconnectParticipant(ctx, "ghost", "s1", "", t0)
 	if err != nil || changed {
-		t.Errorf("SetConnected on a missing room = (%v, %v), want (false, nil)", changed, err)
+		t.Errorf("DisconnectParticipant on a missing room = (%v, %v), want (false, nil)", changed, err)
 	}
 }
 
@@ -532,161 +530,11 @@ func testCloseRemovesHistory(t *testing.T, s rooms.Store) {
 	if got := mustParticipants(t, s, "r"); len(got) != 0 {
 		t.Fatalf("re-created room still has participants %+v", got)
 	}
-	if changed, err := s.SetConnected(ctx, "r", "old-socket", "", false); err != nil || changed {
-		t.Fatalf("SetConnected for a socket of the closed room = (%v, %v), want (false, nil)", changed, err)
+	if changed, err := s.DisconnectParticipant(ctx, "r", "old-socket", "", t0); err != nil || changed {
+		t.Fatalf("DisconnectParticipant for a socket of the closed room = (%v, %v), want (false, nil)", changed, err)
 	}
 	if got := mustAppend(t, s, "r", rooms.NewMessage{Username: "u", Content: "new"}); got.Order != 1 {
 		t.Fatalf("first message after re-create has order %d, want 1", got.Order)
-	}
-}
-
-func testParticipantsOrder(t *testing.T, s rooms.Store) {
-	mustCreate(t, s, "r")
-	mustCreate(t, s, "other")
-	toto := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "Toto", Avatar: "toto.svg", Connected: true, NodeID: "node-a"}
-	titi := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", Avatar: "titi.svg", Connected: true, NodeID: "node-b"}
-	tata := rooms.Participant{RoomID: "r", SocketID: "s3", Username: "Tata", Avatar: "tata.svg", Connected: true}
-	for _, p := range []rooms.Participant{toto, titi, tata} {
-		mustUpsert(t, s, p)
-	}
-	want := []rooms.Participant{toto, titi, tata}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("participants = %+v, want %+v", got, want)
-	}
-
-	// Re-upserting a socket replaces its entry in place.
-	titi2 := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi2", Avatar: "new.svg", Connected: false}
-	mustUpsert(t, s, titi2)
-	want = []rooms.Participant{toto, titi2, tata}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("after re-upsert of s2: participants = %+v, want %+v", got, want)
-	}
-
-	// The same username on another socket is another entry, appended.
-	toto2 := rooms.Participant{RoomID: "r", SocketID: "s4", Username: "Toto", Avatar: "toto.svg", Connected: true}
-	mustUpsert(t, s, toto2)
-	want = []rooms.Participant{toto, titi2, tata, toto2}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("after a second Toto socket: participants = %+v, want %+v", got, want)
-	}
-
-	// The same socket id in another room is a separate key.
-	elsewhere := rooms.Participant{RoomID: "other", SocketID: "s1", Username: "Elsewhere", Connected: true}
-	mustUpsert(t, s, elsewhere)
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("upsert in another room changed room r: %+v", got)
-	}
-	if got := mustParticipants(t, s, "other"); !slices.Equal(got, []rooms.Participant{elsewhere}) {
-		t.Fatalf("room other participants = %+v, want [%+v]", got, elsewhere)
-	}
-}
-
-func testSetConnected(t *testing.T, s rooms.Store) {
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-	a := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "A", Connected: true}
-	b := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "B", Connected: true}
-	mustUpsert(t, s, a)
-	mustUpsert(t, s, b)
-
-	changed, err := s.SetConnected(ctx, "r", "s1", "", false)
-	if err != nil || !changed {
-		t.Fatalf("SetConnected(s1, false) = (%v, %v), want (true, nil)", changed, err)
-	}
-	a.Connected = false
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a, b}) {
-		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
-	}
-
-	changed, err = s.SetConnected(ctx, "r", "s1", "", true)
-	if err != nil || !changed {
-		t.Fatalf("SetConnected(s1, true) = (%v, %v), want (true, nil)", changed, err)
-	}
-	a.Connected = true
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a, b}) {
-		t.Fatalf("participants = %+v, want %+v", got, []rooms.Participant{a, b})
-	}
-
-	if changed, err := s.SetConnected(ctx, "r", "unknown-socket", "", false); err != nil || changed {
-		t.Fatalf("SetConnected(unknown socket) = (%v, %v), want (false, nil)", changed, err)
-	}
-	if changed, err := s.SetConnected(ctx, "missing-room", "s1", "", false); err != nil || changed {
-		t.Fatalf("SetConnected(missing room) = (%v, %v), want (false, nil)", changed, err)
-	}
-}
-
-func testSetConnectedByNode(t *testing.T, s rooms.Store) {
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-	a := rooms.Participant{RoomID: "r", SocketID: "s1", Username: "A", NodeID: "node-a", Connected: true}
-	mustUpsert(t, s, a)
-	if changed, err := s.SetConnected(ctx, "r", "s1", "node-b", false); err != nil || changed {
-		t.Fatalf("SetConnected from another node = (%v, %v), want (false, nil)", changed, err)
-	}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a}) {
-		t.Fatalf("another node changed the entry: %+v", got)
-	}
-	if changed, err := s.SetConnected(ctx, "r", "s1", "node-a", false); err != nil || !changed {
-		t.Fatalf("SetConnected from the holding node = (%v, %v), want (true, nil)", changed, err)
-	}
-	a.Connected = false
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, []rooms.Participant{a}) {
-		t.Fatalf("participants = %+v, want [%+v]", got, a)
-	}
-}
-
-func testReclaimParticipant(t *testing.T, s rooms.Store) {
-	ctx := context.Background()
-	mustCreate(t, s, "r")
-	old := rooms.Participant{RoomID: "r", SocketID: "old", Username: "Toto", Avatar: "t.svg", NodeID: "node-a", Connected: false}
-	other := rooms.Participant{RoomID: "r", SocketID: "s2", Username: "Titi", NodeID: "node-a", Connected: true}
-	mine := rooms.Participant{RoomID: "r", SocketID: "mine", Username: "Mine", NodeID: "node-a", Connected: true}
-	mustUpsert(t, s, old)
-	mustUpsert(t, s, other)
-	mustUpsert(t, s, mine)
-
-	ok, err := s.ReclaimParticipant(ctx, "r", "old", "new", "node-b")
-	if err != nil || !ok {
-		t.Fatalf("ReclaimParticipant = (%v, %v), want (true, nil)", ok, err)
-	}
-	reclaimed := rooms.Participant{RoomID: "r", SocketID: "new", Username: "Toto", Avatar: "t.svg", NodeID: "node-b", Connected: true}
-	want := []rooms.Participant{reclaimed, other, mine}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("after reclaim: participants = %+v, want %+v (same place, new socket and node, connected)", got, want)
-	}
-	// The entry now answers to its new socket only.
-	if changed, err := s.SetConnected(ctx, "r", "old", "", false); err != nil || changed {
-		t.Fatalf("SetConnected(old socket) = (%v, %v), want (false, nil)", changed, err)
-	}
-	if changed, err := s.SetConnected(ctx, "r", "new", "node-b", false); err != nil || !changed {
-		t.Fatalf("SetConnected(new socket) = (%v, %v), want (true, nil)", changed, err)
-	}
-	for _, tc := range []struct{ name, room, old, new string }{
-		{"entry already reclaimed", "r", "old", "again"},
-		{"unknown entry", "r", "nobody", "x"},
-		{"missing room", "ghost", "old", "x"},
-		{"new socket has an entry of its own", "r", "s2", "mine"},
-	} {
-		if ok, err := s.ReclaimParticipant(ctx, tc.room, tc.old, tc.new, "node-c"); err != nil || ok {
-			t.Errorf("%s: ReclaimParticipant = (%v, %v), want (false, nil)", tc.name, ok, err)
-		}
-	}
-	// A recovered socket keeps its id: it reclaims its own entry.
-	if ok, err := s.ReclaimParticipant(ctx, "r", "new", "new", "node-c"); err != nil || !ok {
-		t.Fatalf("ReclaimParticipant to the same socket id = (%v, %v), want (true, nil)", ok, err)
-	}
-	reclaimed.NodeID = "node-c"
-	want = []rooms.Participant{reclaimed, other, mine}
-	if got := mustParticipants(t, s, "r"); !slices.Equal(got, want) {
-		t.Fatalf("after reclaim by the same socket id: participants = %+v, want %+v", got, want)
-	}
-	// A closed and re-created room has none of the old entries.
-	if err := s.CloseRoom(ctx, "r"); err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, s, "r")
-	if ok, err := s.ReclaimParticipant(ctx, "r", "new", "newer", "node-c"); err != nil || ok {
-		t.Fatalf("ReclaimParticipant in a re-created room = (%v, %v), want (false, nil)", ok, err)
 	}
 }
 
@@ -827,67 +675,6 @@ func testConcurrentRangeReads(t *testing.T, s rooms.Store) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-func testConcurrentParticipants(t *testing.T, s rooms.Store) {
-	mustCreate(t, s, "r")
-	ctx := context.Background()
-	const socketsPerWriter = 10
-	errs := make(chan error, concurrentWriters)
-	var wg sync.WaitGroup
-	for w := range concurrentWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range socketsPerWriter {
-				id := fmt.Sprintf("w%d-s%d", w, i)
-				p := rooms.Participant{RoomID: "r", SocketID: id, Username: id, Connected: true}
-				if err := s.UpsertParticipant(ctx, p); err != nil {
-					errs <- fmt.Errorf("upsert %s: %w", id, err)
-					return
-				}
-				if changed, err := s.SetConnected(ctx, "r", id, "", false); err != nil || !changed {
-					errs <- fmt.Errorf("SetConnected(%s) = (%v, %v), want (true, nil)", id, changed, err)
-					return
-				}
-				// Re-upsert: same key, must not add an entry or move it.
-				p.Connected = true
-				if err := s.UpsertParticipant(ctx, p); err != nil {
-					errs <- fmt.Errorf("re-upsert %s: %w", id, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-
-	list := mustParticipants(t, s, "r")
-	if len(list) != concurrentWriters*socketsPerWriter {
-		t.Fatalf("got %d participants, want %d (one per socket)", len(list), concurrentWriters*socketsPerWriter)
-	}
-	position := make(map[string]int, len(list))
-	for i, p := range list {
-		if _, dup := position[p.SocketID]; dup {
-			t.Fatalf("socket %s listed twice", p.SocketID)
-		}
-		if !p.Connected || p.Username != p.SocketID {
-			t.Fatalf("entry %+v: want connected, username == socket id", p)
-		}
-		position[p.SocketID] = i
-	}
-	// Each writer inserted its sockets in sequence, so they keep that order.
-	for w := range concurrentWriters {
-		for i := 1; i < socketsPerWriter; i++ {
-			prev, cur := fmt.Sprintf("w%d-s%d", w, i-1), fmt.Sprintf("w%d-s%d", w, i)
-			if position[prev] > position[cur] {
-				t.Fatalf("%s listed after %s, but was inserted before it", prev, cur)
-			}
-		}
 	}
 }
 

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS } from '../browser/chromium.mjs';
+import { waitOnState } from './page-state.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -55,18 +56,7 @@ async function openPage(browser, user, t) {
 }
 
 // waitOn polls the page until predicate(window.chat.state, arg) holds.
-async function waitOn(p, what, predicate, arg) {
-  try {
-    await p.page.waitForFunction(
-      ({ src, arg }) => new Function('state', 'arg', `return (${src})(state, arg);`)(window.chat.state, arg),
-      { src: predicate.toString(), arg },
-      { timeout: WAIT_MS, polling: 20 },
-    );
-  } catch (err) {
-    const state = await p.page.evaluate(() => window.chat.state).catch(() => 'unreadable');
-    throw new Error(`${p.user}: ${what}: ${err.message}; page state ${JSON.stringify(state)}`);
-  }
-}
+const waitOn = (p, what, predicate, arg) => waitOnState(p, what, predicate, arg, WAIT_MS);
 
 const stateOf = (p) => withDeadline(p.page.evaluate(() => window.chat.state), WAIT_MS, `${p.user} page state`);
 

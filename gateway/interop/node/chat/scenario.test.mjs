@@ -122,10 +122,12 @@ for (const gen of generations) {
       await B.expect(`participants/${room}`, list);
       await outsidersGet(`participants/${room}`, list);
 
-      // 11. a new socket re-joins with the same username: entries are per
-      // socket, so a second Toto entry appears
+      // 11. a new socket re-joins with the same username. The original
+      // appended a second Toto entry (its entries were per socket); here a
+      // room has one entry per username, so Toto's is connected again, in
+      // its place (README, compatibility table).
       const A2 = await open('A2');
-      list = [...list, participant(room, 'Toto', true)];
+      list = [participant(room, 'Toto', true), participant(room, 'Titi', true)];
       join(A2, room, 'Toto');
       await A2.expect(`participants/${room}`, list);
       await B.expect(`participants/${room}`, list);
