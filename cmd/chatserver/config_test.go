@@ -128,6 +128,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"LIST_BROADCAST_MAX", c.ListBroadcast, gateway.DefaultListBroadcastMax},
 		{"LIST_INTERVAL", c.ListInterval, gateway.DefaultListInterval},
 		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
+		{"READY_TIMEOUT", c.ReadyTimeout, ops.DefaultReadyTimeout},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
