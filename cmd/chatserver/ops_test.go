@@ -179,8 +179,9 @@ func rawWS(t *testing.T, addr, roomID, username string) *websocket.Conn {
 // clients connect, join, post, one is cut off as a slow consumer, and the
 // others disconnect: every gauge and counter involved moves accordingly.
 func TestMetricsFollowClients(t *testing.T) {
-	const contentSize = 16 << 10
-	srv := runInProcess(t, map[string]string{"MAX_BUFFERED": "262144", "EVENT_RATE": "off", "LOG_LEVEL": "debug"})
+	// Large posts, so few fill the slow member's socket buffers and queue.
+	const contentSize = 60 << 10
+	srv := runInProcess(t, map[string]string{"MAX_BUFFERED": "1048576", "EVENT_RATE": "off", "LOG_LEVEL": "debug"})
 	metricsURL := srv.base + ops.PathMetrics
 	before := scrape(t, metricsURL)
 	if got := value(before, "chat_sockets"); got != 0 {
@@ -262,17 +263,22 @@ func TestMetricsFollowClients(t *testing.T) {
 	})
 	content := strings.Repeat("x", contentSize)
 	cut := false
-	for i := 1; i <= 2000 && !cut; i++ { // bound: ~32 MB, far past any socket buffer
-		if _, err := alice.chat(ctx, "m", content); err != nil {
+	floodCtx, cancelFlood := context.WithTimeout(context.Background(), 2*time.Minute) // a hung-test guard
+	defer cancelFlood()
+	flooded := 0
+	for i := 1; i <= 1000 && !cut; i++ { // bound: ~60 MB, far past any socket buffer
+		flooded = i
+		if _, err := alice.chat(floodCtx, "m", content); err != nil {
 			t.Fatal(err)
 		}
-		if i%10 == 0 {
+		if i%5 == 0 {
 			cut = value(scrape(t, metricsURL), "chat_engineio_disconnects_total", "reason", "slow_consumer") == 1
 		}
 	}
 	if !cut {
 		t.Fatal("the slow member was never counted as cut off")
 	}
+	t.Logf("the slow member was cut off within %d posts of %d KiB", flooded, contentSize>>10)
 	waitMetric(t, metricsURL, "the slow member gone", func(f map[string]*dto.MetricFamily) bool {
 		return value(f, "chat_sockets") == 2
 	})
