@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
@@ -56,6 +57,16 @@ func TestLoadConfig(t *testing.T) {
 		{"negative max conns", nil, map[string]string{"MAX_CONNS": "-1"}, nil, true},
 		{"zero write rate", nil, map[string]string{"REST_WRITE_RATE": "0"}, nil, true},
 		{"zero header timeout", nil, map[string]string{"HEADER_TIMEOUT": "0s"}, nil, true},
+		{"admin UI off by default", nil, nil, func(c config) bool {
+			return c.AdminUIUsername == "" && c.AdminUIPassword == "" && c.AdminUIMode == "development" && !c.AdminUIReadOnly
+		}, false},
+		{"admin UI", nil, map[string]string{"ADMIN_UI_USERNAME": "ops", "ADMIN_UI_PASSWORD": "$2a$10$x", "ADMIN_UI_MODE": "production", "ADMIN_UI_READONLY": "true"}, func(c config) bool {
+			return c.AdminUIUsername == "ops" && c.AdminUIPassword == "$2a$10$x" && c.AdminUIMode == "production" && c.AdminUIReadOnly
+		}, false},
+		{"admin UI user without password", nil, map[string]string{"ADMIN_UI_USERNAME": "ops"}, nil, true},
+		{"admin UI password without user", nil, map[string]string{"ADMIN_UI_PASSWORD": "$2a$10$x"}, nil, true},
+		{"bad admin UI mode", nil, map[string]string{"ADMIN_UI_MODE": "staging"}, nil, true},
+		{"bad admin UI readonly", nil, map[string]string{"ADMIN_UI_READONLY": "maybe"}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +120,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"LIST_BROADCAST_MAX", c.ListBroadcast, gateway.DefaultListBroadcastMax},
 		{"LIST_INTERVAL", c.ListInterval, gateway.DefaultListInterval},
 		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
+		{"ADMIN_UI_MODE", admin.Mode(c.AdminUIMode), admin.DefaultMode},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

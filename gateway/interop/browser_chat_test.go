@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/interop/nodetest"
 )
 
 const (
@@ -49,8 +50,8 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
-	serverLog := &lineLogger{t: t, prefix: "server: "}
-	defer serverLog.stop()
+	serverLog := nodetest.NewLineLogger(t, "server: ")
+	defer serverLog.Stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := startChatServerWithTestFiles(t, gateway.DeliveryRoom, slog.New(problems), problems, testFiles)
 	t.Logf("chat server %s, DELIVERY=%s", srv.url, gateway.DeliveryRoom)
@@ -66,8 +67,8 @@ func startChatServerWithTestFiles(t *testing.T, delivery gateway.Delivery, logge
 	t.Helper()
 	// The defaults: room delivery binds identity, which the original frontend
 	// (it joins, then posts under the name it joined with) never notices.
-	return startChatServer(t, delivery, "", logger, problems, func(e *echo.Echo) {
-		e.GET(testPagePrefix+"*", func(c echo.Context) error {
+	return startChatServer(t, delivery, "", logger, problems, func(w wiring) {
+		w.e.GET(testPagePrefix+"*", func(c echo.Context) error {
 			path, ok := files[c.Param("*")]
 			if !ok {
 				return echo.ErrNotFound

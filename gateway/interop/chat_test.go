@@ -17,6 +17,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/interop/nodetest"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
@@ -64,9 +65,17 @@ type chatServer struct {
 	problems *problemLog
 }
 
+// wiring is the server's parts a test may add to before it serves.
+type wiring struct {
+	e   *echo.Echo
+	sio *socketio.Server
+	gw  *gateway.Gateway
+}
+
 // startChatServer wires the server as cmd/chatserver does; mount, when
-// given, adds test-only routes to the same Echo before it serves.
-func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.Identity, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
+// given, adds to it before it serves (test-only routes, the admin
+// namespace).
+func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.Identity, logger *slog.Logger, problems *problemLog, mount ...func(wiring)) *chatServer {
 	t.Helper()
 	store := memstore.New()
 	svc := rooms.NewService(store)
@@ -83,7 +92,7 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.I
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
 	for _, m := range mount {
-		m(e)
+		m(wiring{e: e, sio: sio, gw: gw})
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
 	if err != nil {
@@ -172,8 +181,8 @@ func (p *problemLog) errors() []error {
 
 func runChatScripts(t *testing.T, nodeDir string, files []string, delivery gateway.Delivery, identity gateway.Identity) {
 	t.Helper()
-	serverLog := &lineLogger{t: t, prefix: "server: "}
-	defer serverLog.stop()
+	serverLog := nodetest.NewLineLogger(t, "server: ")
+	defer serverLog.Stop()
 	problems := newProblemLog(slog.NewTextHandler(serverLog, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := startChatServer(t, delivery, identity, slog.New(problems), problems)
 	t.Logf("chat server %s, DELIVERY=%s IDENTITY=%s", srv.url, delivery, identity)

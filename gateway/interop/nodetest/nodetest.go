@@ -1,0 +1,195 @@
+//go:build unix
+
+// Package nodetest runs the real-client tests written for Node (the npm
+// socket.io-client 2.5 and 4.8, playwright-core driving Debian's chromium)
+// from Go tests: it finds gateway/interop/node, checks that setup.sh
+// installed it from the current lockfile, and runs `node --test` on a
+// test's files with their output streamed into the Go test log.
+//
+// A missing installation fails the test: a real-client test that skips
+// accepts nothing.
+package nodetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// Chromium is Debian's browser, the only one the tests drive.
+	Chromium = "/usr/bin/chromium"
+	// lockStampFile is written by setup.sh after `npm ci`: the SHA-256 of
+	// the package-lock.json that node_modules was installed from.
+	lockStampFile = ".interop-lock.sha256"
+	// runTimeout bounds one `node --test` run when go test has no deadline
+	// of its own.
+	runTimeout = 10 * time.Minute
+	// extraNodeArgsEnv names an environment variable whose space-separated
+	// words are passed to `node --test` before the files, for example
+	// INTEROP_NODE_ARGS=--test-name-pattern=v4 to run a subset while
+	// debugging.
+	extraNodeArgsEnv = "INTEROP_NODE_ARGS"
+	// killGrace is how long node may take to exit after its context ends
+	// before its pipes are forcibly closed.
+	killGrace = 10 * time.Second
+)
+
+// requiredPackages must be present in node/node_modules.
+var requiredPackages = []string{"sio2", "socket.io-client", "socket.io", "playwright-core", "@socket.io/admin-ui"}
+
+// Dir returns the absolute path of gateway/interop/node, after checking
+// that node is on PATH and that setup.sh installed the npm packages from
+// the current package-lock.json; it fails the test otherwise.
+func Dir(t testing.TB) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("nodetest: cannot locate its own source file")
+	}
+	nodeDir := filepath.Join(filepath.Dir(self), "..", "node")
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not on PATH (%v): install Node 20 and run gateway/interop/setup.sh", err)
+	}
+	for _, pkg := range requiredPackages {
+		manifest := filepath.Join(nodeDir, "node_modules", pkg, "package.json")
+		if _, err := os.Stat(manifest); err != nil {
+			t.Fatalf("npm package %s is not installed (%v): run gateway/interop/setup.sh", pkg, err)
+		}
+	}
+	lock, err := os.ReadFile(filepath.Join(nodeDir, "package-lock.json"))
+	if err != nil {
+		t.Fatalf("read package-lock.json: %v", err)
+	}
+	sum := sha256.Sum256(lock)
+	stamp, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", lockStampFile))
+	if err != nil || strings.TrimSpace(string(stamp)) != hex.EncodeToString(sum[:]) {
+		t.Fatalf("node_modules was not installed from the current package-lock.json: run gateway/interop/setup.sh")
+	}
+	return nodeDir
+}
+
+// RequireChromium fails the test when Debian's chromium is missing.
+func RequireChromium(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(Chromium); err != nil {
+		t.Fatalf("%s is missing (%v): run gateway/interop/setup.sh", Chromium, err)
+	}
+}
+
+// LineLogger streams output into the test log line by line (shown live
+// with go test -v). After Stop it drops output: a straggling server
+// goroutine must not log into a finished test.
+type LineLogger struct {
+	t       testing.TB
+	prefix  string
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	stopped bool
+}
+
+// NewLineLogger logs into t, each line after prefix.
+func NewLineLogger(t testing.TB, prefix string) *LineLogger {
+	return &LineLogger{t: t, prefix: prefix}
+}
+
+func (l *LineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return len(p), nil
+	}
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadString('\n')
+		if err == io.EOF {
+			// Keep the partial line for the next write.
+			l.buf.Reset()
+			l.buf.WriteString(line)
+			return len(p), nil
+		}
+		l.t.Log(l.prefix + strings.TrimRight(line, "\r\n"))
+	}
+}
+
+// Stop logs any unterminated last line and silences the logger.
+func (l *LineLogger) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	if rest := strings.TrimRight(l.buf.String(), "\r\n"); rest != "" {
+		l.t.Log(l.prefix + rest)
+	}
+	l.buf.Reset()
+	l.stopped = true
+}
+
+// Run runs `node --test` on files (under nodeDir) with env added, one file
+// at a time since they share the servers under test, streams the output
+// into the test log, then calls stop (which stops those servers and
+// returns what went wrong on their side) and fails on a non-zero exit, a
+// timeout, or any problem stop reports about serverName.
+func Run(t *testing.T, nodeDir string, files, env []string, stop func() []error, serverName string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	if deadline, ok := t.Deadline(); ok {
+		cancel()
+		// Leave time to stop the servers and report.
+		ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
+	}
+	defer cancel()
+
+	rel := make([]string, len(files))
+	for i, f := range files {
+		rel[i] = f
+		if filepath.IsAbs(f) {
+			r, err := filepath.Rel(nodeDir, f)
+			if err != nil {
+				t.Fatalf("test file %s outside %s: %v", f, nodeDir, err)
+			}
+			rel[i] = r
+		}
+	}
+	sort.Strings(rel)
+	args := []string{"--test", "--test-concurrency=1", "--test-reporter=spec"}
+	args = append(args, strings.Fields(os.Getenv(extraNodeArgsEnv))...)
+	args = append(args, rel...)
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = nodeDir
+	cmd.Env = append(append(os.Environ(), env...), "NO_COLOR=1")
+	// node --test runs each file in a child process (which may start
+	// chromium); on timeout kill the whole process group, not just the runner.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = killGrace
+	out := NewLineLogger(t, "")
+	cmd.Stdout = out
+	cmd.Stderr = out
+
+	runErr := cmd.Run()
+	out.Stop()
+
+	for _, problem := range stop() {
+		t.Errorf("%s: %v", serverName, problem)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("node --test %s did not finish in time: %v", strings.Join(rel, " "), ctx.Err())
+	}
+	if runErr != nil {
+		t.Fatalf("node --test %s failed: %v (output above)", strings.Join(rel, " "), runErr)
+	}
+}
