@@ -46,7 +46,11 @@ func serverBinary(t *testing.T) string {
 			return
 		}
 		builtBinary = filepath.Join(dir, "chatserver")
-		out, err := exec.Command("go", "build", "-o", builtBinary, ".").CombinedOutput()
+		// As the Makefile and deploy/Dockerfile build it: the tests run the
+		// binary that ships, and share its build.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBinary, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -99,9 +103,19 @@ func startServer(t *testing.T, name string, env ...string) *serverProcess {
 // the same process, as `sh -c 'ulimit -n 2048 && exec "$0"'` does).
 func startServerUnder(t *testing.T, name string, wrapper []string, env ...string) *serverProcess {
 	t.Helper()
+	return startCommand(t, name, append(append([]string(nil), wrapper...), serverBinary(t)), "", env...)
+}
+
+// startCommand is startServer for any command line that ends up running
+// chatserver (make run, for one), in dir ("" for this one). The process
+// gets its own process group, and signals go to the whole group, so a
+// server started through other commands stops with them.
+func startCommand(t *testing.T, name string, argv []string, dir string, env ...string) *serverProcess {
+	t.Helper()
 	p := &serverProcess{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	argv := append(append([]string(nil), wrapper...), serverBinary(t))
 	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Dir = dir
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	stderr, err := p.cmd.StderrPipe()
@@ -161,7 +175,7 @@ func (p *serverProcess) kill() {
 		return
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.exited
 }
 
@@ -169,7 +183,7 @@ func (p *serverProcess) kill() {
 // does not exit in time or exits with an error.
 func (p *serverProcess) stop() {
 	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.exited:
 	case <-time.After(processStopTimeout):
