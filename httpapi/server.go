@@ -23,6 +23,8 @@ const (
 	pathRooms    = "/api/v1/rooms"
 	pathRoom     = "/api/v1/rooms/:roomId"
 	pathMessages = "/api/v1/rooms/:roomId/messages"
+	// pathOpenAPI serves the OpenAPI description of these routes.
+	pathOpenAPI = "/api/v1/openapi.json"
 )
 
 // Option configures the REST app.
@@ -133,7 +135,8 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	e.DELETE(pathRoom, a.closeRoom, a.recoverPanics, a.guardWrite)
 	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
 	// no such route (and no CORS on REST), so it is a plain 404.
-	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
+	e.GET(pathOpenAPI, serveOpenAPI)
+	for _, p := range []string{pathRooms, pathRoom, pathMessages, pathOpenAPI} {
 		e.OPTIONS(p, a.notFound)
 	}
 	return e

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
@@ -176,6 +177,21 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 		return err
 	}
 	gw.Register(sio)
+	if cfg.AdminUIUsername != "" {
+		adm, err := admin.New(admin.Config{
+			Username:     cfg.AdminUIUsername,
+			PasswordHash: cfg.AdminUIPassword,
+			Mode:         admin.Mode(cfg.AdminUIMode),
+			ReadOnly:     cfg.AdminUIReadOnly,
+			ServerID:     nodeID,
+			Logger:       logger,
+		})
+		if err != nil {
+			return err
+		}
+		adm.Register(sio, gw)
+		defer adm.Shutdown()
+	}
 
 	e := httpapi.New(svc, logger,
 		httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes),
@@ -189,7 +205,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 	srv := edge.NewServer(e, timeouts, logger)
 	capped := edge.NewListener(ln, edge.Limits{MaxConns: maxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, ClientIPs: clientIPs, Logger: logger})
 	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", cfg.Store, "delivery", cfg.Delivery, "node", nodeID,
-		"max_conns", maxConns, "admin_token", cfg.AdminToken != "")
+		"max_conns", maxConns, "admin_token", cfg.AdminToken != "", "admin_ui", cfg.AdminUIUsername != "")
 	if ready != nil {
 		ready <- ln.Addr()
 	}
