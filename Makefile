@@ -5,11 +5,17 @@ BIN     := bin/chatserver
 
 .PHONY: run build test setup vet unit fmt lint conformance-server clean bench bench-full
 
+# The server is built as deploy/Dockerfile builds it: pure Go, so a static
+# binary without cgo, and -trimpath. The process tests build it the same
+# way (cmd/chatserver/process_test.go), so all of them share one build.
+SERVER_BUILD := CGO_ENABLED=0 $(GO)
+SERVER_FLAGS := -trimpath
+
 run:
-	$(GO) run ./cmd/chatserver
+	$(SERVER_BUILD) run $(SERVER_FLAGS) ./cmd/chatserver
 
 build:
-	$(GO) build -o $(BIN) ./cmd/chatserver
+	$(SERVER_BUILD) build $(SERVER_FLAGS) -o $(BIN) ./cmd/chatserver
 
 # setup installs everything the real-client tests need: npm packages
 # (socket.io-client 2.x/4.x, playwright-core) and Debian's chromium.

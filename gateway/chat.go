@@ -180,6 +180,10 @@ func (b brokerSubscriber) Resync() {
 	b.g.hub.Resync()
 }
 
+// Observe makes o hear of every membership that begins or ends on this
+// node. Call it before serving.
+func (g *Gateway) Observe(o MembershipObserver) { g.members.watch = o }
+
 // NodeID is the name of this node in participant entries and the registry.
 func (g *Gateway) NodeID() string { return g.cfg.NodeID }
 

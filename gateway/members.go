@@ -111,6 +111,22 @@ type registry struct {
 	rooms   map[string]*roomMembers
 	// everyone is the snapshot for global delivery; nil when stale.
 	everyone []member
+	// watch, when set, hears of every membership that begins or ends,
+	// after mu is released; set before the first socket connects.
+	watch MembershipObserver
+}
+
+// MembershipObserver hears of sockets entering and leaving rooms on this
+// node (the Socket.IO Admin UI's feed, package gateway/admin). Its methods
+// run inline, on the goroutine that changed the membership, outside the
+// registry's lock; they must be quick and must not block.
+type MembershipObserver interface {
+	// RoomJoined: the socket is now in the room, as username (a join, or a
+	// membership restored after a reconnection).
+	RoomJoined(socketID, roomID, username string)
+	// RoomLeft: the socket is no longer in the room (it disconnected, or
+	// the room was closed).
+	RoomLeft(socketID, roomID string)
 }
 
 type roomMembers struct {
@@ -156,8 +172,8 @@ func (r *registry) bySessionKey(key string) *socketState {
 // false when the socket is no longer connected.
 func (r *registry) join(s *socketState, mb *membership) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.sockets[s.id] != s {
+		r.mu.Unlock()
 		return false
 	}
 	rm := r.rooms[mb.roomID]
@@ -177,12 +193,26 @@ func (r *registry) join(s *socketState, mb *membership) bool {
 		s.log.floor[mb.roomID] = mb.since
 		s.deliverMu.Unlock()
 	}
+	r.mu.Unlock()
+	if r.watch != nil {
+		r.watch.RoomJoined(s.id, mb.roomID, mb.username)
+	}
 	return true
 }
 
 // remove forgets a socket (if s is still the one registered under its id)
 // and returns its memberships, in no particular order.
 func (r *registry) remove(s *socketState) []*membership {
+	out := r.removeLocked(s)
+	if r.watch != nil {
+		for _, mb := range out {
+			r.watch.RoomLeft(s.id, mb.roomID)
+		}
+	}
+	return out
+}
+
+func (r *registry) removeLocked(s *socketState) []*membership {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sockets[s.id] != s {
@@ -272,11 +302,12 @@ func (r *registry) snapshotOf(rm *roomMembers) []*membership {
 // the sockets that had one.
 func (r *registry) endDetached(roomID string, rm *roomMembers) []member {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	out := make([]member, 0, len(rm.members))
+	var ended []string
 	for id, mb := range rm.members {
 		if mb.sock.rooms[roomID] == mb {
 			delete(mb.sock.rooms, roomID)
+			ended = append(ended, id)
 		}
 		if r.sockets[id] == mb.sock {
 			out = append(out, mb.sock.conn)
@@ -284,6 +315,12 @@ func (r *registry) endDetached(roomID string, rm *roomMembers) []member {
 	}
 	clear(rm.members)
 	rm.snapshot = nil
+	r.mu.Unlock()
+	if r.watch != nil {
+		for _, id := range ended {
+			r.watch.RoomLeft(id, roomID)
+		}
+	}
 	return out
 }
 

@@ -16,6 +16,13 @@
 // handler untouched. Use e.Any so that every method, OPTIONS included (Echo
 // would otherwise answer it itself), reaches the Socket.IO handler.
 //
+// # OpenAPI
+//
+// GET /api/v1/openapi.json serves openapi.json, an OpenAPI 3.1 description of
+// every route, status and body shape above. openapi_test.go checks with
+// kin-openapi that it covers every registered route and that every answer
+// (the recorded transcript's and each added status) matches it.
+//
 // # Exact
 //
 //   - The 26 recorded exchanges (transcript_test.go), ETags included.

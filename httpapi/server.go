@@ -23,6 +23,8 @@ const (
 	pathRooms    = "/api/v1/rooms"
 	pathRoom     = "/api/v1/rooms/:roomId"
 	pathMessages = "/api/v1/rooms/:roomId/messages"
+	// pathOpenAPI serves the OpenAPI description of these routes.
+	pathOpenAPI = "/api/v1/openapi.json"
 )
 
 // Option configures the REST app.
@@ -167,7 +169,8 @@ func New(svc *rooms.Service, logger *slog.Logger, opts ...Option) *echo.Echo {
 	// Echo answers OPTIONS on a known path with 204 and Allow; Express had
 	// no such route (and no CORS on REST), so it is a plain 404 unless
 	// WithCORSOrigins allows the preflight's origin.
-	for _, p := range []string{pathRooms, pathRoom, pathMessages} {
+	e.GET(pathOpenAPI, serveOpenAPI, a.corsHeaders)
+	for _, p := range []string{pathRooms, pathRoom, pathMessages, pathOpenAPI} {
 		e.OPTIONS(p, a.preflight)
 	}
 	return e

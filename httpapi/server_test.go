@@ -432,7 +432,7 @@ func TestHandlerPanicIsA500(t *testing.T) {
 // Socket.IO handler mounted later could be shadowed.
 func TestNewRegistersOnlyRoomsRoutes(t *testing.T) {
 	e := httpapi.New(rooms.NewService(memstore.New()), slog.New(slog.DiscardHandler))
-	allowed := map[string]bool{"/api/v1/rooms": true, "/api/v1/rooms/:roomId": true, "/api/v1/rooms/:roomId/messages": true}
+	allowed := map[string]bool{"/api/v1/rooms": true, "/api/v1/rooms/:roomId": true, "/api/v1/rooms/:roomId/messages": true, "/api/v1/openapi.json": true}
 	routes := e.Routes()
 	if len(routes) == 0 {
 		t.Fatal("no routes registered")

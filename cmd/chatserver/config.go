@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
@@ -85,6 +86,11 @@ type config struct {
 	Retention        time.Duration
 	RESTCORSOrigins  []string
 
+	AdminUIUsername string
+	AdminUIPassword string
+	AdminUIMode     string
+	AdminUIReadOnly bool
+
 	MetricsAddr  string
 	ReadyTimeout time.Duration
 	DrainDelay   time.Duration
@@ -101,6 +107,8 @@ var secretSettings = map[string]func(v string) string{
 	"STORE":           redactStore,
 	"AUTH_JWT_SECRET": hideAll,
 	"ADMIN_TOKEN":     hideAll,
+	// A bcrypt hash, not the password, but nothing to show either.
+	"ADMIN_UI_PASSWORD": hideAll,
 }
 
 // hideAll redacts a secret setting entirely.
@@ -216,6 +224,16 @@ func settings() []setting {
 			return nil
 		}},
 		{"rest-write-burst", "REST_WRITE_BURST", strconv.Itoa(httpapi.DefaultWriteBurst), "REST room creations and closings one client address may make at once before REST_WRITE_RATE applies", intSetter(func(c *config) *int { return &c.RESTWriteBurst })},
+		{"admin-ui-username", "ADMIN_UI_USERNAME", "", "user name of the Socket.IO Admin UI (namespace /admin); with ADMIN_UI_PASSWORD it turns the admin namespace on; empty: off", func(c *config, v string) error { c.AdminUIUsername = v; return nil }},
+		{"admin-ui-password", "ADMIN_UI_PASSWORD", "", "bcrypt hash of the Admin UI password (as @socket.io/admin-ui takes it, e.g. from htpasswd -nbBC 12 \"\" 'secret' | cut -d: -f2); prefer the environment variable", func(c *config, v string) error { c.AdminUIPassword = v; return nil }},
+		{"admin-ui-mode", "ADMIN_UI_MODE", string(admin.DefaultMode), "development: the Admin UI sees every socket, room and event; production: only the server's figures every 2s", func(c *config, v string) error {
+			if v != string(admin.ModeDevelopment) && v != string(admin.ModeProduction) {
+				return fmt.Errorf("must be %s or %s", admin.ModeDevelopment, admin.ModeProduction)
+			}
+			c.AdminUIMode = v
+			return nil
+		}},
+		{"admin-ui-readonly", "ADMIN_UI_READONLY", "false", "true: the Admin UI may look but not disconnect sockets", func(c *config, v string) (err error) { c.AdminUIReadOnly, err = strconv.ParseBool(v); return }},
 		{"admin-token", "ADMIN_TOKEN", "", "when set, REST room creation and closing require Authorization: Bearer <token> (401 otherwise); prefer the environment variable, a flag shows in ps", func(c *config, v string) error { c.AdminToken = v; return nil }},
 		{"rest-cors-origins", "REST_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], or *) whose pages may call the REST API: preflights answered, answers marked readable; listed origins may also create and close rooms from a browser; empty: no CORS on REST, as the original", func(c *config, v string) error {
 			c.RESTCORSOrigins = splitList(v)
@@ -343,6 +361,9 @@ func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 			}
 			return c, fmt.Errorf("%s (%s=%q): %w", s.flag, s.env, shown, err)
 		}
+	}
+	if (c.AdminUIUsername == "") != (c.AdminUIPassword == "") {
+		return c, fmt.Errorf("admin-ui-username (ADMIN_UI_USERNAME) and admin-ui-password (ADMIN_UI_PASSWORD) go together: set both or neither")
 	}
 	if c.NodeTTL <= c.HeartbeatEvery {
 		return c, fmt.Errorf("node-ttl (NODE_TTL=%v) must exceed heartbeat-interval (HEARTBEAT_INTERVAL=%v)", c.NodeTTL, c.HeartbeatEvery)

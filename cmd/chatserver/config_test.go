@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
@@ -75,6 +76,16 @@ func TestLoadConfig(t *testing.T) {
 		{"retention with both windows off", nil, map[string]string{"PARTICIPANT_RETENTION": "1s", "REJOIN_GRACE": "off", "RECOVERY_WINDOW": "off"}, func(c config) bool {
 			return c.Retention == time.Second
 		}, false},
+		{"admin UI off by default", nil, nil, func(c config) bool {
+			return c.AdminUIUsername == "" && c.AdminUIPassword == "" && c.AdminUIMode == "development" && !c.AdminUIReadOnly
+		}, false},
+		{"admin UI", nil, map[string]string{"ADMIN_UI_USERNAME": "ops", "ADMIN_UI_PASSWORD": "$2a$10$x", "ADMIN_UI_MODE": "production", "ADMIN_UI_READONLY": "true"}, func(c config) bool {
+			return c.AdminUIUsername == "ops" && c.AdminUIPassword == "$2a$10$x" && c.AdminUIMode == "production" && c.AdminUIReadOnly
+		}, false},
+		{"admin UI user without password", nil, map[string]string{"ADMIN_UI_USERNAME": "ops"}, nil, true},
+		{"admin UI password without user", nil, map[string]string{"ADMIN_UI_PASSWORD": "$2a$10$x"}, nil, true},
+		{"bad admin UI mode", nil, map[string]string{"ADMIN_UI_MODE": "staging"}, nil, true},
+		{"bad admin UI readonly", nil, map[string]string{"ADMIN_UI_READONLY": "maybe"}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +140,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"LIST_INTERVAL", c.ListInterval, gateway.DefaultListInterval},
 		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
 		{"READY_TIMEOUT", c.ReadyTimeout, ops.DefaultReadyTimeout},
+		{"ADMIN_UI_MODE", admin.Mode(c.AdminUIMode), admin.DefaultMode},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

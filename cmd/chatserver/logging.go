@@ -34,7 +34,7 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 const minScrubbedSecret = 6
 
 // secretsOf is every secret value of cfg worth scrubbing from logs: the
-// Redis password, ADMIN_TOKEN and AUTH_JWT_SECRET.
+// Redis password, ADMIN_TOKEN, AUTH_JWT_SECRET and ADMIN_UI_PASSWORD's hash.
 func secretsOf(cfg config) []string {
 	var out []string
 	add := func(s string) {
@@ -44,6 +44,7 @@ func secretsOf(cfg config) []string {
 	}
 	add(cfg.AdminToken)
 	add(cfg.JWTSecret)
+	add(cfg.AdminUIPassword)
 	if spec, err := parseStore(cfg.Store); err == nil && spec.kind == storeRedis {
 		// As written (percent-encoded) and as sent to Redis.
 		if _, rest, ok := strings.Cut(spec.url, "://"); ok {

@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
 	"chatgateway/gateway/jwtauth"
 	"chatgateway/gateway/socketio"
@@ -234,6 +235,21 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 		return nil, nil, err
 	}
 	gw.Register(sio)
+	if cfg.AdminUIUsername != "" {
+		adm, err := admin.New(admin.Config{
+			Username:     cfg.AdminUIUsername,
+			PasswordHash: cfg.AdminUIPassword,
+			Mode:         admin.Mode(cfg.AdminUIMode),
+			ReadOnly:     cfg.AdminUIReadOnly,
+			ServerID:     nodeID,
+			Logger:       logger,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		adm.Register(sio, gw)
+		closers = append(closers, adm.Shutdown)
+	}
 
 	e := httpapi.New(svc, logger,
 		httpapi.WithMaxBodyBytes(cfg.MaxBodyBytes),
@@ -272,7 +288,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 		health: health,
 	}
 	logger.Info("chatserver listening", "addr", ln.Addr().String(), "store", redactStore(cfg.Store), "delivery", cfg.Delivery, "node", nodeID,
-		"max_conns", maxConns, "admin_token", cfg.AdminToken != "", "auth", auth != nil, "metrics", cmp.Or(cfg.MetricsAddr, ops.PathMetrics))
+		"max_conns", maxConns, "admin_token", cfg.AdminToken != "", "admin_ui", cfg.AdminUIUsername != "", "auth", auth != nil, "metrics", cmp.Or(cfg.MetricsAddr, ops.PathMetrics))
 	return srv, closeAll, nil
 }
 

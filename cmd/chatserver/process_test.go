@@ -47,7 +47,11 @@ func serverBinary(t *testing.T) string {
 			return
 		}
 		builtBinary = filepath.Join(dir, "chatserver")
-		out, err := exec.Command("go", "build", "-o", builtBinary, ".").CombinedOutput()
+		// As the Makefile and deploy/Dockerfile build it: the tests run the
+		// binary that ships, and share its build.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBinary, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -131,6 +135,21 @@ func startServerUnder(t *testing.T, name string, wrapper []string, env ...string
 	})
 }
 
+// startCommand is startServer for any command line that ends up running
+// chatserver (make run, for one), in dir ("" for this one). Signals go to
+// the process group, so a server started through other commands stops with
+// them.
+func startCommand(t *testing.T, name string, argv []string, dir string, env ...string) *serverProcess {
+	t.Helper()
+	return startProcess(t, name, processSpec{
+		path:  argv[0],
+		args:  argv[1:],
+		dir:   dir,
+		env:   append([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info"}, env...),
+		ready: listeningLine,
+	})
+}
+
 // startProcess runs spec and waits until it listens; the process is killed
 // at the end of the test if still running, and its logs shown if the test
 // failed.
@@ -154,6 +173,8 @@ func startProcess(t *testing.T, name string, spec processSpec) *serverProcess {
 func (p *serverProcess) launch() error {
 	cmd := exec.Command(p.spec.path, p.spec.args...)
 	cmd.Dir = p.spec.dir
+	// Its own process group: signals reach whatever it started too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), p.spec.env...)
 	if p.addr != "" {
 		_, port, err := net.SplitHostPort(p.addr)
@@ -230,7 +251,7 @@ func (p *serverProcess) kill() {
 		return
 	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-exited
 }
 
@@ -238,7 +259,7 @@ func (p *serverProcess) kill() {
 // not exit in time or exits with an error.
 func (p *serverProcess) terminate() error {
 	cmd, exited := p.current()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-exited:
 	case <-time.After(processStopTimeout):

@@ -24,6 +24,15 @@ type Handler interface {
 	OnClose(s *Session, reason string)
 }
 
+// UpgradeHandler is a Handler that is also told when a session moves from
+// long-polling to WebSocket. OnUpgrade runs in the session's order of
+// handler calls (after the messages that came over polling, before those
+// that come over the WebSocket) and must not block.
+type UpgradeHandler interface {
+	Handler
+	OnUpgrade(s *Session)
+}
+
 // Defaults, socket.io 4's own where it has one.
 const (
 	DefaultPingInterval     = 25 * time.Second
@@ -284,6 +293,15 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// LookupSession returns the open session with that id, or nil.
+func (s *Server) LookupSession(sid string) *Session {
+	sess := s.lookup(sid)
+	if sess == nil || sess.isClosed() {
+		return nil
+	}
+	return sess
 }
 
 func (s *Server) lookup(sid string) *Session {

@@ -332,6 +332,9 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 				sess.wakeLocked()
 			}
 			sess.mu.Unlock()
+			if u, ok := s.handler.(UpgradeHandler); ok {
+				u.OnUpgrade(sess)
+			}
 			sess.inbound.Unlock()
 			conn.SetReadDeadline(time.Time{})
 			go sess.readLoop(ws) // see serveWebSocketOnly

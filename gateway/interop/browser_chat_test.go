@@ -65,8 +65,8 @@ func startChatServerWithTestFiles(t *testing.T, delivery gateway.Delivery, logge
 	t.Helper()
 	// The defaults: room delivery binds identity, which the original frontend
 	// (it joins, then posts under the name it joined with) never notices.
-	return startChatServer(t, delivery, "", logger, problems, func(e *echo.Echo) {
-		e.GET(testPagePrefix+"*", func(c echo.Context) error {
+	return startChatServer(t, delivery, "", logger, problems, func(w wiring) {
+		w.e.GET(testPagePrefix+"*", func(c echo.Context) error {
 			path, ok := files[c.Param("*")]
 			if !ok {
 				return echo.ErrNotFound

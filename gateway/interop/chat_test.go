@@ -65,9 +65,17 @@ type chatServer struct {
 	problems *problemLog
 }
 
+// wiring is the server's parts a test may add to before it serves.
+type wiring struct {
+	e   *echo.Echo
+	sio *socketio.Server
+	gw  *gateway.Gateway
+}
+
 // startChatServer wires the server as cmd/chatserver does; mount, when
-// given, adds test-only routes to the same Echo before it serves.
-func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.Identity, logger *slog.Logger, problems *problemLog, mount ...func(*echo.Echo)) *chatServer {
+// given, adds to it before it serves (test-only routes, the admin
+// namespace).
+func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.Identity, logger *slog.Logger, problems *problemLog, mount ...func(wiring)) *chatServer {
 	t.Helper()
 	store := memstore.New()
 	svc := rooms.NewService(store)
@@ -84,7 +92,7 @@ func startChatServer(t *testing.T, delivery gateway.Delivery, identity gateway.I
 	e.Any("/socket.io/", echo.WrapHandler(sio))
 	e.Any("/socket.io/*", echo.WrapHandler(sio))
 	for _, m := range mount {
-		m(e)
+		m(wiring{e: e, sio: sio, gw: gw})
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
 	if err != nil {

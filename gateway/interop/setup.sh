@@ -4,6 +4,8 @@
 #   - Debian's chromium at /usr/bin/chromium (never a downloaded browser)
 #   - Debian's redis-server, which the Redis store and multi-node tests start
 #     themselves on random loopback ports (no service is left running)
+#   - Debian's nginx, which the sticky load-balancer test starts itself on
+#     loopback with deploy/nginx.conf (no service is left running)
 #   - the pinned npm packages in node/, from package-lock.json via `npm ci`
 set -euo pipefail
 
@@ -22,6 +24,7 @@ as_root() {
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing Debian packages: ${missing[*]}"
   # Wait for a dpkg or apt lock held by another apt-get (a parallel
@@ -32,6 +35,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # their own, so stop it rather than leave a service behind.
   if [[ " ${missing[*]} " == *" redis-server "* ]]; then
     as_root service redis-server stop >/dev/null 2>&1 || true
+  fi
+  # Likewise nginx's package starts a server on port 80.
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    as_root service nginx stop >/dev/null 2>&1 || true
   fi
 fi
 
@@ -47,4 +54,5 @@ if [ ! -d "$node_dir/node_modules" ] || [ "$want" != "$have" ]; then
   (cd "$node_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   echo "$want" > "$stamp"
 fi
-echo "setup.sh: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), $(redis-server --version | awk '{print $1, $3}'), node $(node --version), npm packages up to date"
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+echo "setup.sh: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), $(redis-server --version | awk '{print $1, $3}'), $("$nginx_bin" -v 2>&1 | awk '{print $3}'), node $(node --version), npm packages up to date"

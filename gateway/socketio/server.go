@@ -61,6 +61,9 @@ type Server struct {
 
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
+	// observer, when set (before serving), is told of every session,
+	// socket and event; see Observer.
+	observer Observer
 
 	// unhandled counts events no handler was registered for.
 	unhandled atomic.Uint64
@@ -334,6 +337,9 @@ func (h *engineHandler) OnOpen(sess *engineio.Session) {
 	s := (*Server)(h)
 	c := &client{server: s, sess: sess, decoder: NewDecoder(s.limits), sockets: make(map[string]*conn, 1)}
 	sess.SetData(c)
+	if s.observer != nil {
+		s.observer.SessionOpened(sess.ID(), sess.Transport())
+	}
 	if sess.Protocol() == engineio.ProtocolV3 {
 		// socket.io 2 connects the root namespace by itself.
 		c.connect("/", nil)
@@ -355,6 +361,9 @@ func (h *engineHandler) OnMessage(sess *engineio.Session, data []byte, binary bo
 	c, _ := sess.Data().(*client)
 	if c == nil {
 		return
+	}
+	if o := c.server.observer; o != nil {
+		o.MessageReceived(sess.ID(), len(data))
 	}
 	var p *Packet
 	var err error
@@ -391,6 +400,9 @@ func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
 	c.mu.Unlock()
 	for _, k := range socks {
 		k.onClosed(reason)
+	}
+	if o := c.server.observer; o != nil {
+		o.SessionClosed(sess.ID(), reason)
 	}
 }
 
@@ -532,6 +544,9 @@ func (c *client) connect(name string, auth []byte) {
 	}
 	k.pending = nil
 	k.mu.Unlock()
+	if s.observer != nil {
+		s.observer.SocketConnected(k)
+	}
 }
 
 // connectReply is the v5 CONNECT payload: {"sid":...} and, with recovery,
@@ -664,7 +679,13 @@ func (k *conn) Emit(event string, args ...any) error {
 		}
 		return err
 	}
-	return k.queue(msg)
+	if err := k.queue(msg); err != nil {
+		return err
+	}
+	if o := k.client.server.observer; o != nil {
+		o.EventSent(k, event, args)
+	}
+	return nil
 }
 
 func (k *conn) Send(b *Broadcast) error {
@@ -714,6 +735,9 @@ func (k *conn) onClosed(reason string) {
 	if f != nil {
 		k.safely("disconnect", func() error { f(k, reason); return nil })
 	}
+	if o := k.client.server.observer; o != nil {
+		o.SocketDisconnected(k, reason)
+	}
 }
 
 func (k *conn) onEvent(p *Packet) {
@@ -721,6 +745,9 @@ func (k *conn) onEvent(p *Packet) {
 	if err != nil || reservedEvents[event] {
 		k.client.protocolError("invalid event payload")
 		return
+	}
+	if o := k.client.server.observer; o != nil {
+		o.EventReceived(k, event, args)
 	}
 	k.client.server.mu.RLock()
 	h, received := k.ns.events[event], k.ns.received[event]

@@ -50,7 +50,7 @@ const (
 )
 
 // requiredPackages must be present in node_modules.
-var requiredPackages = []string{"sio2", "socket.io-client", "socket.io", "playwright-core"}
+var requiredPackages = []string{"sio2", "socket.io-client", "socket.io", "playwright-core", "@socket.io/admin-ui"}
 
 // Dir is the absolute path of gateway/interop/node. It fails the test, never
 // skips it, when the JavaScript side is not installed: an acceptance test

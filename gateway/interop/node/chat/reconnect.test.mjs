@@ -3,42 +3,12 @@
 // frontend never does), keeps receiving its room's messages. The server
 // restores its room memberships from the io cookie naming the cut session.
 //
-// A browser keeps that cookie by itself. Node's XMLHttpRequest has no cookie
-// jar, so this file plays one: for a client created with jar(), every
-// Set-Cookie the server sends on a long-polling response is stored into the
-// client's extraHeaders, which engine.io-client 3 sends on every later
-// request, the reconnection handshake and WebSocket upgrades included. The
-// cookie value is whatever the server set; the test never forges it.
+// A browser keeps that cookie by itself; cookie-jar.mjs plays one for
+// Node's socket.io-client 2.x.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
+import { jar } from './cookie-jar.mjs';
 import { DISCONNECT, GLOBAL, Scope, WAIT_MS, createRoom, generations, join, participant, withDeadline } from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-// socket.io-client 2.5's engine (top-level engine.io-client 3.5.x).
-const { Request } = require('engine.io-client/lib/transports/polling-xhr');
-assert.match(require('engine.io-client/package.json').version, /^3\.5\./);
-
-const JAR = 'X-Test-Cookie-Jar';
-const onLoad = Request.prototype.onLoad;
-Request.prototype.onLoad = function onLoadWithJar() {
-  const headers = this.extraHeaders;
-  if (headers && headers[JAR]) {
-    const setCookie = this.xhr.getResponseHeader('set-cookie');
-    for (const line of [].concat(setCookie || [])) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      if (eq > 0 && pair.slice(0, eq).trim() === 'io') headers.Cookie = pair.trim();
-    }
-  }
-  return onLoad.call(this);
-};
-
-// jar returns client options with a cookie jar. engine.io-client 3 keeps
-// extraHeaders only if non-empty at creation, hence the marker header.
-function jar() {
-  return { extraHeaders: { [JAR]: 'on' } };
-}
 
 const v2 = generations.find((g) => g.key === 'v2');
 const reconnectOpts = { reconnectionDelay: 50, reconnectionDelayMax: 100 };
