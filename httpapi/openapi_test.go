@@ -259,6 +259,15 @@ func TestOpenAPIDescribesEveryOtherAnswer(t *testing.T) {
 		{"history, handler panics", "GET", "/api/v1/rooms/r1/messages?fromIndex=1&toIndex=2", nil, "", 500},
 		{"history, HEAD, handler panics", "HEAD", "/api/v1/rooms/r1/messages?fromIndex=1&toIndex=2", nil, "", 500},
 	}
+	const listed, foreign = "https://app.example", "https://evil.example"
+	cors := []call{
+		{"preflight from a listed origin", "OPTIONS", "/api/v1/rooms", map[string]string{"Origin": listed, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}, "", 204},
+		{"preflight from another origin", "OPTIONS", "/api/v1/rooms/r1", map[string]string{"Origin": foreign, "Access-Control-Request-Method": "DELETE"}, "", 404},
+		{"create from a listed origin", "POST", "/api/v1/rooms", map[string]string{"Content-Type": jsonCT, "Origin": listed, "Sec-Fetch-Site": "cross-site"}, createOne, 201},
+		{"cross-site form POST", "POST", "/api/v1/rooms", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": foreign, "Sec-Fetch-Site": "cross-site"}, "roomId=r3&creatorUsername=bob", 403},
+		{"cross-site close", "DELETE", "/api/v1/rooms/r1", map[string]string{"Origin": foreign, "Sec-Fetch-Site": "cross-site"}, "", 403},
+		{"history from a listed origin", "GET", "/api/v1/rooms/r1/messages?fromIndex=1&toIndex=10", map[string]string{"Origin": listed}, "", 200},
+	}
 	servers := []struct {
 		name  string
 		start func(t *testing.T) *httptest.Server
@@ -268,6 +277,10 @@ func TestOpenAPIDescribesEveryOtherAnswer(t *testing.T) {
 			srv, _ := newTestServer(t, httpapi.WithMaxFieldBytes(1024))
 			return srv
 		}, open},
+		{"REST_CORS_ORIGINS", func(t *testing.T) *httptest.Server {
+			srv, _ := newTestServer(t, httpapi.WithCORSOrigins([]string{listed}))
+			return srv
+		}, cors},
 		{"ADMIN_TOKEN and a spent write budget", func(t *testing.T) *httptest.Server {
 			// Two writes go through (to the token check), then none.
 			q := &quota{retry: 3 * time.Second}
