@@ -37,6 +37,9 @@ type Options struct {
 	Rooms []string
 	// Logger receives the server's logs (default: discarded).
 	Logger *slog.Logger
+	// EventRate is each socket's event budget (gateway.Config.EventRate:
+	// 0 the default, negative unlimited).
+	EventRate float64
 }
 
 // Server is a running chat server.
@@ -64,7 +67,7 @@ func Start(tb testing.TB, opts Options) *Server {
 		Engine: engineio.Config{PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, Logger: logger},
 		Logger: logger,
 	})
-	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: opts.Delivery, Sessions: store}, logger)
+	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: opts.Delivery, Sessions: store, EventRate: opts.EventRate}, logger)
 	if err != nil {
 		tb.Fatal(err)
 	}
