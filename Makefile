@@ -19,8 +19,11 @@ setup:
 vet:
 	$(GO) vet ./...
 
+# The allocation tests run once more without the race detector, under which
+# a sync.Pool drops items at random (gateway/alloc_test.go).
 test: setup vet
 	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -run Allocates ./gateway/
 
 # Benchmarks against NestJS (socket.io 2) and Node socket.io 4.8, one load
 # generator, server and load generator pinned to one core each; prints the

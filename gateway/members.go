@@ -332,7 +332,6 @@ func (r *registry) roomCount(s *socketState) int {
 	return len(s.rooms)
 }
 
-
 // deliveryLogCapacity bounds a recoverable socket's delivery log: the room
 // messages (of several rooms) queued to it most recently. A client whose
 // last offset is older than that many messages cannot recover and starts a

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Handler receives session events. Calls for one session never overlap:
@@ -35,8 +33,6 @@ const (
 	// writeTimeout bounds one write to a client so a dead peer cannot pin a
 	// flusher goroutine forever.
 	writeTimeout = 10 * time.Second
-	// wsReadBufferSize is each WebSocket's read buffer.
-	wsReadBufferSize = 1024
 )
 
 func (c Config) withDefaults() Config {
@@ -66,13 +62,15 @@ func (c Config) withDefaults() Config {
 
 // Server is an Engine.IO server. It is an http.Handler for the engine path.
 type Server struct {
-	cfg      Config
-	handler  Handler
-	log      *slog.Logger
-	upgrader websocket.Upgrader
-	origins  map[string]bool
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	origins map[string]bool
 	// clock drives the heartbeat; tests replace it before serving.
 	clock clock
+	// goroutineReads reads every WebSocket with a goroutine of its own, as
+	// where there is no poller; tests set it to cover both ways.
+	goroutineReads bool
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -96,29 +94,8 @@ func NewServer(cfg Config, h Handler) *Server {
 			s.origins[o] = true
 		}
 	}
-	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		// A small read buffer instead of net/http's 4 KiB one: an idle
-		// socket holds it for life, and chat frames are small (larger ones
-		// are still read whole, in several reads). Writes bypass the
-		// library (see appendWSFrame), so no write buffer is held at all.
-		ReadBufferSize:  wsReadBufferSize,
-		WriteBufferPool: writeBufferPool{},
-		CheckOrigin:     func(r *http.Request) bool { return s.originAllowed(r.Header.Get("Origin")) },
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeError(w, r, s, errBadRequest)
-		},
-	}
 	return s
 }
-
-// writeBufferPool never hands out a buffer: the library only needs one when
-// it writes a frame itself, which the gateway never asks it to do except for
-// rare control frames, and those work unbuffered.
-type writeBufferPool struct{}
-
-func (writeBufferPool) Get() any { return nil }
-func (writeBufferPool) Put(any)  {}
 
 // Config returns the effective configuration, defaults applied.
 func (s *Server) Config() Config { return s.cfg }
@@ -220,7 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := q.Get("sid")
-	isUpgradeRequest := websocket.IsWebSocketUpgrade(r)
+	isUpgradeRequest := isWebSocketUpgrade(r)
 	if transport == "websocket" && !isUpgradeRequest {
 		writeError(w, r, s, errBadRequest)
 		return
@@ -330,19 +307,22 @@ func (s *Server) newSession(r *http.Request, protocol int, transport transportKi
 		}
 		release = rel
 	}
-	query := r.URL.Query()
 	sess := &Session{
 		id:             newSessionID(),
 		protocol:       protocol,
 		server:         s,
-		query:          query,
-		header:         r.Header.Clone(),
+		rawQuery:       r.URL.RawQuery,
+		headers:        packHeaders(r.Header),
 		remoteAddr:     r.RemoteAddr,
-		supportsBinary: !(protocol == ProtocolV3 && query.Get("b64") != ""),
+		supportsBinary: !(protocol == ProtocolV3 && r.URL.Query().Get("b64") != ""),
 		transport:      transport,
-		pollWake:       make(chan struct{}, 1),
-		closedCh:       make(chan struct{}),
 		release:        release,
+	}
+	if transport == transportPolling {
+		// A WebSocket-only session never polls: its nil pollWake makes
+		// wake-ups take their select's default.
+		sess.pollWake = make(chan struct{}, 1)
+		sess.closedCh = make(chan struct{})
 	}
 	s.mu.Lock()
 	if s.closing {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,9 @@ type Server struct {
 
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
+
+	// decoders are the clients' decoders between packets.
+	decoders sync.Pool
 }
 
 type namespace struct {
@@ -93,6 +97,7 @@ func NewServer(cfg Config) *Server {
 		namespaces: make(map[string]*namespace),
 		limits:     DecoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
 	}
+	s.decoders.New = func() any { return NewDecoder(s.limits) }
 	s.namespace("/")
 	s.engine = engineio.NewServer(cfg.Engine, (*engineHandler)(s))
 	return s
@@ -292,14 +297,41 @@ func newSocketID() string {
 
 // client is the Socket.IO state of one engine session.
 type client struct {
-	server  *Server
-	sess    *engineio.Session
-	decoder *Decoder // used only from the session's dispatch, which is serial
+	server *Server
+	sess   *engineio.Session
+	// decoder is held only while a binary packet waits for attachments;
+	// otherwise it goes back to the server's pool, so an idle client holds
+	// none. Used only from the session's dispatch, which is serial.
+	decoder *Decoder
 
-	mu           sync.Mutex
-	sockets      map[string]*conn
+	mu sync.Mutex
+	// sockets is one per namespace connected: a client has one or two, so
+	// a slice is both smaller and faster than a map.
+	sockets      []*conn
 	connectTimer *time.Timer
 	closed       bool
+}
+
+// socketLocked is the client's socket on namespace ns. Caller holds c.mu.
+func (c *client) socketLocked(ns string) *conn {
+	for _, k := range c.sockets {
+		if k.ns.name == ns {
+			return k
+		}
+	}
+	return nil
+}
+
+// removeLocked forgets k and reports whether it was the client's. Caller
+// holds c.mu.
+func (c *client) removeLocked(k *conn) bool {
+	for i, x := range c.sockets {
+		if x == k {
+			c.sockets = slices.Delete(c.sockets, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // engineHandler adapts Server to engineio.Handler without exporting the methods.
@@ -307,7 +339,7 @@ type engineHandler Server
 
 func (h *engineHandler) OnOpen(sess *engineio.Session) {
 	s := (*Server)(h)
-	c := &client{server: s, sess: sess, decoder: NewDecoder(s.limits), sockets: make(map[string]*conn, 1)}
+	c := &client{server: s, sess: sess}
 	sess.SetData(c)
 	if sess.Protocol() == engineio.ProtocolV3 {
 		// socket.io 2 connects the root namespace by itself.
@@ -331,12 +363,22 @@ func (h *engineHandler) OnMessage(sess *engineio.Session, data []byte, binary bo
 	if c == nil {
 		return
 	}
+	d := c.decoder
+	if d == nil {
+		d = c.server.decoders.Get().(*Decoder)
+	}
 	var p *Packet
 	var err error
 	if binary {
-		p, err = c.decoder.AddBinary(data)
+		p, err = d.AddBinary(data)
 	} else {
-		p, err = c.decoder.AddText(data)
+		p, err = d.AddText(data)
+	}
+	if d.pending == nil {
+		c.decoder = nil
+		c.server.decoders.Put(d)
+	} else {
+		c.decoder = d
 	}
 	if err != nil {
 		c.server.log.Debug("socketio: protocol error", "sid", sess.ID(), "err", err)
@@ -358,11 +400,8 @@ func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 	}
-	socks := make([]*conn, 0, len(c.sockets))
-	for _, k := range c.sockets {
-		socks = append(socks, k)
-	}
-	clear(c.sockets)
+	socks := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	for _, k := range socks {
 		k.onClosed(reason)
@@ -386,8 +425,8 @@ func (c *client) dispatch(p *Packet) {
 		c.connect(name, p.Data)
 	case PacketDisconnect:
 		c.mu.Lock()
-		k := c.sockets[p.Namespace]
-		delete(c.sockets, p.Namespace)
+		k := c.socketLocked(p.Namespace)
+		c.removeLocked(k)
 		c.mu.Unlock()
 		if k == nil {
 			c.protocolError("disconnect from a namespace not joined")
@@ -418,7 +457,7 @@ func (c *client) protocolError(why string) {
 func (c *client) socket(ns string) *conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[ns]
+	return c.socketLocked(ns)
 }
 
 func (c *client) send(p *Packet) {
@@ -437,19 +476,12 @@ func (c *client) connect(name string, auth []byte) {
 		return
 	}
 	c.mu.Lock()
-	if c.closed || c.sockets[name] != nil {
+	if c.closed || c.socketLocked(name) != nil {
 		c.mu.Unlock()
 		return
 	}
 	c.mu.Unlock()
 
-	handshake := Handshake{
-		Query:    c.sess.Query(),
-		Header:   c.sess.Header(),
-		Auth:     auth,
-		Time:     time.Now(),
-		Protocol: c.sess.Protocol(),
-	}
 	s.mu.RLock()
 	onConnect, onRecover := ns.onConnect, ns.onRecover
 	s.mu.RUnlock()
@@ -460,16 +492,17 @@ func (c *client) connect(name string, auth []byte) {
 		id = name + "#" + id
 	}
 	k := &conn{
-		id:        id,
-		ns:        ns,
-		client:    c,
-		pending:   []*engineio.Message{},
-		handshake: handshake,
+		id:          id,
+		ns:          ns,
+		client:      c,
+		pending:     []*engineio.Message{},
+		auth:        auth,
+		connectedAt: time.Now(),
 	}
 	if v5 && onRecover != nil {
 		k.pid = newSocketID()
 		if req, ok := recoveryRequest(auth); ok {
-			req.Handshake = handshake
+			req.Handshake = k.Handshake()
 			var granted Recovered
 			var ok bool
 			err := k.safely("recover", func() error { granted, ok = onRecover(req); return nil })
@@ -493,7 +526,7 @@ func (c *client) connect(name string, auth []byte) {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
 	}
-	c.sockets[name] = k
+	c.sockets = append(c.sockets, k)
 	c.mu.Unlock()
 
 	reply := Packet{Type: PacketConnect, Namespace: name}
@@ -557,10 +590,13 @@ func connectError(ns, message string, v5 bool) *Packet {
 
 // conn is one socket: a client connected to one namespace.
 type conn struct {
-	id        string
-	ns        *namespace
-	client    *client
-	handshake Handshake
+	id     string
+	ns     *namespace
+	client *client
+	// auth and connectedAt are the socket's part of its Handshake; the
+	// session's part is parsed when asked for.
+	auth        json.RawMessage
+	connectedAt time.Time
 	// pid is the private id of a socket with connection state recovery;
 	// recovered and recoveryState say whether OnRecover granted it.
 	pid           string
@@ -575,12 +611,15 @@ type conn struct {
 	value   any
 }
 
-func (k *conn) ID() string           { return k.id }
-func (k *conn) SessionID() string    { return k.client.sess.ID() }
-func (k *conn) Namespace() string    { return k.ns.name }
-func (k *conn) RemoteAddr() string   { return k.client.sess.RemoteAddr() }
-func (k *conn) Handshake() Handshake { return k.handshake }
-func (k *conn) PID() string          { return k.pid }
+func (k *conn) ID() string         { return k.id }
+func (k *conn) SessionID() string  { return k.client.sess.ID() }
+func (k *conn) Namespace() string  { return k.ns.name }
+func (k *conn) RemoteAddr() string { return k.client.sess.RemoteAddr() }
+func (k *conn) Handshake() Handshake {
+	s := k.client.sess
+	return Handshake{Query: s.Query(), Header: s.Header(), Auth: k.auth, Time: k.connectedAt, Protocol: s.Protocol()}
+}
+func (k *conn) PID() string { return k.pid }
 func (k *conn) Recovered() (any, bool) {
 	return k.recoveryState, k.recovered
 }
@@ -656,11 +695,10 @@ func (k *conn) Send(b *Broadcast) error {
 func (k *conn) Close() error {
 	c := k.client
 	c.mu.Lock()
-	if c.sockets[k.ns.name] != k {
+	if !c.removeLocked(k) {
 		c.mu.Unlock()
 		return nil
 	}
-	delete(c.sockets, k.ns.name)
 	c.mu.Unlock()
 	k.mu.Lock()
 	pending := k.pending
