@@ -18,6 +18,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -64,6 +65,7 @@ type config struct {
 	PprofAddr       string
 	ListBroadcast   int
 	ListInterval    time.Duration
+	MemoryTrim      time.Duration
 
 	HeaderTimeout    time.Duration
 	ReadTimeout      time.Duration
@@ -163,6 +165,7 @@ func settings() []setting {
 		{"list-broadcast-max", "LIST_BROADCAST_MAX", strconv.Itoa(gateway.DefaultListBroadcastMax), "rooms with more recipients than this send a changed participant list only to the socket that joined (re-broadcasting n entries to n members is O(n²) bytes)", intSetter(func(c *config) *int { return &c.ListBroadcast })},
 		{"list-interval", "LIST_INTERVAL", gateway.DefaultListInterval.String(), "least time between two participant-list deliveries of a room above LIST_BROADCAST_MAX; its joiners within it share one list", durationSetter(func(c *config) *time.Duration { return &c.ListInterval })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
+		{"memory-trim", "MEMORY_TRIM", memtrim.DefaultInterval.String(), "how often the server checks whether it went quiet after a burst (connections, joins) and then returns the memory the burst left free to the system, as V8's memory reducer does for Node; off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.MemoryTrim })},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", strconv.Itoa(sqlitestore.DefaultMaxBatch), "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 
 		// The HTTP edge, on every listener (see README, Security).

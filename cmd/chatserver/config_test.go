@@ -11,6 +11,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -109,6 +110,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"LIST_BROADCAST_MAX", c.ListBroadcast, gateway.DefaultListBroadcastMax},
 		{"LIST_INTERVAL", c.ListInterval, gateway.DefaultListInterval},
 		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
+		{"MEMORY_TRIM", c.MemoryTrim, memtrim.DefaultInterval},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

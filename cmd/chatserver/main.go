@@ -23,6 +23,7 @@ import (
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 )
 
@@ -105,6 +106,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			return fmt.Errorf("pprof: %w", err)
 		}
 		defer stopPprof()
+	}
+	if cfg.MemoryTrim > 0 {
+		trimCtx, stopTrim := context.WithCancel(ctx)
+		trimmed := make(chan struct{})
+		go func() { defer close(trimmed); memtrim.Run(trimCtx, cfg.MemoryTrim, logger) }()
+		defer func() { stopTrim(); <-trimmed }()
 	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {
