@@ -75,7 +75,11 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 			sess.mu.Lock()
 			sess.pollActive = false
 			sess.mu.Unlock()
-			// The client went away mid-poll; the heartbeat reaps the session.
+			// The client went away mid-poll (a page closed, a network
+			// cut): the session ends now, as engine.io ends it ("poll
+			// connection closed prematurely"), rather than linger until
+			// its heartbeat runs out.
+			sess.closeWith(ReasonTransportError, false)
 			return
 		}
 		sess.mu.Lock()

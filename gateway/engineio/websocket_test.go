@@ -3,6 +3,7 @@ package engineio
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -377,4 +379,50 @@ func TestUpgradeKeepsMessagesSentWithTheUpgradePacket(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAbortedPollEndsTheSession: a client that goes away while its poll is
+// held (a browser page closed) ends its session at once, as engine.io ends
+// it, instead of leaving it to the heartbeat.
+func TestAbortedPollEndsTheSession(t *testing.T) {
+	h := &recordingHandler{closes: make(chan string, 1)}
+	// A heartbeat far beyond the test: only the abort can end the session.
+	srv := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour}, h)
+	base, stop := serveEngine(t, srv)
+	t.Cleanup(stop)
+	sid := handshakeSID(t, base, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"?EIO=4&transport=polling&sid="+sid, nil)
+	polled := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		polled <- err
+	}()
+	// The poll is held: nothing is queued. Abort it once the server has it.
+	for deadline := time.Now().Add(waitLimit); !pollActive(srv, sid); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll never reached the server")
+		}
+	}
+	cancel()
+	<-polled
+	if r := h.closeReason(t); r != ReasonTransportError {
+		t.Errorf("close reason %q", r)
+	}
+	if n := srv.SessionCount(); n != 0 {
+		t.Errorf("%d sessions left", n)
+	}
+}
+
+func pollActive(srv *Server, sid string) bool {
+	s := srv.lookup(sid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pollActive
 }
