@@ -798,8 +798,8 @@ func (r *registry) roomsOf(s *socketState) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		out = append(out, id)
+	for _, mb := range s.rooms {
+		out = append(out, mb.roomID)
 	}
 	slices.Sort(out)
 	return out
