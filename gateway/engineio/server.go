@@ -76,6 +76,30 @@ type Server struct {
 	sessions map[string]*Session
 	closing  bool
 	count    atomic.Int64
+
+	// WebSockets carrying a session and not closed yet; Shutdown waits
+	// for wsGone once there are none.
+	wsMu   sync.Mutex
+	wsOpen int
+	wsGone chan struct{}
+}
+
+// countWS counts ws among the open WebSockets until it closes.
+func (s *Server) countWS(ws *wsConn) {
+	s.wsMu.Lock()
+	s.wsOpen++
+	s.wsMu.Unlock()
+	ws.server = s
+}
+
+func (s *Server) wsClosed() {
+	s.wsMu.Lock()
+	s.wsOpen--
+	if s.wsOpen == 0 && s.wsGone != nil {
+		close(s.wsGone)
+		s.wsGone = nil
+	}
+	s.wsMu.Unlock()
 }
 
 // NewServer returns a server that reports sessions to h.
@@ -393,18 +417,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sess := range all {
 		sess.closeWith(ReasonServerShutdown, true)
 	}
-	for _, sess := range all {
-		sess.mu.Lock()
-		ws := sess.ws
-		sess.mu.Unlock()
-		if ws == nil {
-			continue
-		}
-		select {
-		case <-ws.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	// Each WebSocket closes once its flusher has written the close packet.
+	s.wsMu.Lock()
+	if s.wsOpen == 0 {
+		s.wsMu.Unlock()
+		return nil
 	}
-	return nil
+	if s.wsGone == nil {
+		s.wsGone = make(chan struct{})
+	}
+	gone := s.wsGone
+	s.wsMu.Unlock()
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

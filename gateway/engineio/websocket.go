@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,27 +23,27 @@ type wsConn struct {
 	rc        syscall.RawConn // raw's descriptor, for the poller; nil without one
 	writeMu   sync.Mutex
 	closeSent bool // a Close frame went out; guarded by writeMu
-	closeOnce sync.Once
-	done      chan struct{}
+	closed    atomic.Bool
+	// server, when set, counts the socket among its open ones until it
+	// closes (Shutdown waits for them).
+	server *Server
 
-	// writing is the frames of the write under way, guarded by writeMu. It
-	// lives here because net.Buffers.WriteTo takes a pointer to the slice,
-	// and a pointer to a local would move it to the heap on every write.
-	writing net.Buffers
-	// deadlineSetAt is when the write deadline was last moved, guarded by
-	// writeMu: moving it is a timer update in the runtime's poller, worth
-	// skipping on a connection that writes thousands of times a second.
-	deadlineSetAt time.Time
+	// deadlineSetAt is when the write deadline was last moved (Unix
+	// nanoseconds), guarded by writeMu: moving it is a timer update in the
+	// runtime's poller, worth skipping on a connection that writes
+	// thousands of times a second.
+	deadlineSetAt int64
 
 	// The read side, under readMu: one reader at a time feeds fr.
 	readMu sync.Mutex
 	fr     frameReader
 	// sess is the session the socket carries; nil while it probes for an
-	// upgrade, when messages wait in early instead.
+	// upgrade, when messages wait in *early instead.
 	sess  *Session
-	early []earlyMessage
-	// peerClose is the answer to the client's close frame.
-	peerClose []byte
+	early *[]earlyMessage
+	// peerClose is the code of the client's close frame, which the answer
+	// repeats; 0 when it had none.
+	peerClose uint16
 	// paused: the session's inbound queue is full, so the socket is not
 	// read (TCP pushes back on the client) until the dispatcher resumes it.
 	paused bool
@@ -67,7 +68,7 @@ type earlyMessage struct {
 const deadlineSlack = time.Second
 
 func newWSConn(raw net.Conn, maxFrame int64) *wsConn {
-	ws := &wsConn{raw: raw, done: make(chan struct{}), fr: frameReader{maxMessage: maxFrame}}
+	ws := &wsConn{raw: raw, fr: frameReader{maxMessage: maxFrame}}
 	if sc, ok := raw.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			ws.rc = rc
@@ -76,20 +77,27 @@ func newWSConn(raw net.Conn, maxFrame int64) *wsConn {
 	return ws
 }
 
-// writeFrames writes frames in one writev. The write consumes the slice it
-// is given (it nils written entries and advances partly written ones), so
-// callers pass their own copy of the frame headers, never a Message's.
-func (ws *wsConn) writeFrames(frames [][]byte) error {
+// writeFrames writes the frames in *bufs in one writev. The write consumes
+// the slice (it nils written entries and advances partly written ones), so
+// callers pass their own copy of the frame headers, never a Message's; it
+// is a pointer because net.Buffers.WriteTo takes one, and the address of a
+// local would move the slice to the heap on every write.
+func (ws *wsConn) writeFrames(bufs *net.Buffers) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
-	if now := time.Now(); now.Sub(ws.deadlineSetAt) > deadlineSlack {
+	if now := time.Now(); now.UnixNano()-ws.deadlineSetAt > int64(deadlineSlack) {
 		ws.raw.SetWriteDeadline(now.Add(writeTimeout))
-		ws.deadlineSetAt = now
+		ws.deadlineSetAt = now.UnixNano()
 	}
-	ws.writing = frames
-	_, err := ws.writing.WriteTo(ws.raw)
-	ws.writing = nil
+	_, err := bufs.WriteTo(ws.raw)
+	*bufs = nil
 	return err
+}
+
+// writeFrame writes one frame, out of the flusher's way (control frames).
+func (ws *wsConn) writeFrame(frame []byte) error {
+	bufs := net.Buffers{frame}
+	return ws.writeFrames(&bufs)
 }
 
 var normalClosure = closePayload(closeNormal)
@@ -104,24 +112,36 @@ func (ws *wsConn) close() { ws.closeWith(normalClosure, false) }
 // set, as for the answer to a client's close or framing error; otherwise
 // the frame is skipped, so that no caller is held by a stalled client.
 func (ws *wsConn) closeWith(payload []byte, wait bool) {
-	ws.closeOnce.Do(func() {
-		if wait {
-			ws.writeMu.Lock()
+	if !ws.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if wait {
+		ws.writeMu.Lock()
+	}
+	if wait || ws.writeMu.TryLock() {
+		if !ws.closeSent {
+			ws.closeSent = true
+			ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
+			ws.raw.Write(appendWSFrame(nil, opClose, noPrefix, payload))
 		}
-		if wait || ws.writeMu.TryLock() {
-			if !ws.closeSent {
-				ws.closeSent = true
-				ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
-				ws.raw.Write(appendWSFrame(nil, opClose, noPrefix, payload))
-			}
-			ws.writeMu.Unlock()
+		ws.writeMu.Unlock()
+	}
+	if p := ws.poller; p != nil {
+		p.unregister(ws)
+	}
+	ws.raw.Close()
+	ws.readMu.Lock()
+	resumed := ws.resumed
+	ws.readMu.Unlock()
+	if resumed != nil {
+		select { // a paused read goroutine
+		case resumed <- struct{}{}:
+		default:
 		}
-		if p := ws.poller; p != nil {
-			p.unregister(ws)
-		}
-		ws.raw.Close()
-		close(ws.done)
-	})
+	}
+	if ws.server != nil {
+		ws.server.wsClosed()
+	}
 }
 
 // sendPong answers a client's ping. The pong goes through the session's
@@ -134,7 +154,7 @@ func (ws *wsConn) sendPong(payload []byte) {
 		s.Send(newWSControl(frame))
 		return
 	}
-	go ws.writeFrames([][]byte{frame})
+	go ws.writeFrame(frame)
 }
 
 // frame implements frameSink: it handles one complete message or control
@@ -147,11 +167,11 @@ func (ws *wsConn) frame(op byte, payload []byte) error {
 	case opPong:
 		return nil
 	case opClose:
-		reply, err := closeFrameReply(payload)
+		code, err := closeFrameCode(payload)
 		if err != nil {
 			return err
 		}
-		ws.peerClose = reply
+		ws.peerClose = code
 		return errPeerClosed
 	}
 	data := bytes.Clone(payload) // the packet outlives the read buffer
@@ -160,7 +180,7 @@ func (ws *wsConn) frame(op byte, payload []byte) error {
 	}
 	s := ws.sess
 	if s == nil {
-		ws.early = append(ws.early, earlyMessage{op: op, data: data})
+		*ws.early = append(*ws.early, earlyMessage{op: op, data: data})
 		return nil
 	}
 	return ws.deliver(s, op, data)
@@ -206,7 +226,11 @@ func (ws *wsConn) stop(err error) {
 	var fe *wsFramingError
 	switch {
 	case err == errPeerClosed:
-		end.reason, end.closeFrame, end.answer = ReasonTransportClose, ws.peerClose, true
+		end.reason, end.answer = ReasonTransportClose, true
+		end.closeFrame = nil // a close without a code is answered without one
+		if ws.peerClose != 0 {
+			end.closeFrame = closePayload(int(ws.peerClose))
+		}
 	case errors.As(err, &fe):
 		ws.sess.server.log.Debug("engineio: websocket framing error", "sid", ws.sess.id, "err", err)
 		end.closeFrame, end.answer = closePayload(fe.Code), true
@@ -324,10 +348,7 @@ func (ws *wsConn) readLoop() {
 			return
 		}
 		if paused {
-			select {
-			case <-ws.resumed:
-			case <-ws.done:
-			}
+			<-ws.resumed // or closed
 		}
 	}
 }
@@ -337,21 +358,22 @@ func (ws *wsConn) readLoop() {
 const wsReadBufferSize = 1024
 
 // nextEarly reads, while the socket probes for an upgrade, until a message
-// has arrived, and returns the first one.
+// has arrived in *ws.early, and takes the first one.
 func (ws *wsConn) nextEarly(buf []byte) (earlyMessage, error) {
-	for len(ws.early) == 0 {
+	early := ws.early
+	for len(*early) == 0 {
 		n, err := ws.raw.Read(buf)
 		if n > 0 {
 			if ferr := ws.fr.feed(buf[:n], ws); ferr != nil {
 				return earlyMessage{}, ferr
 			}
 		}
-		if err != nil && len(ws.early) == 0 {
+		if err != nil && len(*early) == 0 {
 			return earlyMessage{}, err
 		}
 	}
-	m := ws.early[0]
-	ws.early = ws.early[1:]
+	m := (*early)[0]
+	*early = (*early)[1:]
 	return m, nil
 }
 
@@ -367,8 +389,10 @@ type flushRun struct {
 	// spare, under sess.mu, is the previous batch, emptied, to become the
 	// queue again.
 	spare []*Message
-	// frames holds the frames of the batch being written.
-	frames [][]byte
+	// frames holds the frames of the batch being written, and writing the
+	// part of them not written yet (writeFrames).
+	frames  [][]byte
+	writing net.Buffers
 	// run is flush bound once, when the value is made: "go s.flush()"
 	// would allocate a closure on every flush.
 	run func()
@@ -442,7 +466,8 @@ func (f *flushRun) flush() {
 		for _, m := range q {
 			frames = append(frames, m.wsFrames(s.protocol)...)
 		}
-		err := ws.writeFrames(frames)
+		f.writing = frames
+		err := ws.writeFrames(&f.writing)
 		// Drop the references, so written messages can be collected.
 		clear(frames)
 		clear(q)
@@ -495,6 +520,7 @@ func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, prot
 	}
 	ws := newWSConn(raw, s.cfg.MaxFrame)
 	ws.sess = sess
+	s.countWS(ws)
 	sess.mu.Lock()
 	sess.ws = ws
 	sess.queue = append(sess.queue, s.openPacket(sess, false))
@@ -556,6 +582,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 		return
 	}
 	ws := newWSConn(raw, s.cfg.MaxFrame)
+	ws.early = new([]earlyMessage)
 	raw.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
 	buf := make([]byte, wsReadBufferSize)
 	for {
@@ -567,7 +594,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 		}
 		switch {
 		case bytes.Equal(m.data, probePing):
-			if err := ws.writeFrames([][]byte{probePong}); err != nil {
+			if err := ws.writeFrame(probePong); err != nil {
 				abandon()
 				ws.close()
 				return
@@ -616,8 +643,9 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 			// The reader starts under readMu, so it reads only after them.
 			ws.readMu.Lock()
 			ws.sess = sess
+			s.countWS(ws)
 			ws.startReading(s.goroutineReads) // see serveWebSocketOnly
-			early := ws.early
+			early := *ws.early
 			ws.early = nil
 			for _, m := range early {
 				if err := ws.deliver(sess, m.op, m.data); err != nil {

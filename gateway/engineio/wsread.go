@@ -242,24 +242,24 @@ func unmask(b, key []byte) {
 	}
 }
 
-// closeFrameReply checks a client's close frame and returns the payload of
-// the close frame that answers it: the same code, or none when the client
-// gave none (RFC 6455 section 5.5.1).
-func closeFrameReply(payload []byte) ([]byte, error) {
+// closeFrameCode checks a client's close frame and returns its code, 0 when
+// it has none; the server's close frame answers with the same code, or
+// none (RFC 6455 section 5.5.1).
+func closeFrameCode(payload []byte) (uint16, error) {
 	switch {
 	case len(payload) == 0:
-		return nil, nil
+		return 0, nil
 	case len(payload) == 1:
-		return nil, framingError("close frame of one byte")
+		return 0, framingError("close frame of one byte")
 	}
 	code := int(binary.BigEndian.Uint16(payload))
 	if !validCloseCode(code) {
-		return nil, framingError("close code " + strconv.Itoa(code))
+		return 0, framingError("close code " + strconv.Itoa(code))
 	}
 	if !utf8.Valid(payload[2:]) {
-		return nil, framingError("close reason not UTF-8")
+		return 0, framingError("close reason not UTF-8")
 	}
-	return closePayload(code), nil
+	return uint16(code), nil
 }
 
 // validCloseCode is what a client may send (RFC 6455 section 7.4).

@@ -161,25 +161,25 @@ func TestFrameReaderHoldsNothingBetweenMessages(t *testing.T) {
 	}
 }
 
-func TestCloseFrameReply(t *testing.T) {
+func TestCloseFrameCode(t *testing.T) {
 	tests := []struct {
 		payload []byte
-		want    []byte
+		want    uint16
 		bad     bool
 	}{
-		{nil, nil, false},
-		{closePayload(1000), closePayload(1000), false},
-		{append(closePayload(1001), "bye"...), closePayload(1001), false},
-		{closePayload(4000), closePayload(4000), false},
-		{[]byte{3}, nil, true},
-		{closePayload(1005), nil, true}, // never on the wire
-		{closePayload(999), nil, true},
-		{append(closePayload(1000), 0xff), nil, true}, // reason not UTF-8
+		{nil, 0, false},
+		{closePayload(1000), 1000, false},
+		{append(closePayload(1001), "bye"...), 1001, false},
+		{closePayload(4000), 4000, false},
+		{[]byte{3}, 0, true},
+		{closePayload(1005), 0, true}, // never on the wire
+		{closePayload(999), 0, true},
+		{append(closePayload(1000), 0xff), 0, true}, // reason not UTF-8
 	}
 	for _, tt := range tests {
-		got, err := closeFrameReply(tt.payload)
-		if (err != nil) != tt.bad || !bytes.Equal(got, tt.want) {
-			t.Errorf("closeFrameReply(%v) = %v, %v", tt.payload, got, err)
+		got, err := closeFrameCode(tt.payload)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("closeFrameCode(%v) = %v, %v", tt.payload, got, err)
 		}
 	}
 }
