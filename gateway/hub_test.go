@@ -152,7 +152,7 @@ func (r *fakeReader) Messages(ctx context.Context, roomID string, from, to int64
 	}
 	all, ok := r.messages[roomID]
 	if !ok {
-		return nil, rooms.Forbidden()
+		return nil, rooms.RoomNotFound(roomID)
 	}
 	var out []rooms.Message
 	for _, m := range all {
@@ -183,7 +183,7 @@ func (r *fakeReader) Participants(ctx context.Context, roomID string) ([]rooms.P
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.messages[roomID]; !ok {
-		return nil, rooms.Forbidden()
+		return nil, rooms.RoomNotFound(roomID)
 	}
 	return slices.Clone(r.participants[roomID]), nil
 }

@@ -33,7 +33,6 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrRoomConflict = &Error{Code: CodeRoomConflict}
 	ErrRoomNotFound = &Error{Code: CodeRoomNotFound}
-	ErrForbidden    = &Error{Code: CodeAccessForbidden}
 	ErrUnavailable  = &Error{Code: CodeUnavailable}
 )
 
@@ -45,6 +44,9 @@ func RoomNotFound(roomID string) *Error {
 	return &Error{Code: CodeRoomNotFound, Message: fmt.Sprintf("Room with '%s' not found", roomID)}
 }
 
+// Forbidden is the original's answer to a read of, or a join to, a room
+// that does not exist: the REST API's history read and the gateway's join
+// answer RoomNotFound with it, as the original did.
 func Forbidden() *Error {
 	return &Error{Code: CodeAccessForbidden, Message: "The access is forbidden"}
 }
