@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"chatgateway/gateway/internal/jsonstr"
 )
 
 // Handler receives session events. Calls for one session never overlap:
@@ -156,7 +158,9 @@ func writeError(w http.ResponseWriter, r *http.Request, s *Server, e *engineErro
 	s.setCORS(w, r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
-	w.Write([]byte(`{"code":` + strconv.Itoa(e.code) + `,"message":` + strconv.Quote(e.message) + `}`))
+	body := strconv.AppendInt([]byte(`{"code":`), int64(e.code), 10)
+	body = jsonstr.Append(append(body, `,"message":`...), e.message)
+	w.Write(append(body, '}'))
 }
 
 // writeStatus answers with a bare status, as engine.io answers overlapping

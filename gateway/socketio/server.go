@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/internal/jsonstr"
 )
 
 // Config holds the Socket.IO settings and the engine's.
@@ -267,7 +268,7 @@ func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Bro
 	plain := AppendPacketText(nil, &p)
 	withOffset := make([]byte, 0, len(plain)+len(offset)+3)
 	withOffset = append(withOffset, plain[:len(plain)-1]...)
-	withOffset = appendJSONString(append(withOffset, ','), offset)
+	withOffset = jsonstr.Append(append(withOffset, ','), offset)
 	withOffset = append(withOffset, ']')
 	return &Broadcast{namespace: ns, msg: engineio.NewMessage(plain, nil), withOffset: engineio.NewMessage(withOffset, nil)}, nil
 }
@@ -545,9 +546,9 @@ func (c *client) connect(name string, auth []byte) {
 // connectReply is the v5 CONNECT payload: {"sid":...} and, with recovery,
 // the private id as socket.io 4.6+ sends it.
 func connectReply(sid, pid string) []byte {
-	out := append([]byte(`{"sid":`), appendJSONString(nil, sid)...)
+	out := append([]byte(`{"sid":`), jsonstr.Append(nil, sid)...)
 	if pid != "" {
-		out = append(append(out, `,"pid":`...), appendJSONString(nil, pid)...)
+		out = append(append(out, `,"pid":`...), jsonstr.Append(nil, pid)...)
 	}
 	return append(out, '}')
 }
@@ -579,7 +580,7 @@ func recoveryRequest(auth []byte) (RecoveryRequest, bool) {
 
 func connectError(ns, message string, v5 bool) *Packet {
 	p := &Packet{Type: PacketConnectError, Namespace: ns}
-	quoted, _ := jsonString(message)
+	quoted := jsonstr.Append(nil, message)
 	if v5 {
 		p.Data = append(append([]byte(`{"message":`), quoted...), '}')
 	} else {
