@@ -23,13 +23,13 @@ const inboundItemCost = 64
 
 // inboundItem is a packet to dispatch, or the end of the socket's reading.
 type inboundItem struct {
-	packet Packet
+	packet packet
 	end    *wsEnd
 }
 
 // pushInbound queues a packet read from ws and starts the dispatcher if it
 // is not running. It reports whether the queue is full.
-func (s *Session) pushInbound(ws *wsConn, p Packet) (full bool) {
+func (s *Session) pushInbound(ws *wsConn, p packet) (full bool) {
 	s.inMu.Lock()
 	s.inQueue = append(s.inQueue, inboundItem{packet: p})
 	s.inBytes += len(p.Data) + inboundItemCost

@@ -140,10 +140,10 @@ func appendWSFrame(dst []byte, opcode byte, prefix int, payload []byte) []byte {
 }
 
 // packets expands a message into Engine.IO packets for the polling encoders.
-func (m *Message) appendPackets(dst []Packet) []Packet {
-	dst = append(dst, Packet{Type: m.Type, Data: m.Text, Binary: m.Binary})
+func (m *Message) appendPackets(dst []packet) []packet {
+	dst = append(dst, packet{Type: m.Type, Data: m.Text, Binary: m.Binary})
 	for _, a := range m.Attachments {
-		dst = append(dst, Packet{Type: PacketMessage, Data: a, Binary: true})
+		dst = append(dst, packet{Type: PacketMessage, Data: a, Binary: true})
 	}
 	return dst
 }

@@ -121,7 +121,7 @@ func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, sess *Sess
 }
 
 func (s *Server) encodePayload(dst []byte, sess *Session, batch []*Message) ([]byte, string) {
-	pkts := make([]Packet, 0, len(batch)+2)
+	pkts := make([]packet, 0, len(batch)+2)
 	hasBinary := false
 	for _, m := range batch {
 		pkts = m.appendPackets(pkts)
@@ -180,7 +180,7 @@ func (s *Server) servePollPost(w http.ResponseWriter, r *http.Request, sess *Ses
 		sess.closeWith(ReasonTransportError, false)
 		return
 	}
-	var pkts []Packet
+	var pkts []packet
 	switch {
 	case sess.protocol == ProtocolV4:
 		pkts, err = decodePayloadV4(body)

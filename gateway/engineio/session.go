@@ -334,7 +334,7 @@ var (
 
 // onPacket handles one inbound packet. Engine.IO control packets are handled
 // here; messages go to the handler.
-func (s *Session) onPacket(p Packet) error {
+func (s *Session) onPacket(p packet) error {
 	switch p.Type {
 	case PacketMessage:
 		s.server.handler.OnMessage(s, p.Data, p.Binary)

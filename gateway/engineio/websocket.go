@@ -193,7 +193,7 @@ func (ws *wsConn) deliver(s *Session, op byte, data []byte) error {
 		// Whatever it carries (a late pong), it came after the deadline.
 		return errHeartbeatExpired
 	}
-	var p Packet
+	var p packet
 	var err error
 	if op == opBinary {
 		p, err = decodeWSBinary(s.protocol, data)

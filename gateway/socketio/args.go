@@ -9,7 +9,7 @@ package socketio
 // reflect.Type, so arguments that cannot (the common case) are handed to
 // encoding/json directly without any reflection walk.
 //
-// Decoding: a top-level array is split into raw elements (SplitArgs) and each
+// Decoding: a top-level array is split into raw elements (splitArgs) and each
 // element is bound to a handler parameter type (bindArg) with
 // encoding/json semantics: numbers decoded into interface values are float64,
 // and a number beyond float64's range (valid JSON, Infinity in JavaScript)
@@ -55,7 +55,7 @@ import (
 const maxEncodeDepth = 1000
 
 // maxArgDepth bounds JSON nesting when splitting or binding arguments outside
-// a Decoder (whose own, smaller limit normally applied already).
+// a decoder (whose own, smaller limit normally applied already).
 const maxArgDepth = 10000
 
 var (
@@ -328,13 +328,13 @@ var argEncoderPool = sync.Pool{New: func() any {
 	return e
 }}
 
-// EncodeArgs appends to dst the JSON array ["event", args...] (or [args...]
+// encodeArgs appends to dst the JSON array ["event", args...] (or [args...]
 // when event is "", for an acknowledgement) and returns it with the binary
 // attachments the array's placeholders refer to. []byte values at any depth
 // (top level, inside map[string]any, []any, structs by their JSON field
 // rules, pointers, slices) become attachments; json.RawMessage is raw JSON.
 // On error dst is returned unchanged.
-func EncodeArgs(dst []byte, event string, args []any) (data []byte, attachments [][]byte, err error) {
+func encodeArgs(dst []byte, event string, args []any) (data []byte, attachments [][]byte, err error) {
 	e := argEncoderPool.Get().(*argEncoder)
 	defer func() {
 		e.w.b, e.attachments = nil, nil
@@ -671,9 +671,9 @@ func isZeroValue(v reflect.Value) bool {
 
 // ---- decoding ----
 
-// SplitArgs splits an EVENT payload into the event name and the raw
+// splitArgs splits an EVENT payload into the event name and the raw
 // arguments after it. The slices alias data.
-func SplitArgs(data json.RawMessage) (event string, args []json.RawMessage, err error) {
+func splitArgs(data json.RawMessage) (event string, args []json.RawMessage, err error) {
 	elems, err := splitArray(data)
 	if err != nil {
 		return "", nil, err
@@ -688,9 +688,9 @@ func SplitArgs(data json.RawMessage) (event string, args []json.RawMessage, err 
 	return event, elems[1:], nil
 }
 
-// SplitAckArgs splits an ACK payload into its raw arguments. The slices
+// splitAckArgs splits an ACK payload into its raw arguments. The slices
 // alias data.
-func SplitAckArgs(data json.RawMessage) ([]json.RawMessage, error) {
+func splitAckArgs(data json.RawMessage) ([]json.RawMessage, error) {
 	return splitArray(data)
 }
 
@@ -773,7 +773,7 @@ func bindArg(raw json.RawMessage, t reflect.Type, attachments [][]byte) (reflect
 		v := ptr.Elem()
 		sub := reflect.ValueOf(substituteGeneric(v.Interface(), attachments))
 		if !sub.Type().AssignableTo(t) {
-			return v, fmt.Errorf("%w: an attachment cannot be bound to %s", ErrBadPlaceholder, t)
+			return v, fmt.Errorf("%w: an attachment cannot be bound to %s", errBadPlaceholder, t)
 		}
 		v.Set(sub)
 		return v, nil

@@ -58,7 +58,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *engineio.Server
-	limits DecoderLimits
+	limits decoderLimits
 
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
@@ -96,9 +96,9 @@ func NewServer(cfg Config) *Server {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		namespaces: make(map[string]*namespace),
-		limits:     DecoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
+		limits:     decoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
 	}
-	s.decoders.New = func() any { return NewDecoder(s.limits) }
+	s.decoders.New = func() any { return newDecoder(s.limits) }
 	s.namespace("/")
 	s.engine = engineio.NewServer(cfg.Engine, (*engineHandler)(s))
 	return s
@@ -246,7 +246,7 @@ func (s *Server) NewBroadcast(ns, event string, args ...any) (*Broadcast, error)
 // sockets (protocol v4, or recovery off) receive the plain event.
 func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Broadcast, error) {
 	ns = normalizeNamespace(ns)
-	data, attachments, err := EncodeArgs(nil, event, args)
+	data, attachments, err := encodeArgs(nil, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
 	}
@@ -264,8 +264,8 @@ func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Bro
 	}
 	// The arguments are encoded once: the offset version is the same JSON
 	// array with one more element.
-	p := Packet{Type: PacketEvent, Namespace: ns, Data: data}
-	plain := AppendPacketText(nil, &p)
+	p := packet{Type: packetEvent, Namespace: ns, Data: data}
+	plain := appendPacketText(nil, &p)
 	withOffset := make([]byte, 0, len(plain)+len(offset)+3)
 	withOffset = append(withOffset, plain[:len(plain)-1]...)
 	withOffset = jsonstr.Append(append(withOffset, ','), offset)
@@ -274,18 +274,18 @@ func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Bro
 }
 
 func encodeEvent(ns, event string, ackID int64, args []any) (*engineio.Message, error) {
-	data, attachments, err := EncodeArgs(nil, event, args)
+	data, attachments, err := encodeArgs(nil, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
 	}
-	p := Packet{Type: PacketEvent, Namespace: ns, Data: data, Attachments: attachments}
+	p := packet{Type: packetEvent, Namespace: ns, Data: data, Attachments: attachments}
 	if len(attachments) > 0 {
-		p.Type = PacketBinaryEvent
+		p.Type = packetBinaryEvent
 	}
 	if ackID >= 0 {
 		p.ID, p.HasID = ackID, true
 	}
-	return engineio.NewMessage(AppendPacketText(nil, &p), attachments), nil
+	return engineio.NewMessage(appendPacketText(nil, &p), attachments), nil
 }
 
 func newSocketID() string {
@@ -303,7 +303,7 @@ type client struct {
 	// decoder is held only while a binary packet waits for attachments;
 	// otherwise it goes back to the server's pool, so an idle client holds
 	// none. Used only from the session's dispatch, which is serial.
-	decoder *Decoder
+	decoder *decoder
 
 	mu sync.Mutex
 	// sockets is one per namespace connected: a client has one or two, so
@@ -366,14 +366,14 @@ func (h *engineHandler) OnMessage(sess *engineio.Session, data []byte, binary bo
 	}
 	d := c.decoder
 	if d == nil {
-		d = c.server.decoders.Get().(*Decoder)
+		d = c.server.decoders.Get().(*decoder)
 	}
-	var p *Packet
+	var p *packet
 	var err error
 	if binary {
-		p, err = d.AddBinary(data)
+		p, err = d.addBinary(data)
 	} else {
-		p, err = d.AddText(data)
+		p, err = d.addText(data)
 	}
 	if d.pending == nil {
 		c.decoder = nil
@@ -412,9 +412,9 @@ func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
 // dispatch routes a complete packet. A packet for a namespace the client has
 // not joined, a second CONNECT or a client-sent CONNECT_ERROR is a protocol
 // violation and closes the session, as socket.io does.
-func (c *client) dispatch(p *Packet) {
+func (c *client) dispatch(p *packet) {
 	switch p.Type {
-	case PacketConnect:
+	case packetConnect:
 		name, _ := splitNamespaceQuery(p.Namespace)
 		if c.socket(name) != nil {
 			if c.sess.Protocol() == engineio.ProtocolV3 && name == "/" {
@@ -424,7 +424,7 @@ func (c *client) dispatch(p *Packet) {
 			return
 		}
 		c.connect(name, p.Data)
-	case PacketDisconnect:
+	case packetDisconnect:
 		c.mu.Lock()
 		k := c.socketLocked(p.Namespace)
 		c.removeLocked(k)
@@ -434,13 +434,13 @@ func (c *client) dispatch(p *Packet) {
 			return
 		}
 		k.onClosed(ReasonClientNamespaceDisconnect)
-	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
+	case packetEvent, packetBinaryEvent, packetAck, packetBinaryAck:
 		k := c.socket(p.Namespace)
 		if k == nil {
 			c.protocolError("packet for a namespace not joined: " + p.Namespace)
 			return
 		}
-		if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+		if p.Type == packetEvent || p.Type == packetBinaryEvent {
 			k.onEvent(p)
 		} else {
 			k.onAck(p)
@@ -461,8 +461,8 @@ func (c *client) socket(ns string) *conn {
 	return c.socketLocked(ns)
 }
 
-func (c *client) send(p *Packet) {
-	c.sess.Send(engineio.NewMessage(AppendPacketText(nil, p), p.Attachments))
+func (c *client) send(p *packet) {
+	c.sess.Send(engineio.NewMessage(appendPacketText(nil, p), p.Attachments))
 }
 
 // connect joins a namespace: refused with CONNECT_ERROR for an unknown one or
@@ -530,7 +530,7 @@ func (c *client) connect(name string, auth []byte) {
 	c.sockets = append(c.sockets, k)
 	c.mu.Unlock()
 
-	reply := Packet{Type: PacketConnect, Namespace: name}
+	reply := packet{Type: packetConnect, Namespace: name}
 	if v5 {
 		reply.Data = connectReply(k.id, k.pid)
 	}
@@ -578,8 +578,8 @@ func recoveryRequest(auth []byte) (RecoveryRequest, bool) {
 	return req, true
 }
 
-func connectError(ns, message string, v5 bool) *Packet {
-	p := &Packet{Type: PacketConnectError, Namespace: ns}
+func connectError(ns, message string, v5 bool) *packet {
+	p := &packet{Type: packetConnectError, Namespace: ns}
 	quoted := jsonstr.Append(nil, message)
 	if v5 {
 		p.Data = append(append([]byte(`{"message":`), quoted...), '}')
@@ -708,7 +708,7 @@ func (k *conn) Close() error {
 	for _, m := range pending {
 		c.sess.Send(m)
 	}
-	c.send(&Packet{Type: PacketDisconnect, Namespace: k.ns.name})
+	c.send(&packet{Type: packetDisconnect, Namespace: k.ns.name})
 	k.onClosed(ReasonServerNamespaceDisconnect)
 	return nil
 }
@@ -730,8 +730,8 @@ func (k *conn) onClosed(reason string) {
 	}
 }
 
-func (k *conn) onEvent(p *Packet) {
-	event, args, err := SplitArgs(p.Data)
+func (k *conn) onEvent(p *packet) {
+	event, args, err := splitArgs(p.Data)
 	if err != nil || reservedEvents[event] {
 		k.client.protocolError("invalid event payload")
 		return
@@ -753,19 +753,19 @@ func (k *conn) onEvent(p *Packet) {
 	if err != nil || !p.HasID || !h.acknowledges {
 		return
 	}
-	data, attachments, err := EncodeArgs(nil, "", results)
+	data, attachments, err := encodeArgs(nil, "", results)
 	if err != nil {
 		k.client.server.log.Error("socketio: cannot encode ack", "event", event, "err", err)
 		return
 	}
-	reply := Packet{Type: PacketAck, Namespace: k.ns.name, ID: p.ID, HasID: true, Data: data, Attachments: attachments}
+	reply := packet{Type: packetAck, Namespace: k.ns.name, ID: p.ID, HasID: true, Data: data, Attachments: attachments}
 	if len(attachments) > 0 {
-		reply.Type = PacketBinaryAck
+		reply.Type = packetBinaryAck
 	}
-	k.queue(engineio.NewMessage(AppendPacketText(nil, &reply), attachments))
+	k.queue(engineio.NewMessage(appendPacketText(nil, &reply), attachments))
 }
 
-func (k *conn) onAck(p *Packet) {
+func (k *conn) onAck(p *packet) {
 	if !p.HasID {
 		return
 	}
@@ -776,7 +776,7 @@ func (k *conn) onAck(p *Packet) {
 	if cb == nil {
 		return
 	}
-	args, err := SplitAckArgs(p.Data)
+	args, err := splitAckArgs(p.Data)
 	if err != nil {
 		k.client.protocolError("invalid ack payload")
 		return
