@@ -25,8 +25,11 @@ setup:
 vet:
 	$(GO) vet ./...
 
+# The allocation tests run once more without the race detector, under which
+# a sync.Pool drops items at random (gateway/alloc_test.go).
 test: setup vet
 	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -run Allocates ./gateway/
 
 # unit runs the pure Go tests: no npm, apt, chromium or redis-server needed
 # (nor root, nor cgo). The tests that need them skip under -short, which

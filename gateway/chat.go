@@ -360,6 +360,10 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		_ = c.Emit(exceptionEvent, g.exception(err))
 		return
 	}
+	if errors.Is(err, rooms.ErrRoomNotFound) {
+		// The original's answer to a join to a missing room.
+		err = rooms.Forbidden()
+	}
 	if err != nil {
 		g.refuse(c, g.errorText(err))
 		return
@@ -481,7 +485,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 	}
 	list, err := g.svc.Participants(ctx, in.RoomID)
 	if err != nil {
-		return g.ackError(roomError(in.RoomID, err))
+		return g.ackError(err)
 	}
 	known := false
 	for _, p := range list {
@@ -511,7 +515,7 @@ func (g *Gateway) directMessage(ctx context.Context, c socketio.Conn, raw json.R
 // first, so the order the store assigns is one it will release.
 func (g *Gateway) post(ctx context.Context, roomID string, m rooms.NewMessage) (rooms.Message, error) {
 	if _, err := g.hub.prepare(ctx, roomID); err != nil {
-		return rooms.Message{}, roomError(roomID, err)
+		return rooms.Message{}, err
 	}
 	msg, err := g.svc.Post(ctx, roomID, m)
 	if err != nil {
@@ -525,15 +529,6 @@ func (g *Gateway) post(ctx context.Context, roomID string, m rooms.NewMessage) (
 		g.log.Error("gateway: stored message not published", "room", roomID, "order", msg.Order, "err", err)
 	}
 	return msg, nil
-}
-
-// roomError reports an unknown room the way posting does, whichever read
-// found it missing (history and participant reads call it forbidden).
-func roomError(roomID string, err error) error {
-	if errors.Is(err, rooms.ErrForbidden) || errors.Is(err, rooms.ErrRoomNotFound) {
-		return rooms.RoomNotFound(roomID)
-	}
-	return err
 }
 
 func (g *Gateway) publish(ctx context.Context, roomID string, env Envelope) error {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,7 +81,6 @@ func startEngineServer(t testing.TB, engineCfg engineio.Config, cfg Config) *eng
 type wsEvent struct {
 	name string
 	arg  json.RawMessage
-	at   time.Time
 }
 
 // wsClient speaks Engine.IO v4 + Socket.IO v5 text packets on the root
@@ -191,7 +189,6 @@ func (c *wsClient) startReading() {
 			if err != nil {
 				return
 			}
-			now := time.Now()
 			p := string(data)
 			switch {
 			case p == "2":
@@ -210,7 +207,6 @@ func (c *wsClient) startReading() {
 				}
 			default:
 				if e, ok := parseEvent(p); ok {
-					e.at = now
 					c.events <- e
 				}
 			}
@@ -308,59 +304,27 @@ func (c *wsClient) nextEvent() wsEvent {
 	}
 }
 
-// timedConn measures the time the hub spends in Send for one socket: as a
-// room's deliveries are sequential, that is exactly the delay the socket can
-// impose on the other members.
-type timedConn struct {
-	socketio.Conn
-	stats *sendStats
-}
-
-func (c timedConn) Send(b *socketio.Broadcast) error {
-	start := time.Now()
-	err := c.Conn.Send(b)
-	c.stats.add(c.ID(), time.Since(start))
-	return err
-}
-
-type sendStats struct {
-	mu    sync.Mutex
-	total map[string]time.Duration
-}
-
-func (s *sendStats) add(id string, d time.Duration) {
-	s.mu.Lock()
-	s.total[id] += d
-	s.mu.Unlock()
-}
-
-func (s *sendStats) of(id string) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total[id]
-}
-
-// TestSlowMemberIsCutOffWithoutDelayingOthers: a member that stops reading is
-// disconnected once its outbound queue overflows, while every other member
-// keeps getting every message, in order.
+// TestSlowMemberIsCutOffWithoutDelayingOthers: a member that stops reading
+// is disconnected once its outbound queue overflows, while every other
+// member keeps getting every message, in order, exactly as before it
+// stopped reading.
 //
-// The delay it imposes on the others is measured where it can arise: the
-// time delivery spends sending to it, its overflow and disconnection
-// included, must stay under maxDelay in total. End to end, the median
-// latency must not move by maxDelay from a baseline taken before it stopped
-// reading; end-to-end maxima are only logged, as on a loaded machine they
-// measure the scheduler, not the server.
+// No duration is asserted. The slow member never reads again, so a delivery
+// that waited for its socket would wait forever (or a write timeout of 10
+// s); the test posts one message at a time and waits for the observer to
+// have it before posting the next, first without the slow member, then
+// with it until it is cut off. That the observer gets each message before
+// the next one is posted, in both phases, is the effect: the slow member
+// holds nobody up. The waits' deadline (waitFor) is a bound on liveness,
+// far above any delivery, not a measure of speed.
 func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 	const (
-		maxDelay    = 100 * time.Millisecond
 		contentSize = 16 << 10
-		baseline    = 50
+		budget      = 256 << 10 // the slow member's queue: cut after about 16 messages
+		baseline    = 20
 		maxMessages = 2000 // bound: the cut must come well before (~32 MB)
 	)
-	es := startEngineServer(t, engineio.Config{MaxBufferedBytes: 256 << 10}, Config{EventRate: -1})
-	stats := &sendStats{total: make(map[string]time.Duration)}
-	es.srv.OnConnect(Namespace, func(c socketio.Conn) error { return es.g.onConnect(timedConn{Conn: c, stats: stats}) })
-
+	es := startEngineServer(t, engineio.Config{MaxBufferedBytes: budget}, Config{EventRate: -1})
 	sender := dialWS(t, es.addr, 0)
 	sender.join("r", "sender")
 	observer := dialWS(t, es.addr, 0)
@@ -369,96 +333,66 @@ func TestSlowMemberIsCutOffWithoutDelayingOthers(t *testing.T) {
 	observer.startReading()
 
 	content := strings.Repeat("x", contentSize)
-	posted := make(map[int64]time.Time)
-	received := map[*wsClient]map[int64]time.Time{sender: {}, observer: {}}
+	received := map[*wsClient]int64{sender: 0, observer: 0}
 	slowCut := false
-	consume := func(c *wsClient, e wsEvent) {
-		switch e.name {
-		case "r":
-			var m rooms.Message
-			if err := json.Unmarshal(e.arg, &m); err != nil {
-				t.Fatal(err)
-			}
-			if got := received[c]; m.Order != int64(len(got))+1 {
-				t.Fatalf("received order %d after %d messages", m.Order, len(got))
-			}
-			received[c][m.Order] = e.at
-		case "participants/r":
-			var list []rooms.Participant
-			if err := json.Unmarshal(e.arg, &list); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range list {
-				if p.Username == "slow" && !p.Connected {
-					slowCut = true
+	// consume takes c's events up to and including room message order,
+	// checking that they come in order and noting the slow member's cut.
+	consume := func(c *wsClient, order int64) {
+		for received[c] < order {
+			e := c.nextEvent()
+			switch e.name {
+			case "r":
+				var m rooms.Message
+				if err := json.Unmarshal(e.arg, &m); err != nil {
+					t.Fatal(err)
+				}
+				if m.Order != received[c]+1 {
+					t.Fatalf("received order %d after %d messages", m.Order, received[c])
+				}
+				received[c] = m.Order
+			case "participants/r":
+				var list []rooms.Participant
+				if err := json.Unmarshal(e.arg, &list); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range list {
+					if p.Username == "slow" && !p.Connected {
+						slowCut = true
+					}
 				}
 			}
 		}
 	}
-	// collect consumes whatever has arrived without waiting.
-	collect := func(c *wsClient) {
-		for {
-			select {
-			case e := <-c.events:
-				consume(c, e)
-			default:
-				return
-			}
-		}
-	}
 	n := int64(0)
+	// post sends the next message and waits until both readers have it:
+	// only then is the next one posted.
 	post := func() {
-		at := time.Now()
 		var m rooms.Message
 		if err := json.Unmarshal(sender.call("chat", map[string]string{"roomId": "r", "content": content}), &m); err != nil || m.Order != n+1 {
 			t.Fatalf("ack %+v, %v (want order %d)", m, err, n+1)
 		}
 		n = m.Order
-		posted[n] = at
-		collect(sender)
-		collect(observer)
+		consume(observer, n)
+		consume(sender, n)
 	}
 	for n < baseline {
 		post()
 	}
 	slow := dialWS(t, es.addr, 4096)
 	slow.join("r", "slow") // and never reads again
+	joinedAt := n
 	for !slowCut && n < maxMessages {
 		post()
 	}
 	if !slowCut {
 		t.Fatalf("the slow member was not cut off after %d messages of %d bytes", n, contentSize)
 	}
-	if spent := stats.of(slow.sid); spent > maxDelay {
-		t.Errorf("delivery spent %v sending to the slow member (overflow and disconnection included), want <= %v", spent, maxDelay)
-	} else {
-		t.Logf("delivery spent %v in total on the slow member", spent)
+	// Most of those were posted while its socket was full: its queue
+	// overflowed only after budget bytes were waiting.
+	if during := n - joinedAt; during < budget/contentSize {
+		t.Errorf("cut off after %d messages, before its queue of %d bytes could fill", during, budget)
 	}
-	for _, c := range []*wsClient{sender, observer} {
-		for int64(len(received[c])) < n {
-			consume(c, c.nextEvent())
-		}
-		var before, during []time.Duration
-		for order := int64(1); order <= n; order++ {
-			d := received[c][order].Sub(posted[order])
-			if order <= baseline {
-				before = append(before, d)
-			} else {
-				during = append(during, d)
-			}
-		}
-		mb, md := median(before), median(during)
-		if md-mb > maxDelay {
-			t.Errorf("median delivery delay %v with the slow member, %v before it, want at most %v more", md, mb, maxDelay)
-		}
-		t.Logf("%d messages; median delay %v before the slow member, %v with it (worst %v, %v)", n, mb, md, slices.Max(before), slices.Max(during))
-	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	t.Logf("%d messages before the slow member joined, %d more until it was cut off; each reached the others before the next was posted", baseline, n-joinedAt)
 }
 
 // TestConcurrentSendersOverWebSocket: 20 clients post at once, without

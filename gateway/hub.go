@@ -330,7 +330,7 @@ func (h *hub) catchUp(rm *room) {
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.storeTimeout)
 		stored, err := h.reader.Messages(ctx, rm.id, from, from+catchUpChunk-1)
 		cancel()
-		if errors.Is(err, rooms.ErrForbidden) || errors.Is(err, rooms.ErrRoomNotFound) {
+		if errors.Is(err, rooms.ErrRoomNotFound) {
 			h.closeRoom(rm.id)
 			return
 		}
@@ -584,7 +584,7 @@ func (h *hub) deliverList(rm *room, d delivery) {
 	list, err := h.reader.Participants(ctx, rm.id)
 	cancel()
 	if err != nil {
-		if !errors.Is(err, rooms.ErrForbidden) {
+		if !errors.Is(err, rooms.ErrRoomNotFound) {
 			h.log.Warn("gateway: cannot read participants", "room", rm.id, "err", err)
 		}
 		return

@@ -153,7 +153,7 @@ func (r *fakeReader) Messages(ctx context.Context, roomID string, from, to int64
 	}
 	all, ok := r.messages[roomID]
 	if !ok {
-		return nil, rooms.Forbidden()
+		return nil, rooms.RoomNotFound(roomID)
 	}
 	var out []rooms.Message
 	for _, m := range all {
@@ -184,7 +184,7 @@ func (r *fakeReader) Participants(ctx context.Context, roomID string) ([]rooms.P
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.messages[roomID]; !ok {
-		return nil, rooms.Forbidden()
+		return nil, rooms.RoomNotFound(roomID)
 	}
 	return slices.Clone(r.participants[roomID]), nil
 }
@@ -833,8 +833,8 @@ func (r *registry) roomsOf(s *socketState) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		out = append(out, id)
+	for _, mb := range s.rooms {
+		out = append(out, mb.roomID)
 	}
 	slices.Sort(out)
 	return out

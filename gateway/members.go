@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -44,7 +45,7 @@ type socketState struct {
 	authUser string
 
 	// Guarded by registry.mu.
-	rooms        map[string]*membership
+	rooms        socketRooms
 	lastUsername string
 
 	// deliverMu makes a delivery and what it records (lastQueued, the log
@@ -58,6 +59,42 @@ type socketState struct {
 	// when the socket goes away must not record a room after the departure.
 	storeMu  sync.Mutex
 	departed bool // under storeMu
+}
+
+// socketRooms is a socket's memberships, one per room. A socket is in a
+// few rooms (at most MAX_ROOMS, 64 by default), so a slice costs a few
+// words where a map costs a few hundred bytes, on every joined socket.
+type socketRooms []*membership
+
+func (rs socketRooms) get(roomID string) *membership {
+	for _, mb := range rs {
+		if mb.roomID == roomID {
+			return mb
+		}
+	}
+	return nil
+}
+
+// set adds mb, or replaces the membership of its room.
+func (rs *socketRooms) set(mb *membership) {
+	for i, x := range *rs {
+		if x.roomID == mb.roomID {
+			(*rs)[i] = mb
+			return
+		}
+	}
+	*rs = append(*rs, mb)
+}
+
+// remove takes mb out, if it is still the membership of its room, and
+// says whether it was.
+func (rs *socketRooms) remove(mb *membership) bool {
+	i := slices.Index(*rs, mb)
+	if i < 0 {
+		return false
+	}
+	*rs = slices.Delete(*rs, i, i+1)
+	return true
 }
 
 // membership is one socket in one room.
@@ -148,7 +185,6 @@ func newRegistry() *registry {
 func (r *registry) add(s *socketState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.rooms = make(map[string]*membership)
 	r.sockets[s.id] = s
 	if s.sessionKey != "" {
 		r.byKey[s.sessionKey] = s
@@ -182,7 +218,7 @@ func (r *registry) join(s *socketState, mb *membership) bool {
 		r.rooms[mb.roomID] = rm
 	}
 	mb.sock = s
-	s.rooms[mb.roomID] = mb
+	s.rooms.set(mb)
 	s.lastUsername = mb.username
 	rm.members[s.id] = mb
 	rm.snapshot = nil
@@ -224,7 +260,8 @@ func (r *registry) removeLocked(s *socketState) []*membership {
 	}
 	r.everyone = nil
 	out := make([]*membership, 0, len(s.rooms))
-	for roomID, mb := range s.rooms {
+	for _, mb := range s.rooms {
+		roomID := mb.roomID
 		if rm := r.rooms[roomID]; rm != nil && rm.members[s.id] == mb {
 			delete(rm.members, s.id)
 			rm.snapshot = nil
@@ -305,8 +342,7 @@ func (r *registry) endDetached(roomID string, rm *roomMembers) []member {
 	out := make([]member, 0, len(rm.members))
 	var ended []string
 	for id, mb := range rm.members {
-		if mb.sock.rooms[roomID] == mb {
-			delete(mb.sock.rooms, roomID)
+		if mb.sock.rooms.remove(mb) {
 			ended = append(ended, id)
 		}
 		if r.sockets[id] == mb.sock {
@@ -350,7 +386,7 @@ func (r *registry) username(socketID, roomID string) string {
 	if s == nil {
 		return ""
 	}
-	if mb := s.rooms[roomID]; mb != nil && mb.username != "" {
+	if mb := s.rooms.get(roomID); mb != nil && mb.username != "" {
 		return mb.username
 	}
 	return s.lastUsername
@@ -361,7 +397,7 @@ func (r *registry) username(socketID, roomID string) string {
 func (r *registry) joinedAs(s *socketState, roomID string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if mb := s.rooms[roomID]; mb != nil {
+	if mb := s.rooms.get(roomID); mb != nil {
 		return mb.username
 	}
 	return ""
@@ -404,8 +440,8 @@ func (s *socketState) startLog() {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	l := &deliveryLog{entries: make([]logEntry, deliveryLogCapacity), floor: make(map[string]int64, len(s.rooms))}
-	for id, mb := range s.rooms {
-		l.floor[id] = max(mb.lastQueued.Load(), mb.since)
+	for _, mb := range s.rooms {
+		l.floor[mb.roomID] = max(mb.lastQueued.Load(), mb.since)
 	}
 	s.log = l
 }

@@ -6,45 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
-
-	"github.com/go-playground/validator/v10"
 
 	"chatgateway/rooms"
 )
 
-// Custom validator tags: their limits are settings, so they cannot be static
-// tag parameters such as max=1024.
-const (
-	tagFieldBytes   = "fieldbytes"   // Config.MaxFieldBytes
-	tagContentBytes = "contentbytes" // rooms.Service.MaxContentBytes
-)
+// tagFieldBytes is the validator tag of identifier-like fields, whose
+// limit is a setting (Config.MaxFieldBytes); content fields use
+// rooms.TagContentBytes.
+const tagFieldBytes = "fieldbytes"
 
-// payloadValidator checks socket payloads and words failures like the REST
-// API (class-validator's texts), as a *rooms.ValidationError.
+// payloadValidator decodes socket payloads and checks them with the
+// domain's validator, so failures are worded like the REST API's.
 type payloadValidator struct {
-	v               *validator.Validate
-	maxFieldBytes   int
-	maxContentBytes int
+	v *rooms.Validator
 }
 
 func newPayloadValidator(maxFieldBytes, maxContentBytes int) *payloadValidator {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			return f.Name
-		}
-		return name
-	})
-	// Registration fails only for an empty tag or a nil func.
-	_ = v.RegisterValidation(tagFieldBytes, func(fl validator.FieldLevel) bool {
-		return len(fl.Field().String()) <= maxFieldBytes
-	})
-	_ = v.RegisterValidation(tagContentBytes, func(fl validator.FieldLevel) bool {
-		return len(fl.Field().String()) <= maxContentBytes
-	})
-	return &payloadValidator{v: v, maxFieldBytes: maxFieldBytes, maxContentBytes: maxContentBytes}
+	return &payloadValidator{v: rooms.NewValidator(map[string]int{
+		tagFieldBytes:         maxFieldBytes,
+		rooms.TagContentBytes: maxContentBytes,
+	})}
 }
 
 // decode fills dst (a pointer to a struct with json and validate tags) from
@@ -58,32 +39,14 @@ func (p *payloadValidator) decode(raw json.RawMessage, dst any) error {
 	if err := json.Unmarshal(raw, dst); err != nil {
 		return invalid("", decodeMessage(err))
 	}
-	err := p.v.Struct(dst)
-	if err == nil {
-		return nil
+	if err := p.v.Struct(dst); err != nil {
+		var ve *rooms.ValidationError
+		if !errors.As(err, &ve) {
+			return fmt.Errorf("gateway: %w", err) // a programming error
+		}
+		return err
 	}
-	var fieldErrs validator.ValidationErrors
-	if !errors.As(err, &fieldErrs) {
-		return fmt.Errorf("gateway: validate %T: %w", dst, err) // a programming error
-	}
-	out := &rooms.ValidationError{}
-	for _, fe := range fieldErrs {
-		out.Violations = append(out.Violations, rooms.Violation{Field: fe.Field(), Message: p.message(fe)})
-	}
-	return out
-}
-
-func (p *payloadValidator) message(fe validator.FieldError) string {
-	switch fe.Tag() {
-	case "required":
-		return fe.Field() + " should not be empty"
-	case tagFieldBytes:
-		return fmt.Sprintf("%s must be shorter than or equal to %d bytes", fe.Field(), p.maxFieldBytes)
-	case tagContentBytes:
-		return fmt.Sprintf("%s must be shorter than or equal to %d bytes", fe.Field(), p.maxContentBytes)
-	default:
-		return fmt.Sprintf("%s failed the %q constraint", fe.Field(), fe.Tag())
-	}
+	return nil
 }
 
 func decodeMessage(err error) string {

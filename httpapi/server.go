@@ -295,6 +295,11 @@ func (a *api) getMessages(c echo.Context) error {
 	err = a.svc.ReadMessages(c.Request().Context(), roomID, fromArg, toArg, func(r rooms.MessageRange) error {
 		return sendHistory(c, r)
 	})
+	if errors.Is(err, rooms.ErrRoomNotFound) {
+		// The original answered a history read of an unknown room, or of
+		// one closed while it was read, 403 Forbidden.
+		err = rooms.Forbidden()
+	}
 	if err != nil && c.Response().Committed {
 		// Too late for an error answer: the connection ends short of
 		// its Content-Length instead.

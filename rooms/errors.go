@@ -34,7 +34,6 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrRoomConflict = &Error{Code: CodeRoomConflict}
 	ErrRoomNotFound = &Error{Code: CodeRoomNotFound}
-	ErrForbidden    = &Error{Code: CodeAccessForbidden}
 	ErrUnavailable  = &Error{Code: CodeUnavailable}
 	ErrRoomFull     = &Error{Code: CodeRoomFull}
 )
@@ -54,6 +53,9 @@ func RoomFull(roomID string, max int) *Error {
 	return &Error{Code: CodeRoomFull, Message: fmt.Sprintf("Room with '%s' is full: its %d participants are connected", roomID, max)}
 }
 
+// Forbidden is the original's answer to a read of, or a join to, a room
+// that does not exist: the REST API's history read and the gateway's join
+// answer RoomNotFound with it, as the original did.
 func Forbidden() *Error {
 	return &Error{Code: CodeAccessForbidden, Message: "The access is forbidden"}
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/go-playground/validator/v10"
 )
 
 // DefaultMaxContentBytes is the default cap on a message's content, in bytes
@@ -54,7 +52,7 @@ type Service struct {
 	maxContentBytes int
 	maxRange        int64
 	limits          ParticipantLimits // Now is set per join
-	validate        *validator.Validate
+	validate        *Validator
 
 	hooksMu     sync.RWMutex
 	closedHooks []func(ctx context.Context, roomID string)
@@ -115,7 +113,7 @@ func NewService(store Store, opts ...Option) *Service {
 	for _, opt := range opts {
 		opt(s)
 	}
-	s.validate = newValidator(s.maxContentBytes)
+	s.validate = NewValidator(map[string]int{TagContentBytes: s.maxContentBytes})
 	return s
 }
 
@@ -177,7 +175,8 @@ func (s *Service) OnRoomClosed(f func(ctx context.Context, roomID string)) {
 
 // Messages returns the messages with fromIndex <= order <= toIndex. The index
 // checks come first, with the original's wire texts (CodeValidation); an
-// unknown room is then reported as Forbidden, as the original did.
+// unknown room is then RoomNotFound (which the REST API answers as the
+// original did, 403 Forbidden).
 func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toIndex int64) ([]Message, error) {
 	if fromIndex <= 0 || toIndex <= 0 {
 		return nil, &Error{Code: CodeValidation, Message: msgIndexesNotPositive}
@@ -187,7 +186,7 @@ func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toInde
 	}
 	msgs, err := s.store.Messages(ctx, roomID, fromIndex, toIndex)
 	if errors.Is(err, ErrRoomNotFound) {
-		return nil, Forbidden()
+		return nil, RoomNotFound(roomID)
 	}
 	if err != nil {
 		return nil, err
@@ -199,7 +198,7 @@ func (s *Service) Messages(ctx context.Context, roomID string, fromIndex, toInde
 // reading a page at a time (see Store.ReadMessages) and calls fn with them.
 // The checks of Messages come first, in the same order, then a range wider
 // than MaxRange is refused (CodeValidation); an unknown room, or one closed
-// while it is read, is Forbidden, as the original reported it.
+// while it is read, is RoomNotFound.
 func (s *Service) ReadMessages(ctx context.Context, roomID string, fromIndex, toIndex int64, fn func(MessageRange) error) error {
 	if fromIndex <= 0 || toIndex <= 0 {
 		return &Error{Code: CodeValidation, Message: msgIndexesNotPositive}
@@ -211,11 +210,9 @@ func (s *Service) ReadMessages(ctx context.Context, roomID string, fromIndex, to
 	if toIndex-fromIndex >= s.maxRange {
 		return &Error{Code: CodeValidation, Message: fmt.Sprintf(msgRangeTooWide, s.maxRange)}
 	}
-	err := s.store.ReadMessages(ctx, roomID, fromIndex, toIndex, func(r MessageRange) error {
-		return fn(forbiddenWhenGone{r})
-	})
+	err := s.store.ReadMessages(ctx, roomID, fromIndex, toIndex, fn)
 	if errors.Is(err, ErrRoomNotFound) {
-		return Forbidden()
+		return RoomNotFound(roomID)
 	}
 	return err
 }
@@ -223,17 +220,6 @@ func (s *Service) ReadMessages(ctx context.Context, roomID string, fromIndex, to
 // msgRangeTooWide words the MaxRange check in the style of the original's
 // other index checks.
 const msgRangeTooWide = "Invalid parameters, 'toIndex' - 'fromIndex' must be less than %d: read the history in smaller ranges"
-
-// forbiddenWhenGone reports a room closed during a read like an unknown one.
-type forbiddenWhenGone struct{ r MessageRange }
-
-func (f forbiddenWhenGone) Pages(ctx context.Context, fn func([]Message) error) error {
-	err := f.r.Pages(ctx, fn)
-	if errors.Is(err, ErrRoomNotFound) {
-		return Forbidden()
-	}
-	return err
-}
 
 // LastOrder is the highest order stored in the room (0 for none); an unknown
 // room is RoomNotFound.
@@ -283,21 +269,21 @@ type joinInput struct {
 // adding the entry when there is none, within the participant limits
 // (see Store.UpsertParticipant). It does not read the list back: in a room
 // of n participants that is O(n) per join, and the gateway delivers lists
-// itself. An unknown or empty room id is Forbidden; a full room whose
+// itself. An unknown or empty room id is RoomNotFound; a full room whose
 // participants are all connected is RoomFull.
 func (s *Service) Join(ctx context.Context, p Participant) error {
 	if err := s.check(joinInput{SocketID: p.SocketID}); err != nil {
 		return err
 	}
 	if p.RoomID == "" {
-		return Forbidden()
+		return RoomNotFound(p.RoomID)
 	}
 	p.Connected = true
 	limits := s.limits
 	limits.Now = s.now()
 	if err := s.store.UpsertParticipant(ctx, p, limits); err != nil {
 		if errors.Is(err, ErrRoomNotFound) {
-			return Forbidden()
+			return RoomNotFound(p.RoomID)
 		}
 		return err
 	}
@@ -346,11 +332,11 @@ func (s *Service) Reclaim(ctx context.Context, roomID, oldSocketID, newSocketID,
 }
 
 // Participants lists a room's participants in list order; an unknown
-// room is Forbidden.
+// room is RoomNotFound.
 func (s *Service) Participants(ctx context.Context, roomID string) ([]Participant, error) {
 	list, err := s.store.Participants(ctx, roomID)
 	if errors.Is(err, ErrRoomNotFound) {
-		return nil, Forbidden()
+		return nil, RoomNotFound(roomID)
 	}
 	if err != nil {
 		return nil, err
@@ -358,6 +344,4 @@ func (s *Service) Participants(ctx context.Context, roomID string) ([]Participan
 	return nonNil(list), nil
 }
 
-func (s *Service) check(in any) error {
-	return validateStruct(s.validate, in, s.maxContentBytes)
-}
+func (s *Service) check(in any) error { return s.validate.Struct(in) }

@@ -137,7 +137,7 @@ func TestMessagesChecks(t *testing.T) {
 		// The index checks come before the room lookup.
 		{"no-such-room", 0, 20, rooms.CodeValidation, notPositive},
 		{"no-such-room", 3, 2, rooms.CodeValidation, reversed},
-		{"no-such-room", 1, 20, rooms.CodeAccessForbidden, "The access is forbidden"},
+		{"no-such-room", 1, 20, rooms.CodeRoomNotFound, "Room with 'no-such-room' not found"},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s_%d_%d", tc.room, tc.from, tc.to), func(t *testing.T) {
@@ -266,7 +266,7 @@ func TestJoin(t *testing.T) {
 
 	for _, roomID := range []string{"no-such-room", ""} {
 		err := svc.Join(ctx, rooms.Participant{RoomID: roomID, Username: "Intruder", SocketID: "s9"})
-		wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
+		wantDomainError(t, err, rooms.CodeRoomNotFound, "Room with '"+roomID+"' not found")
 	}
 	err = svc.Join(ctx, rooms.Participant{RoomID: "r", Username: "NoSocket"})
 	wantValidation(t, err, "socketId should not be empty")
@@ -437,7 +437,7 @@ func TestReclaim(t *testing.T) {
 
 func TestParticipantsUnknownRoom(t *testing.T) {
 	_, err := newService(t).Participants(context.Background(), "no-such-room")
-	wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
+	wantDomainError(t, err, rooms.CodeRoomNotFound, "Room with 'no-such-room' not found")
 }
 
 func TestReadMessagesChecks(t *testing.T) {
@@ -463,7 +463,7 @@ func TestReadMessagesChecks(t *testing.T) {
 		{"r", math.MaxInt64, 1, rooms.CodeValidation, reversed},
 		// The width comes before the room lookup, as the other checks do.
 		{"no-such-room", 1, 11, rooms.CodeValidation, tooWide},
-		{"no-such-room", 1, 10, rooms.CodeAccessForbidden, "The access is forbidden"},
+		{"no-such-room", 1, 10, rooms.CodeRoomNotFound, "Room with 'no-such-room' not found"},
 	}
 	for _, tc := range tests {
 		called := false
@@ -493,7 +493,7 @@ func TestReadMessagesChecks(t *testing.T) {
 	}
 }
 
-func TestReadMessagesOfARoomClosedMeanwhileIsForbidden(t *testing.T) {
+func TestReadMessagesOfARoomClosedMeanwhileIsNotFound(t *testing.T) {
 	svc := newService(t)
 	mustCreateRoom(t, svc, "r")
 	ctx := context.Background()
@@ -503,7 +503,7 @@ func TestReadMessagesOfARoomClosedMeanwhileIsForbidden(t *testing.T) {
 		}
 		return r.Pages(ctx, func([]rooms.Message) error { return nil })
 	})
-	wantDomainError(t, err, rooms.CodeAccessForbidden, "The access is forbidden")
+	wantDomainError(t, err, rooms.CodeRoomNotFound, "Room with 'r' not found")
 }
 
 // failingStore fails every call with err.

@@ -43,14 +43,25 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInp
 // ErrInvalidInput matches any *ValidationError with errors.Is.
 var ErrInvalidInput = errors.New("invalid input")
 
-// tagContentBytes is the custom validator tag that enforces the service's
-// MaxContentBytes; its limit is per Service, so it cannot be a static tag
+// TagContentBytes is the validator tag that enforces a Service's
+// MaxContentBytes: a limit that is a setting, so it cannot be a static tag
 // parameter like max=65536.
-const tagContentBytes = "contentbytes"
+const TagContentBytes = "contentbytes"
 
-// newValidator builds the validator for one Service. Field names in messages
-// come from the json tags so they match the wire names.
-func newValidator(maxContentBytes int) *validator.Validate {
+// Validator checks input structs against their validate tags and words the
+// failures like class-validator, the original server's validator, as a
+// *ValidationError. It is the one validator setup of the project: the
+// Service checks its inputs with one, the gateway its socket payloads.
+type Validator struct {
+	v      *validator.Validate
+	limits map[string]int
+}
+
+// NewValidator returns a Validator that knows, beside validator's own
+// tags, one tag per entry of byteLimits: a string field of at most that
+// many bytes. Field names in messages come from the json tags, so they
+// are the wire names.
+func NewValidator(byteLimits map[string]int) *Validator {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -59,19 +70,21 @@ func newValidator(maxContentBytes int) *validator.Validate {
 		}
 		return name
 	})
-	// Registration only fails for an empty tag or nil func, both impossible here.
-	_ = v.RegisterValidation(tagContentBytes, func(fl validator.FieldLevel) bool {
-		return len(fl.Field().String()) <= maxContentBytes
-	})
-	return v
+	for tag, limit := range byteLimits {
+		// Registration only fails for an empty tag or a nil func.
+		_ = v.RegisterValidation(tag, func(fl validator.FieldLevel) bool {
+			return len(fl.Field().String()) <= limit
+		})
+	}
+	return &Validator{v: v, limits: byteLimits}
 }
 
-// validateStruct runs v on in and converts failures to a *ValidationError.
-// validator walks fields in declaration order and stops at the first failed
-// tag of each field, which matches the one-message-per-field output the
-// original produced for its single-constraint DTOs.
-func validateStruct(v *validator.Validate, in any, maxContentBytes int) error {
-	err := v.Struct(in)
+// Struct validates in (a struct, or a pointer to one). validator walks
+// fields in declaration order and stops at the first failed tag of each
+// field, which matches the one-message-per-field output the original
+// produced for its single-constraint DTOs.
+func (v *Validator) Struct(in any) error {
+	err := v.v.Struct(in)
 	if err == nil {
 		return nil
 	}
@@ -82,23 +95,19 @@ func validateStruct(v *validator.Validate, in any, maxContentBytes int) error {
 	}
 	out := &ValidationError{Violations: make([]Violation, 0, len(fieldErrs))}
 	for _, fe := range fieldErrs {
-		out.Violations = append(out.Violations, Violation{
-			Field:   fe.Field(),
-			Message: violationMessage(fe, maxContentBytes),
-		})
+		out.Violations = append(out.Violations, Violation{Field: fe.Field(), Message: v.message(fe)})
 	}
 	return out
 }
 
-// violationMessage words a failure the way class-validator does for the
-// equivalent decorator (IsNotEmpty -> "should not be empty").
-func violationMessage(fe validator.FieldError, maxContentBytes int) string {
-	switch fe.Tag() {
-	case "required":
+// message words a failure the way class-validator does for the equivalent
+// decorator (IsNotEmpty -> "should not be empty").
+func (v *Validator) message(fe validator.FieldError) string {
+	if fe.Tag() == "required" {
 		return fe.Field() + " should not be empty"
-	case tagContentBytes:
-		return fmt.Sprintf("%s must be shorter than or equal to %d bytes", fe.Field(), maxContentBytes)
-	default:
-		return fmt.Sprintf("%s failed the %q constraint", fe.Field(), fe.Tag())
 	}
+	if limit, ok := v.limits[fe.Tag()]; ok {
+		return fmt.Sprintf("%s must be shorter than or equal to %d bytes", fe.Field(), limit)
+	}
+	return fmt.Sprintf("%s failed the %q constraint", fe.Field(), fe.Tag())
 }

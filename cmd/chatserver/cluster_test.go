@@ -295,10 +295,10 @@ func TestRedisRestart(t *testing.T) {
 	before := history(t, nodes[0].url(), roomID)
 
 	redis.Kill()
-	// Bounded: the store's own timeouts are far below this.
+	// Bounded: the store's own timeouts are far below this, and rest's
+	// deadline (restTimeout, the same) fails a request that hangs.
 	const promptly = 10 * time.Second
 	for _, node := range nodes {
-		start := time.Now()
 		status, body := rest(t, http.MethodPost, node.url()+"/api/v1/rooms", `{"roomId":"during-outage","creatorUsername":"bob"}`)
 		var nestErr struct {
 			StatusCode int    `json:"statusCode"`
@@ -306,9 +306,6 @@ func TestRedisRestart(t *testing.T) {
 		}
 		if status != http.StatusServiceUnavailable || json.Unmarshal(body, &nestErr) != nil || nestErr.StatusCode != 503 || nestErr.Message == "" {
 			t.Fatalf("%s: REST during the outage: %d %s, want 503 with a JSON error", node.name, status, body)
-		}
-		if took := time.Since(start); took > promptly {
-			t.Fatalf("%s: REST took %v during the outage", node.name, took)
 		}
 	}
 	for _, c := range clients {

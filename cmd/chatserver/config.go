@@ -20,6 +20,7 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -67,6 +68,7 @@ type config struct {
 	PprofAddr       string
 	ListBroadcast   int
 	ListInterval    time.Duration
+	MemoryTrim      time.Duration
 
 	HeaderTimeout    time.Duration
 	ReadTimeout      time.Duration
@@ -195,6 +197,7 @@ func settings() []setting {
 		{"max-participants", "MAX_PARTICIPANTS", strconv.Itoa(rooms.DefaultMaxParticipants), "most entries in one room's participant list; a new name joining a full room evicts the entry disconnected longest ago, or is refused with code room.full when all are connected", intSetter(func(c *config) *int { return &c.MaxParticipants })},
 		{"participant-retention", "PARTICIPANT_RETENTION", rooms.DefaultParticipantRetention.String(), "how long a disconnected participant stays listed (pruned when the room gets a new entry); at least REJOIN_GRACE and RECOVERY_WINDOW", durationSetter(func(c *config) *time.Duration { return &c.Retention })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
+		{"memory-trim", "MEMORY_TRIM", memtrim.DefaultInterval.String(), "how often the server checks whether it went quiet after a burst (connections, joins) and then returns the memory the burst left free to the system, as V8's memory reducer does for Node; off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.MemoryTrim })},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", strconv.Itoa(sqlitestore.DefaultMaxBatch), "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 
 		// The HTTP edge, on every listener (see README, Security).

@@ -16,6 +16,7 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )
@@ -141,6 +142,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"SQLITE_MAX_BATCH", c.SQLiteMaxBatch, sqlitestore.DefaultMaxBatch},
 		{"READY_TIMEOUT", c.ReadyTimeout, ops.DefaultReadyTimeout},
 		{"ADMIN_UI_MODE", admin.Mode(c.AdminUIMode), admin.DefaultMode},
+		{"MEMORY_TRIM", c.MemoryTrim, memtrim.DefaultInterval},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

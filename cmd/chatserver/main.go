@@ -27,6 +27,7 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
+	"chatgateway/memtrim"
 	"chatgateway/rooms"
 )
 
@@ -163,6 +164,12 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 			return nil, nil, fmt.Errorf("metrics: %w", err)
 		}
 		closers = append(closers, stopMetrics)
+	}
+	if cfg.MemoryTrim > 0 {
+		trimCtx, stopTrim := context.WithCancel(ctx)
+		trimmed := make(chan struct{})
+		go func() { defer close(trimmed); memtrim.Run(trimCtx, cfg.MemoryTrim, logger) }()
+		defer func() { stopTrim(); <-trimmed }()
 	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {

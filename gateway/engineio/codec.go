@@ -43,10 +43,10 @@ import (
 
 const (
 	// maxPacketsPerPayload caps the packets one long-polling body may carry,
-	// bounding the work and the []Packet a single request can cause. The
+	// bounding the work and the []packet a single request can cause. The
 	// body size itself is capped by the caller (Config.MaxPayload). Real
 	// clients flush their whole write buffer in one POST, so the cap is far
-	// above what they send; a body over it is refused with ErrPayloadTooLong.
+	// above what they send; a body over it is refused with errPayloadTooLong.
 	maxPacketsPerPayload = 10000
 
 	// maxLengthDigits caps the decimal digits of a v3 length prefix (both
@@ -73,22 +73,22 @@ const (
 // Sentinel-wrapping errors shared by several decoders; allocated once so the
 // common failures cost nothing.
 var (
-	errEmptyPayload     = fmt.Errorf("%w: empty body", ErrInvalidPayload)
-	errEmptyPacket      = fmt.Errorf("%w: empty packet", ErrInvalidPacket)
-	errTooManyPackets   = fmt.Errorf("%w: more than %d packets in one payload", ErrPayloadTooLong, maxPacketsPerPayload)
-	errInvalidUTF8      = fmt.Errorf("%w: text is not valid UTF-8", ErrInvalidPacket)
-	errPayloadUTF8      = fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidPayload)
-	errMissingLength    = fmt.Errorf("%w: missing length before separator", ErrInvalidPayload)
-	errLengthTooLong    = fmt.Errorf("%w: length has more than %d digits", ErrInvalidPayload, maxLengthDigits)
-	errUnterminatedLen  = fmt.Errorf("%w: length is not terminated", ErrInvalidPayload)
-	errLengthPastEnd    = fmt.Errorf("%w: length runs past the end of the body", ErrInvalidPayload)
-	errSplitSurrogate   = fmt.Errorf("%w: length ends inside a surrogate pair", ErrInvalidPayload)
-	errBase64NoType     = fmt.Errorf("%w: base64 packet without type", ErrInvalidPacket)
-	errBinaryNoType     = fmt.Errorf("%w: binary packet without type byte", ErrInvalidPacket)
-	errBadBase64        = fmt.Errorf("%w: malformed base64 data", ErrInvalidPacket)
-	errEmptyXHR2Text    = fmt.Errorf("%w: empty text entry", ErrInvalidPayload)
-	errUnknownProtocol  = fmt.Errorf("%w: unsupported protocol revision", ErrInvalidPacket)
-	errUnknownTypeDigit = fmt.Errorf("%w: unknown packet type", ErrInvalidPacket)
+	errEmptyPayload     = fmt.Errorf("%w: empty body", errInvalidPayload)
+	errEmptyPacket      = fmt.Errorf("%w: empty packet", errInvalidPacket)
+	errTooManyPackets   = fmt.Errorf("%w: more than %d packets in one payload", errPayloadTooLong, maxPacketsPerPayload)
+	errInvalidUTF8      = fmt.Errorf("%w: text is not valid UTF-8", errInvalidPacket)
+	errPayloadUTF8      = fmt.Errorf("%w: body is not valid UTF-8", errInvalidPayload)
+	errMissingLength    = fmt.Errorf("%w: missing length before separator", errInvalidPayload)
+	errLengthTooLong    = fmt.Errorf("%w: length has more than %d digits", errInvalidPayload, maxLengthDigits)
+	errUnterminatedLen  = fmt.Errorf("%w: length is not terminated", errInvalidPayload)
+	errLengthPastEnd    = fmt.Errorf("%w: length runs past the end of the body", errInvalidPayload)
+	errSplitSurrogate   = fmt.Errorf("%w: length ends inside a surrogate pair", errInvalidPayload)
+	errBase64NoType     = fmt.Errorf("%w: base64 packet without type", errInvalidPacket)
+	errBinaryNoType     = fmt.Errorf("%w: binary packet without type byte", errInvalidPacket)
+	errBadBase64        = fmt.Errorf("%w: malformed base64 data", errInvalidPacket)
+	errEmptyXHR2Text    = fmt.Errorf("%w: empty text entry", errInvalidPayload)
+	errUnknownProtocol  = fmt.Errorf("%w: unsupported protocol revision", errInvalidPacket)
+	errUnknownTypeDigit = fmt.Errorf("%w: unknown packet type", errInvalidPacket)
 )
 
 // packetTypeFromChar maps '0'..'6' to a PacketType.
@@ -107,31 +107,31 @@ func unknownTypeError(c byte) error {
 // frame: "4hello" is a message with data "hello". Base64 packets ("b...")
 // are not accepted here because their form depends on the protocol revision;
 // use decodeTextFrame or the payload decoders for those.
-func decodePacketText(data []byte) (Packet, error) {
+func decodePacketText(data []byte) (packet, error) {
 	if len(data) == 0 {
-		return Packet{}, errEmptyPacket
+		return packet{}, errEmptyPacket
 	}
 	if !utf8.Valid(data) {
-		return Packet{}, errInvalidUTF8
+		return packet{}, errInvalidUTF8
 	}
 	return decodeValidTextPacket(data)
 }
 
 // decodeValidTextPacket is decodePacketText for data already known to be
 // non-empty, valid UTF-8.
-func decodeValidTextPacket(data []byte) (Packet, error) {
+func decodeValidTextPacket(data []byte) (packet, error) {
 	t, ok := packetTypeFromChar(data[0])
 	if !ok {
-		return Packet{}, unknownTypeError(data[0])
+		return packet{}, unknownTypeError(data[0])
 	}
-	return Packet{Type: t, Data: data[1:]}, nil
+	return packet{Type: t, Data: data[1:]}, nil
 }
 
 // appendPacketText appends the text form of p. p.Binary must be false (use
 // appendTextFrame or appendWSBinary for binary data). Invalid UTF-8 in
 // p.Data is replaced, since browsers drop a WebSocket whose text frame is
 // not UTF-8.
-func appendPacketText(dst []byte, p Packet) []byte {
+func appendPacketText(dst []byte, p packet) []byte {
 	dst = append(dst, '0'+byte(p.Type))
 	return appendValidUTF8(dst, p.Data)
 }
@@ -139,7 +139,7 @@ func appendPacketText(dst []byte, p Packet) []byte {
 // decodeTextFrame decodes a WebSocket text frame of the given revision,
 // including base64 binary packets sent by clients in base64 mode
 // ("b4AQI=" in v3, "bAQI=" in v4).
-func decodeTextFrame(protocol int, data []byte) (Packet, error) {
+func decodeTextFrame(protocol int, data []byte) (packet, error) {
 	if len(data) > 0 && data[0] == base64Prefix {
 		switch protocol {
 		case ProtocolV3:
@@ -147,7 +147,7 @@ func decodeTextFrame(protocol int, data []byte) (Packet, error) {
 		case ProtocolV4:
 			return decodeBase64PacketV4(data)
 		default:
-			return Packet{}, errUnknownProtocol
+			return packet{}, errUnknownProtocol
 		}
 	}
 	return decodePacketText(data)
@@ -157,7 +157,7 @@ func decodeTextFrame(protocol int, data []byte) (Packet, error) {
 // binary packets become base64 packets, for clients that asked for base64
 // mode (b64=1). v4 can only carry binary messages, so a binary packet of
 // another type is written as a message.
-func appendTextFrame(protocol int, dst []byte, p Packet) []byte {
+func appendTextFrame(protocol int, dst []byte, p packet) []byte {
 	if !p.Binary {
 		return appendPacketText(dst, p)
 	}
@@ -169,30 +169,30 @@ func appendTextFrame(protocol int, dst []byte, p Packet) []byte {
 }
 
 // decodeBase64PacketV3 decodes "b<type><base64>".
-func decodeBase64PacketV3(data []byte) (Packet, error) {
+func decodeBase64PacketV3(data []byte) (packet, error) {
 	if len(data) < 2 {
-		return Packet{}, errBase64NoType
+		return packet{}, errBase64NoType
 	}
 	t, ok := packetTypeFromChar(data[1])
 	if !ok {
-		return Packet{}, unknownTypeError(data[1])
+		return packet{}, unknownTypeError(data[1])
 	}
 	decoded, err := decodeBase64(data[2:])
 	if err != nil {
-		return Packet{}, err
+		return packet{}, err
 	}
-	return Packet{Type: t, Data: decoded, Binary: true}, nil
+	return packet{Type: t, Data: decoded, Binary: true}, nil
 }
 
 // decodeBase64PacketV4 decodes "b<base64>", always a message. "b" alone is
 // an empty binary message: that is how socket.io-client 3/4 sends an empty
 // ArrayBuffer over polling, so it is valid.
-func decodeBase64PacketV4(data []byte) (Packet, error) {
+func decodeBase64PacketV4(data []byte) (packet, error) {
 	decoded, err := decodeBase64(data[1:])
 	if err != nil {
-		return Packet{}, err
+		return packet{}, err
 	}
-	return Packet{Type: PacketMessage, Data: decoded, Binary: true}, nil
+	return packet{Type: PacketMessage, Data: decoded, Binary: true}, nil
 }
 
 func decodeBase64(src []byte) ([]byte, error) {
@@ -208,20 +208,20 @@ func decodeBase64(src []byte) ([]byte, error) {
 
 // decodeWSBinary decodes a WebSocket binary frame. In v3 the first byte is
 // the packet type (0..6); in v4 the whole frame is the data of a message.
-func decodeWSBinary(protocol int, data []byte) (Packet, error) {
+func decodeWSBinary(protocol int, data []byte) (packet, error) {
 	switch protocol {
 	case ProtocolV3:
 		if len(data) == 0 {
-			return Packet{}, errBinaryNoType
+			return packet{}, errBinaryNoType
 		}
 		if data[0] > byte(PacketNoop) {
-			return Packet{}, fmt.Errorf("%w: unknown binary packet type %d", ErrInvalidPacket, data[0])
+			return packet{}, fmt.Errorf("%w: unknown binary packet type %d", errInvalidPacket, data[0])
 		}
-		return Packet{Type: PacketType(data[0]), Data: data[1:], Binary: true}, nil
+		return packet{Type: PacketType(data[0]), Data: data[1:], Binary: true}, nil
 	case ProtocolV4:
-		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
+		return packet{Type: PacketMessage, Data: data, Binary: true}, nil
 	default:
-		return Packet{}, errUnknownProtocol
+		return packet{}, errUnknownProtocol
 	}
 }
 
@@ -238,7 +238,7 @@ func appendWSBinary(protocol int, dst []byte, data []byte) []byte {
 // binary ones as 'b'+base64. Every entry must be a valid packet, so an empty
 // entry (leading, trailing or doubled separator) is an error, as it is for
 // engine.io-parser 5.
-func decodePayloadV4(body []byte) ([]Packet, error) {
+func decodePayloadV4(body []byte) ([]packet, error) {
 	if len(body) == 0 {
 		return nil, errEmptyPayload
 	}
@@ -251,7 +251,7 @@ func decodePayloadV4(body []byte) ([]Packet, error) {
 	if !utf8.Valid(body) {
 		return nil, errPayloadUTF8
 	}
-	pkts := make([]Packet, 0, count)
+	pkts := make([]packet, 0, count)
 	for rest := body; ; {
 		entry := rest
 		i := bytes.IndexByte(rest, payloadSeparatorV4)
@@ -259,7 +259,7 @@ func decodePayloadV4(body []byte) ([]Packet, error) {
 			entry = rest[:i]
 		}
 		var (
-			p   Packet
+			p   packet
 			err error
 		)
 		switch {
@@ -283,7 +283,7 @@ func decodePayloadV4(body []byte) ([]Packet, error) {
 
 // appendPayloadV4 appends a v4 long-polling body. Text data must not contain
 // 0x1e (JSON never does); binary packets are always written as messages.
-func appendPayloadV4(dst []byte, pkts []Packet) []byte {
+func appendPayloadV4(dst []byte, pkts []packet) []byte {
 	for i, p := range pkts {
 		if i > 0 {
 			dst = append(dst, payloadSeparatorV4)
@@ -302,11 +302,11 @@ func appendPayloadV4(dst []byte, pkts []Packet) []byte {
 // "<len>:<packet>" repeated, len in UTF-16 code units. Entries of length 0
 // are skipped ("0:" is the reference encoding of an empty payload), so a
 // valid body may yield no packets.
-func decodePayloadV3String(body []byte) ([]Packet, error) {
+func decodePayloadV3String(body []byte) ([]packet, error) {
 	if len(body) == 0 {
 		return nil, errEmptyPayload
 	}
-	var pkts []Packet
+	var pkts []packet
 	for pos := 0; pos < len(body); {
 		units, start, err := parseV3TextLength(body, pos)
 		if err != nil {
@@ -346,7 +346,7 @@ func parseV3TextLength(body []byte, pos int) (n, next int, err error) {
 			return n, i + 1, nil
 		}
 		if c < '0' || c > '9' {
-			return 0, 0, fmt.Errorf("%w: unexpected byte 0x%02x in length at offset %d", ErrInvalidPayload, c, i)
+			return 0, 0, fmt.Errorf("%w: unexpected byte 0x%02x in length at offset %d", errInvalidPayload, c, i)
 		}
 		if digits == maxLengthDigits {
 			return 0, 0, errLengthTooLong
@@ -359,7 +359,7 @@ func parseV3TextLength(body []byte, pos int) (n, next int, err error) {
 
 // decodeV3StringEntry decodes one non-empty, valid UTF-8 packet of a v3
 // payload, which may be a base64 binary packet.
-func decodeV3StringEntry(entry []byte) (Packet, error) {
+func decodeV3StringEntry(entry []byte) (packet, error) {
 	if entry[0] == base64Prefix {
 		return decodeBase64PacketV3(entry)
 	}
@@ -369,7 +369,7 @@ func decodeV3StringEntry(entry []byte) (Packet, error) {
 // appendPayloadV3String appends a v3 long-polling body in string form, with
 // binary packets as "b<type><base64>". No packets encode as "0:", as the
 // reference does.
-func appendPayloadV3String(dst []byte, pkts []Packet) []byte {
+func appendPayloadV3String(dst []byte, pkts []packet) []byte {
 	if len(pkts) == 0 {
 		return append(dst, '0', ':')
 	}
@@ -395,15 +395,15 @@ func appendPayloadV3String(dst []byte, pkts []Packet) []byte {
 // decodePayloadV3Binary decodes a v3 long-polling body in XHR2 binary form.
 // Text entries hold UTF-8 bytes and may themselves be base64 packets, as
 // engine.io-parser 2 allows.
-func decodePayloadV3Binary(body []byte) ([]Packet, error) {
+func decodePayloadV3Binary(body []byte) ([]packet, error) {
 	if len(body) == 0 {
 		return nil, errEmptyPayload
 	}
-	var pkts []Packet
+	var pkts []packet
 	for pos := 0; pos < len(body); {
 		kind := body[pos]
 		if kind != xhr2KindText && kind != xhr2KindBinary {
-			return nil, fmt.Errorf("%w: unknown entry kind 0x%02x at offset %d", ErrInvalidPayload, kind, pos)
+			return nil, fmt.Errorf("%w: unknown entry kind 0x%02x at offset %d", errInvalidPayload, kind, pos)
 		}
 		n, start, err := parseXHR2Length(body, pos+1)
 		if err != nil {
@@ -417,15 +417,15 @@ func decodePayloadV3Binary(body []byte) ([]Packet, error) {
 		if len(pkts) == maxPacketsPerPayload {
 			return nil, errTooManyPackets
 		}
-		var p Packet
+		var p packet
 		if kind == xhr2KindBinary {
 			if len(entry) == 0 {
 				return nil, errBinaryNoType
 			}
 			if entry[0] > byte(PacketNoop) {
-				return nil, fmt.Errorf("%w: unknown binary packet type %d", ErrInvalidPacket, entry[0])
+				return nil, fmt.Errorf("%w: unknown binary packet type %d", errInvalidPacket, entry[0])
 			}
-			p = Packet{Type: PacketType(entry[0]), Data: entry[1:], Binary: true}
+			p = packet{Type: PacketType(entry[0]), Data: entry[1:], Binary: true}
 		} else {
 			if len(entry) == 0 {
 				return nil, errEmptyXHR2Text
@@ -455,7 +455,7 @@ func parseXHR2Length(body []byte, pos int) (n, next int, err error) {
 			return n, i + 1, nil
 		}
 		if c > 9 {
-			return 0, 0, fmt.Errorf("%w: unexpected byte 0x%02x in length at offset %d", ErrInvalidPayload, c, i)
+			return 0, 0, fmt.Errorf("%w: unexpected byte 0x%02x in length at offset %d", errInvalidPayload, c, i)
 		}
 		if digits == maxLengthDigits {
 			return 0, 0, errLengthTooLong
@@ -468,7 +468,7 @@ func parseXHR2Length(body []byte, pos int) (n, next int, err error) {
 
 // appendPayloadV3Binary appends a v3 long-polling body in XHR2 binary form.
 // No packets encode as an empty body, as the reference does.
-func appendPayloadV3Binary(dst []byte, pkts []Packet) []byte {
+func appendPayloadV3Binary(dst []byte, pkts []packet) []byte {
 	for _, p := range pkts {
 		if p.Binary {
 			dst = append(dst, xhr2KindBinary)

@@ -12,7 +12,7 @@ import (
 // encoder's output being a fixed point (canonical form).
 // Further seeds live in testdata/fuzz/<FuzzName>/.
 
-func checkRejected(t *testing.T, pkts []Packet, err error) {
+func checkRejected(t *testing.T, pkts []packet, err error) {
 	t.Helper()
 	if !isInputError(err) {
 		t.Fatalf("error %v does not wrap a documented sentinel", err)
@@ -22,7 +22,7 @@ func checkRejected(t *testing.T, pkts []Packet, err error) {
 	}
 }
 
-func checkTextIsUTF8(t *testing.T, pkts []Packet) {
+func checkTextIsUTF8(t *testing.T, pkts []packet) {
 	t.Helper()
 	for _, p := range pkts {
 		if !p.Binary && !utf8.Valid(p.Data) {
@@ -36,7 +36,7 @@ func checkTextIsUTF8(t *testing.T, pkts []Packet) {
 
 // checkRoundTrip encodes pkts, decodes the result, and checks both that the
 // packets are unchanged and that encoding again gives the same bytes.
-func checkRoundTrip(t *testing.T, name string, pkts []Packet, encode func([]byte, []Packet) []byte, decode func([]byte) ([]Packet, error)) {
+func checkRoundTrip(t *testing.T, name string, pkts []packet, encode func([]byte, []packet) []byte, decode func([]byte) ([]packet, error)) {
 	t.Helper()
 	enc := encode(nil, pkts)
 	again, err := decode(enc)
@@ -148,7 +148,7 @@ func FuzzDecodePacketText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := decodePacketText(data)
 		if err == nil {
-			checkTextIsUTF8(t, []Packet{p})
+			checkTextIsUTF8(t, []packet{p})
 			// Valid input is its own canonical form.
 			if enc := appendPacketText(nil, p); !bytes.Equal(enc, data) {
 				t.Fatalf("re-encoded %q as %q", data, enc)
@@ -160,7 +160,7 @@ func FuzzDecodePacketText(f *testing.F) {
 		// The same bytes as WebSocket frames of either revision.
 		for _, protocol := range []int{ProtocolV3, ProtocolV4} {
 			if p, err := decodeTextFrame(protocol, data); err == nil {
-				checkTextIsUTF8(t, []Packet{p})
+				checkTextIsUTF8(t, []packet{p})
 				again, err := decodeTextFrame(protocol, appendTextFrame(protocol, nil, p))
 				if err != nil || !samePacket(again, p) {
 					t.Fatalf("v%d text frame round trip of %q: %+v, %v", protocol, data, again, err)

@@ -18,14 +18,14 @@ const (
 	textMixed   = "héllo 😀 世界"
 )
 
-func text(t PacketType, s string) Packet { return Packet{Type: t, Data: []byte(s)} }
-func bin(t PacketType, b ...byte) Packet { return Packet{Type: t, Data: b, Binary: true} }
+func text(t PacketType, s string) packet { return packet{Type: t, Data: []byte(s)} }
+func bin(t PacketType, b ...byte) packet { return packet{Type: t, Data: b, Binary: true} }
 
-func samePacket(a, b Packet) bool {
+func samePacket(a, b packet) bool {
 	return a.Type == b.Type && a.Binary == b.Binary && bytes.Equal(a.Data, b.Data)
 }
 
-func samePackets(a, b []Packet) bool {
+func samePackets(a, b []packet) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -40,7 +40,7 @@ func samePackets(a, b []Packet) bool {
 // isInputError reports whether err is one of the decoders' documented
 // rejections, as opposed to an unexpected failure.
 func isInputError(err error) bool {
-	return errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrInvalidPacket) || errors.Is(err, ErrPayloadTooLong)
+	return errors.Is(err, errInvalidPayload) || errors.Is(err, errInvalidPacket) || errors.Is(err, errPayloadTooLong)
 }
 
 func checkErr(t *testing.T, err, want error) {
@@ -60,7 +60,7 @@ func TestDecodePacketText(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want Packet
+		want packet
 		err  error
 	}{
 		{"message", "4hello", text(PacketMessage, "hello"), nil},
@@ -73,12 +73,12 @@ func TestDecodePacketText(t *testing.T) {
 		{"accents", "4" + textAccents, text(PacketMessage, textAccents), nil},
 		{"cjk", "4" + textCJK, text(PacketMessage, textCJK), nil},
 		{"emoji", "4" + textEmoji, text(PacketMessage, textEmoji), nil},
-		{"empty", "", Packet{}, ErrInvalidPacket},
-		{"type 7", "7", Packet{}, ErrInvalidPacket},
-		{"letter type", "x", Packet{}, ErrInvalidPacket},
-		{"base64 not accepted", "b4AQI=", Packet{}, ErrInvalidPacket},
-		{"invalid utf8", "4\xff", Packet{}, ErrInvalidPacket},
-		{"surrogate bytes", "4\xed\xa0\x80", Packet{}, ErrInvalidPacket},
+		{"empty", "", packet{}, errInvalidPacket},
+		{"type 7", "7", packet{}, errInvalidPacket},
+		{"letter type", "x", packet{}, errInvalidPacket},
+		{"base64 not accepted", "b4AQI=", packet{}, errInvalidPacket},
+		{"invalid utf8", "4\xff", packet{}, errInvalidPacket},
+		{"surrogate bytes", "4\xed\xa0\x80", packet{}, errInvalidPacket},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestDecodePacketText(t *testing.T) {
 
 func TestAppendPacketText(t *testing.T) {
 	tests := []struct {
-		in   Packet
+		in   packet
 		want string
 	}{
 		{text(PacketMessage, "hello"), "4hello"},
@@ -115,7 +115,7 @@ func TestTextFrames(t *testing.T) {
 		name     string
 		protocol int
 		frame    string
-		want     Packet
+		want     packet
 		err      error
 	}{
 		{"v3 text", ProtocolV3, "4hello", text(PacketMessage, "hello"), nil},
@@ -124,11 +124,11 @@ func TestTextFrames(t *testing.T) {
 		{"v4 base64", ProtocolV4, "bAQIDBA==", bin(PacketMessage, 1, 2, 3, 4), nil},
 		{"v4 empty binary", ProtocolV4, "b", bin(PacketMessage), nil},
 		{"v3 empty binary", ProtocolV3, "b4", bin(PacketMessage), nil},
-		{"v3 base64 without type", ProtocolV3, "b", Packet{}, ErrInvalidPacket},
-		{"v3 base64 bad type", ProtocolV3, "b9AQ==", Packet{}, ErrInvalidPacket},
-		{"v4 bad base64", ProtocolV4, "bAQI", Packet{}, ErrInvalidPacket},
-		{"v3 bad base64", ProtocolV3, "b4A!==", Packet{}, ErrInvalidPacket},
-		{"unknown protocol", 5, "bAQ==", Packet{}, ErrInvalidPacket},
+		{"v3 base64 without type", ProtocolV3, "b", packet{}, errInvalidPacket},
+		{"v3 base64 bad type", ProtocolV3, "b9AQ==", packet{}, errInvalidPacket},
+		{"v4 bad base64", ProtocolV4, "bAQI", packet{}, errInvalidPacket},
+		{"v3 bad base64", ProtocolV3, "b4A!==", packet{}, errInvalidPacket},
+		{"unknown protocol", 5, "bAQ==", packet{}, errInvalidPacket},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,17 +152,17 @@ func TestWSBinary(t *testing.T) {
 		name     string
 		protocol int
 		frame    []byte
-		want     Packet
+		want     packet
 		err      error
 	}{
 		{"v3 message", ProtocolV3, []byte{4, 0, 1, 2, 3}, bin(PacketMessage, 0, 1, 2, 3), nil},
 		{"v3 empty message", ProtocolV3, []byte{4}, bin(PacketMessage), nil},
 		{"v4 message", ProtocolV4, []byte{4, 0, 1, 2, 3}, bin(PacketMessage, 4, 0, 1, 2, 3), nil},
 		{"v4 empty message", ProtocolV4, []byte{}, bin(PacketMessage), nil},
-		{"v3 empty frame", ProtocolV3, []byte{}, Packet{}, ErrInvalidPacket},
-		{"v3 unknown type", ProtocolV3, []byte{7, 1}, Packet{}, ErrInvalidPacket},
-		{"v3 ascii type", ProtocolV3, []byte{'4', 1}, Packet{}, ErrInvalidPacket},
-		{"unknown protocol", 2, []byte{4}, Packet{}, ErrInvalidPacket},
+		{"v3 empty frame", ProtocolV3, []byte{}, packet{}, errInvalidPacket},
+		{"v3 unknown type", ProtocolV3, []byte{7, 1}, packet{}, errInvalidPacket},
+		{"v3 ascii type", ProtocolV3, []byte{'4', 1}, packet{}, errInvalidPacket},
+		{"unknown protocol", 2, []byte{4}, packet{}, errInvalidPacket},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,16 +185,16 @@ func TestPayloadV4(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		pkts []Packet
+		pkts []packet
 	}{
 		// The first two are the examples of the engine.io-protocol v4 spec.
-		{"spec text", "4hello\x1e2\x1e4world", []Packet{text(PacketMessage, "hello"), text(PacketPing, ""), text(PacketMessage, "world")}},
-		{"spec binary", "4hello\x1ebAQIDBA==", []Packet{text(PacketMessage, "hello"), bin(PacketMessage, 1, 2, 3, 4)}},
-		{"single", "4hey", []Packet{text(PacketMessage, "hey")}},
-		{"empty binary", "4a\x1eb", []Packet{text(PacketMessage, "a"), bin(PacketMessage)}},
-		{"unicode", "4" + textAccents + "\x1e4" + textCJK + "\x1e4" + textEmoji, []Packet{
+		{"spec text", "4hello\x1e2\x1e4world", []packet{text(PacketMessage, "hello"), text(PacketPing, ""), text(PacketMessage, "world")}},
+		{"spec binary", "4hello\x1ebAQIDBA==", []packet{text(PacketMessage, "hello"), bin(PacketMessage, 1, 2, 3, 4)}},
+		{"single", "4hey", []packet{text(PacketMessage, "hey")}},
+		{"empty binary", "4a\x1eb", []packet{text(PacketMessage, "a"), bin(PacketMessage)}},
+		{"unicode", "4" + textAccents + "\x1e4" + textCJK + "\x1e4" + textEmoji, []packet{
 			text(PacketMessage, textAccents), text(PacketMessage, textCJK), text(PacketMessage, textEmoji)}},
-		{"socket.io connect and event", "40\x1e42[\"chat\",\"€ 😀\"]", []Packet{
+		{"socket.io connect and event", "40\x1e42[\"chat\",\"€ 😀\"]", []packet{
 			text(PacketMessage, "0"), text(PacketMessage, `2["chat","€ 😀"]`)}},
 	}
 	for _, tt := range tests {
@@ -219,17 +219,17 @@ func TestDecodePayloadV4Errors(t *testing.T) {
 		body string
 		err  error
 	}{
-		{"empty body", "", ErrInvalidPayload},
-		{"only separator", "\x1e", ErrInvalidPacket},
-		{"trailing separator", "4a\x1e", ErrInvalidPacket},
-		{"leading separator", "\x1e4a", ErrInvalidPacket},
-		{"double separator", "4a\x1e\x1e4b", ErrInvalidPacket},
-		{"unknown type", "4a\x1e7b", ErrInvalidPacket},
-		{"truncated base64", "bAQI", ErrInvalidPacket},
-		{"base64 with v3 type", "b4AQIDBA==", ErrInvalidPacket},
-		{"bad base64 char", "bAQ*DBA==", ErrInvalidPacket},
-		{"invalid utf8", "4a\xc3", ErrInvalidPayload},
-		{"too many packets", strings.Repeat("6\x1e", maxPacketsPerPayload) + "6", ErrPayloadTooLong},
+		{"empty body", "", errInvalidPayload},
+		{"only separator", "\x1e", errInvalidPacket},
+		{"trailing separator", "4a\x1e", errInvalidPacket},
+		{"leading separator", "\x1e4a", errInvalidPacket},
+		{"double separator", "4a\x1e\x1e4b", errInvalidPacket},
+		{"unknown type", "4a\x1e7b", errInvalidPacket},
+		{"truncated base64", "bAQI", errInvalidPacket},
+		{"base64 with v3 type", "b4AQIDBA==", errInvalidPacket},
+		{"bad base64 char", "bAQ*DBA==", errInvalidPacket},
+		{"invalid utf8", "4a\xc3", errInvalidPayload},
+		{"too many packets", strings.Repeat("6\x1e", maxPacketsPerPayload) + "6", errPayloadTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,27 +246,27 @@ func TestPayloadV3String(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		pkts []Packet
+		pkts []packet
 	}{
 		// Examples of the engine.io-protocol v3 spec and a recorded
 		// handshake of the NestJS server (socket.io 2).
-		{"spec messages", "6:4hello6:4world", []Packet{text(PacketMessage, "hello"), text(PacketMessage, "world")}},
-		{"spec euro counts characters", "6:4hello2:4€", []Packet{text(PacketMessage, "hello"), text(PacketMessage, "€")}},
-		{"spec base64", "2:4€10:b4AQIDBA==", []Packet{text(PacketMessage, "€"), bin(PacketMessage, 1, 2, 3, 4)}},
-		{"handshake", `96:0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}2:40`, []Packet{
+		{"spec messages", "6:4hello6:4world", []packet{text(PacketMessage, "hello"), text(PacketMessage, "world")}},
+		{"spec euro counts characters", "6:4hello2:4€", []packet{text(PacketMessage, "hello"), text(PacketMessage, "€")}},
+		{"spec base64", "2:4€10:b4AQIDBA==", []packet{text(PacketMessage, "€"), bin(PacketMessage, 1, 2, 3, 4)}},
+		{"handshake", `96:0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}2:40`, []packet{
 			text(PacketOpen, `{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000}`),
 			text(PacketMessage, "0")}},
 		// 12 = 1 (type) + "héllo " 6 + emoji 2 + " " 1 + two CJK 2, as
 		// engine.io-parser 2.2.1 encodes it.
-		{"mixed", "12:4" + textMixed, []Packet{text(PacketMessage, textMixed)}},
-		{"accents", "20:4" + textAccents, []Packet{text(PacketMessage, textAccents)}},
-		{"cjk", "6:4" + textCJK, []Packet{text(PacketMessage, textCJK)}},
+		{"mixed", "12:4" + textMixed, []packet{text(PacketMessage, textMixed)}},
+		{"accents", "20:4" + textAccents, []packet{text(PacketMessage, textAccents)}},
+		{"cjk", "6:4" + textCJK, []packet{text(PacketMessage, textCJK)}},
 		// "hi " 3 + 😀 2 + 👍 2 + skin tone modifier 2.
-		{"emoji", "10:4" + textEmoji, []Packet{text(PacketMessage, textEmoji)}},
-		{"ping pong noop", "1:21:31:6", []Packet{text(PacketPing, ""), text(PacketPong, ""), text(PacketNoop, "")}},
-		{"empty binary", "2:b4", []Packet{bin(PacketMessage)}},
-		{"binary ping", "6:b2AAE=", []Packet{bin(PacketPing, 0, 1)}},
-		{"text containing colons and digits", "8:42:3:1:0", []Packet{text(PacketMessage, "2:3:1:0")}},
+		{"emoji", "10:4" + textEmoji, []packet{text(PacketMessage, textEmoji)}},
+		{"ping pong noop", "1:21:31:6", []packet{text(PacketPing, ""), text(PacketPong, ""), text(PacketNoop, "")}},
+		{"empty binary", "2:b4", []packet{bin(PacketMessage)}},
+		{"binary ping", "6:b2AAE=", []packet{bin(PacketPing, 0, 1)}},
+		{"text containing colons and digits", "8:42:3:1:0", []packet{text(PacketMessage, "2:3:1:0")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,27 +306,27 @@ func TestDecodePayloadV3StringErrors(t *testing.T) {
 		body string
 		err  error
 	}{
-		{"empty body", "", ErrInvalidPayload},
-		{"no length", ":4hello", ErrInvalidPayload},
-		{"length without separator", "6", ErrInvalidPayload},
-		{"trailing length", "6:4hello6", ErrInvalidPayload},
-		{"length past end", "7:4hello", ErrInvalidPayload},
-		{"length counted in bytes", "4:4€", ErrInvalidPayload},
-		{"length one short", "5:4hello", ErrInvalidPayload},
-		{"non-digit length", "6a:4hello", ErrInvalidPayload},
-		{"signed length", "+6:4hello", ErrInvalidPayload},
-		{"space in length", " 6:4hello", ErrInvalidPayload},
-		{"v4 framing", "4hello\x1e4world", ErrInvalidPayload},
-		{"too many digits", "0000000006:4hello", ErrInvalidPayload},
-		{"overflowing length", "99999999999999999999999:4", ErrInvalidPayload},
-		{"splits surrogate pair", "2:4😀", ErrInvalidPayload},
-		{"invalid utf8 in packet", "3:4a\xff", ErrInvalidPayload},
-		{"invalid utf8 in length", "\xff:4", ErrInvalidPayload},
-		{"unknown type", "2:7a", ErrInvalidPacket},
-		{"base64 without type", "1:b", ErrInvalidPacket},
-		{"base64 unknown type", "4:b9AA", ErrInvalidPacket},
-		{"bad base64", "5:b4AQI", ErrInvalidPacket},
-		{"too many packets", strings.Repeat("1:6", maxPacketsPerPayload+1), ErrPayloadTooLong},
+		{"empty body", "", errInvalidPayload},
+		{"no length", ":4hello", errInvalidPayload},
+		{"length without separator", "6", errInvalidPayload},
+		{"trailing length", "6:4hello6", errInvalidPayload},
+		{"length past end", "7:4hello", errInvalidPayload},
+		{"length counted in bytes", "4:4€", errInvalidPayload},
+		{"length one short", "5:4hello", errInvalidPayload},
+		{"non-digit length", "6a:4hello", errInvalidPayload},
+		{"signed length", "+6:4hello", errInvalidPayload},
+		{"space in length", " 6:4hello", errInvalidPayload},
+		{"v4 framing", "4hello\x1e4world", errInvalidPayload},
+		{"too many digits", "0000000006:4hello", errInvalidPayload},
+		{"overflowing length", "99999999999999999999999:4", errInvalidPayload},
+		{"splits surrogate pair", "2:4😀", errInvalidPayload},
+		{"invalid utf8 in packet", "3:4a\xff", errInvalidPayload},
+		{"invalid utf8 in length", "\xff:4", errInvalidPayload},
+		{"unknown type", "2:7a", errInvalidPacket},
+		{"base64 without type", "1:b", errInvalidPacket},
+		{"base64 unknown type", "4:b9AA", errInvalidPacket},
+		{"bad base64", "5:b4AQI", errInvalidPacket},
+		{"too many packets", strings.Repeat("1:6", maxPacketsPerPayload+1), errPayloadTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,21 +343,21 @@ func TestPayloadV3Binary(t *testing.T) {
 	tests := []struct {
 		name string
 		body []byte
-		pkts []Packet
+		pkts []packet
 	}{
 		// The XHR2 example of the engine.io-protocol v3 spec: "€" is 3
 		// bytes, so the text entry's length is 4.
 		{"spec", []byte{0x00, 0x04, 0xff, 0x34, 0xe2, 0x82, 0xac, 0x01, 0x05, 0xff, 0x04, 0x01, 0x02, 0x03, 0x04},
-			[]Packet{text(PacketMessage, "€"), bin(PacketMessage, 1, 2, 3, 4)}},
+			[]packet{text(PacketMessage, "€"), bin(PacketMessage, 1, 2, 3, 4)}},
 		// Produced by engine.io-parser 2.2.1 encodePayload(..., true).
 		{"mixed text and empty binary", append(append([]byte{0x00, 0x01, 0x09, 0xff, '4'}, textMixed...), 0x01, 0x01, 0xff, 0x04),
-			[]Packet{text(PacketMessage, textMixed), bin(PacketMessage)}},
+			[]packet{text(PacketMessage, textMixed), bin(PacketMessage)}},
 		{"two-digit binary length", append([]byte{0x01, 0x01, 0x01, 0xff, 0x04}, bytes.Repeat([]byte{0xab}, 10)...),
-			[]Packet{bin(PacketMessage, bytes.Repeat([]byte{0xab}, 10)...)}},
-		{"binary with type byte 0 inside", []byte{0x01, 0x03, 0xff, 0x04, 0x00, 0xff}, []Packet{bin(PacketMessage, 0x00, 0xff)}},
-		{"ping text", []byte{0x00, 0x06, 0xff, '2', 'p', 'r', 'o', 'b', 'e'}, []Packet{text(PacketPing, "probe")}},
+			[]packet{bin(PacketMessage, bytes.Repeat([]byte{0xab}, 10)...)}},
+		{"binary with type byte 0 inside", []byte{0x01, 0x03, 0xff, 0x04, 0x00, 0xff}, []packet{bin(PacketMessage, 0x00, 0xff)}},
+		{"ping text", []byte{0x00, 0x06, 0xff, '2', 'p', 'r', 'o', 'b', 'e'}, []packet{text(PacketPing, "probe")}},
 		{"cjk and emoji", append([]byte{0x00, 0x03, 0x01, 0xff, '4'}, textCJK+textEmoji...),
-			[]Packet{text(PacketMessage, textCJK+textEmoji)}},
+			[]packet{text(PacketMessage, textCJK+textEmoji)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,7 +383,7 @@ func TestDecodePayloadV3BinaryBase64TextEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Packet{bin(PacketMessage, 1, 2, 3, 4)}; !samePackets(got, want) {
+	if want := []packet{bin(PacketMessage, 1, 2, 3, 4)}; !samePackets(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
@@ -395,24 +395,24 @@ func TestDecodePayloadV3BinaryErrors(t *testing.T) {
 		body []byte
 		err  error
 	}{
-		{"empty body", nil, ErrInvalidPayload},
-		{"unknown kind", []byte{0x02, 0x01, 0xff, '6'}, ErrInvalidPayload},
-		{"ascii digits", []byte{0x00, '1', 0xff, '6'}, ErrInvalidPayload},
-		{"no length", []byte{0x00, 0xff, '6'}, ErrInvalidPayload},
-		{"unterminated length", []byte{0x00, 0x01}, ErrInvalidPayload},
-		{"kind only", []byte{0x01}, ErrInvalidPayload},
-		{"length past end", []byte{0x00, 0x05, 0xff, '4', 'a'}, ErrInvalidPayload},
-		{"too many digits", []byte{0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, '6'}, ErrInvalidPayload},
-		{"overflowing length", append(append([]byte{0x01}, bytes.Repeat([]byte{9}, 30)...), 0xff, 4), ErrInvalidPayload},
-		{"empty text entry", []byte{0x00, 0x00, 0xff}, ErrInvalidPayload},
-		{"empty binary entry", []byte{0x01, 0x00, 0xff}, ErrInvalidPacket},
-		{"binary unknown type", []byte{0x01, 0x02, 0xff, 0x07, 0x00}, ErrInvalidPacket},
-		{"text unknown type", []byte{0x00, 0x02, 0xff, 'x', 'a'}, ErrInvalidPacket},
-		{"text as raw type byte", []byte{0x00, 0x02, 0xff, 0x04, 'a'}, ErrInvalidPacket},
-		{"invalid utf8 text", []byte{0x00, 0x02, 0xff, '4', 0xc3}, ErrInvalidPacket},
-		{"lone surrogate text", []byte{0x00, 0x04, 0xff, '4', 0xed, 0xa0, 0x80}, ErrInvalidPacket},
-		{"trailing garbage", []byte{0x00, 0x01, 0xff, '6', 0x05}, ErrInvalidPayload},
-		{"too many packets", many, ErrPayloadTooLong},
+		{"empty body", nil, errInvalidPayload},
+		{"unknown kind", []byte{0x02, 0x01, 0xff, '6'}, errInvalidPayload},
+		{"ascii digits", []byte{0x00, '1', 0xff, '6'}, errInvalidPayload},
+		{"no length", []byte{0x00, 0xff, '6'}, errInvalidPayload},
+		{"unterminated length", []byte{0x00, 0x01}, errInvalidPayload},
+		{"kind only", []byte{0x01}, errInvalidPayload},
+		{"length past end", []byte{0x00, 0x05, 0xff, '4', 'a'}, errInvalidPayload},
+		{"too many digits", []byte{0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, '6'}, errInvalidPayload},
+		{"overflowing length", append(append([]byte{0x01}, bytes.Repeat([]byte{9}, 30)...), 0xff, 4), errInvalidPayload},
+		{"empty text entry", []byte{0x00, 0x00, 0xff}, errInvalidPayload},
+		{"empty binary entry", []byte{0x01, 0x00, 0xff}, errInvalidPacket},
+		{"binary unknown type", []byte{0x01, 0x02, 0xff, 0x07, 0x00}, errInvalidPacket},
+		{"text unknown type", []byte{0x00, 0x02, 0xff, 'x', 'a'}, errInvalidPacket},
+		{"text as raw type byte", []byte{0x00, 0x02, 0xff, 0x04, 'a'}, errInvalidPacket},
+		{"invalid utf8 text", []byte{0x00, 0x02, 0xff, '4', 0xc3}, errInvalidPacket},
+		{"lone surrogate text", []byte{0x00, 0x04, 0xff, '4', 0xed, 0xa0, 0x80}, errInvalidPacket},
+		{"trailing garbage", []byte{0x00, 0x01, 0xff, '6', 0x05}, errInvalidPayload},
+		{"too many packets", many, errPayloadTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,14 +428,14 @@ func TestDecodePayloadV3BinaryErrors(t *testing.T) {
 // TestPayloadLimitBoundary checks that exactly maxPacketsPerPayload packets
 // pass in every payload form.
 func TestPayloadLimitBoundary(t *testing.T) {
-	pkts := make([]Packet, maxPacketsPerPayload)
+	pkts := make([]packet, maxPacketsPerPayload)
 	for i := range pkts {
 		pkts[i] = text(PacketMessage, "x")
 	}
 	forms := []struct {
 		name   string
-		encode func([]byte, []Packet) []byte
-		decode func([]byte) ([]Packet, error)
+		encode func([]byte, []packet) []byte
+		decode func([]byte) ([]packet, error)
 	}{
 		{"v4", appendPayloadV4, decodePayloadV4},
 		{"v3 string", appendPayloadV3String, decodePayloadV3String},
@@ -451,7 +451,7 @@ func TestPayloadLimitBoundary(t *testing.T) {
 				t.Fatal("packets differ after round trip")
 			}
 			_, err = form.decode(form.encode(nil, append(pkts, text(PacketNoop, ""))))
-			checkErr(t, err, ErrPayloadTooLong)
+			checkErr(t, err, errPayloadTooLong)
 		})
 	}
 }
@@ -464,7 +464,7 @@ func TestPayloadRoundTrips(t *testing.T) {
 		allBytes[i] = byte(i)
 	}
 	long := strings.Repeat("a€😀", 4000)
-	lists := map[string][]Packet{
+	lists := map[string][]packet{
 		"one message":     {text(PacketMessage, "hello")},
 		"unicode":         {text(PacketMessage, textAccents), text(PacketMessage, textCJK), text(PacketMessage, textEmoji)},
 		"control chars":   {text(PacketMessage, "line\nbreak\ttab\x00nul:colon")},
@@ -476,8 +476,8 @@ func TestPayloadRoundTrips(t *testing.T) {
 	}
 	forms := []struct {
 		name   string
-		encode func([]byte, []Packet) []byte
-		decode func([]byte) ([]Packet, error)
+		encode func([]byte, []packet) []byte
+		decode func([]byte) ([]packet, error)
 	}{
 		{"v4", appendPayloadV4, decodePayloadV4},
 		{"v3 string", appendPayloadV3String, decodePayloadV3String},
@@ -501,9 +501,9 @@ func TestPayloadRoundTrips(t *testing.T) {
 // TestEncodersReplaceInvalidUTF8 checks that text which is not UTF-8 is sent
 // with U+FFFD per invalid byte and lengths that match what is sent.
 func TestEncodersReplaceInvalidUTF8(t *testing.T) {
-	in := []Packet{text(PacketMessage, "a\xffb\xe2\x82")}
+	in := []packet{text(PacketMessage, "a\xffb\xe2\x82")}
 	const sent = "a\uFFFDb\uFFFD\uFFFD"
-	want := []Packet{text(PacketMessage, sent)}
+	want := []packet{text(PacketMessage, sent)}
 
 	v3s := appendPayloadV3String(nil, in)
 	if string(v3s) != "6:4"+sent {
@@ -515,7 +515,7 @@ func TestEncodersReplaceInvalidUTF8(t *testing.T) {
 		t.Fatalf("v3 binary = % x, want % x", v3b, wantB)
 	}
 	for name, body := range map[string][]byte{"v3 string": v3s, "v3 binary": v3b, "v4": appendPayloadV4(nil, in)} {
-		decode := map[string]func([]byte) ([]Packet, error){
+		decode := map[string]func([]byte) ([]packet, error){
 			"v3 string": decodePayloadV3String, "v3 binary": decodePayloadV3Binary, "v4": decodePayloadV4}[name]
 		got, err := decode(body)
 		if err != nil {
@@ -555,7 +555,7 @@ func TestUTF16Length(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"\xff", "abcdefgh\x80", "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf"} {
-		if _, err := utf16Length([]byte(bad)); !errors.Is(err, ErrInvalidPacket) {
+		if _, err := utf16Length([]byte(bad)); !errors.Is(err, errInvalidPacket) {
 			t.Errorf("utf16Length(%q) error = %v, want ErrInvalidPacket", bad, err)
 		}
 	}
@@ -593,10 +593,10 @@ func TestUTF16PrefixLen(t *testing.T) {
 		{"hello", 3, 3, nil},
 		{"€uro", 2, 4, nil},
 		{"😀x", 2, 4, nil},
-		{"😀x", 1, 0, ErrInvalidPayload},
-		{"ab", 3, 0, ErrInvalidPayload},
-		{"a\xff", 2, 0, ErrInvalidPayload},
-		{"", 1, 0, ErrInvalidPayload},
+		{"😀x", 1, 0, errInvalidPayload},
+		{"ab", 3, 0, errInvalidPayload},
+		{"a\xff", 2, 0, errInvalidPayload},
+		{"", 1, 0, errInvalidPayload},
 	}
 	for _, tt := range tests {
 		got, err := utf16PrefixLen([]byte(tt.in), tt.units)
@@ -625,7 +625,7 @@ func TestDecodedTextAliasesBody(t *testing.T) {
 var typicalMessage = []byte(`2["message",{"roomId":"room-42","username":"alice","text":"hello everyone, how is it going?"}]`)
 
 func BenchmarkAppendPayloadV3String(b *testing.B) {
-	pkts := []Packet{{Type: PacketMessage, Data: typicalMessage}}
+	pkts := []packet{{Type: PacketMessage, Data: typicalMessage}}
 	buf := make([]byte, 0, 256)
 	b.SetBytes(int64(len(typicalMessage)))
 	b.ReportAllocs()
@@ -636,7 +636,7 @@ func BenchmarkAppendPayloadV3String(b *testing.B) {
 
 func BenchmarkAppendPayloadV3StringUnicode(b *testing.B) {
 	msg := []byte(`2["message",{"roomId":"room-42","username":"zoë","text":"héllo 世界, how is it going? 😀"}]`)
-	pkts := []Packet{{Type: PacketMessage, Data: msg}}
+	pkts := []packet{{Type: PacketMessage, Data: msg}}
 	buf := make([]byte, 0, 256)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
@@ -646,7 +646,7 @@ func BenchmarkAppendPayloadV3StringUnicode(b *testing.B) {
 }
 
 func BenchmarkAppendPayloadV3Binary(b *testing.B) {
-	pkts := []Packet{{Type: PacketMessage, Data: typicalMessage}}
+	pkts := []packet{{Type: PacketMessage, Data: typicalMessage}}
 	buf := make([]byte, 0, 256)
 	b.SetBytes(int64(len(typicalMessage)))
 	b.ReportAllocs()
@@ -656,7 +656,7 @@ func BenchmarkAppendPayloadV3Binary(b *testing.B) {
 }
 
 func BenchmarkAppendPayloadV4(b *testing.B) {
-	pkts := []Packet{{Type: PacketMessage, Data: typicalMessage}}
+	pkts := []packet{{Type: PacketMessage, Data: typicalMessage}}
 	buf := make([]byte, 0, 256)
 	b.SetBytes(int64(len(typicalMessage)))
 	b.ReportAllocs()
@@ -666,7 +666,7 @@ func BenchmarkAppendPayloadV4(b *testing.B) {
 }
 
 func BenchmarkDecodePayloadV3String(b *testing.B) {
-	body := appendPayloadV3String(nil, []Packet{{Type: PacketMessage, Data: typicalMessage}})
+	body := appendPayloadV3String(nil, []packet{{Type: PacketMessage, Data: typicalMessage}})
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -677,7 +677,7 @@ func BenchmarkDecodePayloadV3String(b *testing.B) {
 }
 
 func BenchmarkDecodePayloadV4(b *testing.B) {
-	body := appendPayloadV4(nil, []Packet{{Type: PacketMessage, Data: typicalMessage}})
+	body := appendPayloadV4(nil, []packet{{Type: PacketMessage, Data: typicalMessage}})
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -39,6 +39,17 @@ func newControl(t PacketType, text string) *Message {
 	return &Message{Type: t, Text: []byte(text)}
 }
 
+// newWSControl is a WebSocket control frame (a pong) to queue among a
+// WebSocket session's messages. It has no Engine.IO form: polling never
+// sees one.
+func newWSControl(frame []byte) *Message {
+	m := &Message{Type: PacketNoop, Text: frame}
+	for i := range m.framesOnce {
+		m.framesOnce[i].Do(func() { m.frames[i] = [][]byte{frame} })
+	}
+	return m
+}
+
 // size is what the message costs against a session's outbound budget.
 func (m *Message) size() int64 {
 	n := int64(len(m.Text)) + 1
@@ -129,10 +140,10 @@ func appendWSFrame(dst []byte, opcode byte, prefix int, payload []byte) []byte {
 }
 
 // packets expands a message into Engine.IO packets for the polling encoders.
-func (m *Message) appendPackets(dst []Packet) []Packet {
-	dst = append(dst, Packet{Type: m.Type, Data: m.Text, Binary: m.Binary})
+func (m *Message) appendPackets(dst []packet) []packet {
+	dst = append(dst, packet{Type: m.Type, Data: m.Text, Binary: m.Binary})
 	for _, a := range m.Attachments {
-		dst = append(dst, Packet{Type: PacketMessage, Data: a, Binary: true})
+		dst = append(dst, packet{Type: PacketMessage, Data: a, Binary: true})
 	}
 	return dst
 }

@@ -18,10 +18,10 @@ const (
 	PacketNoop    PacketType = 6
 )
 
-// Packet is one Engine.IO packet. Binary is only meaningful for
+// packet is one Engine.IO packet. Binary is only meaningful for
 // PacketMessage: it marks data that travels as bytes (a binary WebSocket
 // frame, a base64 "b" packet, or an XHR2 binary payload entry).
-type Packet struct {
+type packet struct {
 	Type   PacketType
 	Data   []byte
 	Binary bool
@@ -36,7 +36,7 @@ const (
 // Decoding errors. Every malformed input maps to one of these so callers
 // can close the session with a protocol error instead of guessing.
 var (
-	ErrInvalidPayload = errors.New("engineio: invalid payload")
-	ErrInvalidPacket  = errors.New("engineio: invalid packet")
-	ErrPayloadTooLong = errors.New("engineio: payload too long")
+	errInvalidPayload = errors.New("engineio: invalid payload")
+	errInvalidPacket  = errors.New("engineio: invalid packet")
+	errPayloadTooLong = errors.New("engineio: payload too long")
 )

@@ -75,7 +75,11 @@ func (s *Server) servePollGet(w http.ResponseWriter, r *http.Request, sess *Sess
 			sess.mu.Lock()
 			sess.pollActive = false
 			sess.mu.Unlock()
-			// The client went away mid-poll; the heartbeat reaps the session.
+			// The client went away mid-poll (a page closed, a network
+			// cut): the session ends now, as engine.io ends it ("poll
+			// connection closed prematurely"), rather than linger until
+			// its heartbeat runs out.
+			sess.closeWith(ReasonTransportError, false)
 			return
 		}
 		sess.mu.Lock()
@@ -120,7 +124,7 @@ func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, sess *Sess
 }
 
 func (s *Server) encodePayload(dst []byte, sess *Session, batch []*Message) ([]byte, string) {
-	pkts := make([]Packet, 0, len(batch)+2)
+	pkts := make([]packet, 0, len(batch)+2)
 	hasBinary := false
 	for _, m := range batch {
 		pkts = m.appendPackets(pkts)
@@ -179,7 +183,7 @@ func (s *Server) servePollPost(w http.ResponseWriter, r *http.Request, sess *Ses
 		sess.closeWith(ReasonTransportError, false)
 		return
 	}
-	var pkts []Packet
+	var pkts []packet
 	switch {
 	case sess.protocol == ProtocolV4:
 		pkts, err = decodePayloadV4(body)

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"chatgateway/gateway/internal/jsonstr"
 )
 
 // Handler receives session events. Calls for one session never overlap:
@@ -44,8 +44,6 @@ const (
 	// writeTimeout bounds one write to a client so a dead peer cannot pin a
 	// flusher goroutine forever.
 	writeTimeout = 10 * time.Second
-	// wsReadBufferSize is each WebSocket's read buffer.
-	wsReadBufferSize = 1024
 )
 
 func (c Config) withDefaults() Config {
@@ -75,13 +73,15 @@ func (c Config) withDefaults() Config {
 
 // Server is an Engine.IO server. It is an http.Handler for the engine path.
 type Server struct {
-	cfg      Config
-	handler  Handler
-	log      *slog.Logger
-	upgrader websocket.Upgrader
-	origins  map[string]bool
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	origins map[string]bool
 	// clock drives the heartbeat; tests replace it before serving.
 	clock clock
+	// goroutineReads reads every WebSocket with a goroutine of its own, as
+	// where there is no poller; tests set it to cover both ways.
+	goroutineReads bool
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -89,6 +89,29 @@ type Server struct {
 	count    atomic.Int64
 
 	stats counters
+	// WebSockets carrying a session and not closed yet; Shutdown waits
+	// for wsGone once there are none.
+	wsMu   sync.Mutex
+	wsOpen int
+	wsGone chan struct{}
+}
+
+// countWS counts ws among the open WebSockets until it closes.
+func (s *Server) countWS(ws *wsConn) {
+	s.wsMu.Lock()
+	s.wsOpen++
+	s.wsMu.Unlock()
+	ws.server = s
+}
+
+func (s *Server) wsClosed() {
+	s.wsMu.Lock()
+	s.wsOpen--
+	if s.wsOpen == 0 && s.wsGone != nil {
+		close(s.wsGone)
+		s.wsGone = nil
+	}
+	s.wsMu.Unlock()
 }
 
 // NewServer returns a server that reports sessions to h.
@@ -107,29 +130,8 @@ func NewServer(cfg Config, h Handler) *Server {
 			s.origins[o] = true
 		}
 	}
-	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		// A small read buffer instead of net/http's 4 KiB one: an idle
-		// socket holds it for life, and chat frames are small (larger ones
-		// are still read whole, in several reads). Writes bypass the
-		// library (see appendWSFrame), so no write buffer is held at all.
-		ReadBufferSize:  wsReadBufferSize,
-		WriteBufferPool: writeBufferPool{},
-		CheckOrigin:     func(r *http.Request) bool { return s.originAllowed(r.Header.Get("Origin")) },
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeError(w, r, s, errBadRequest)
-		},
-	}
 	return s
 }
-
-// writeBufferPool never hands out a buffer: the library only needs one when
-// it writes a frame itself, which the gateway never asks it to do except for
-// rare control frames, and those work unbuffered.
-type writeBufferPool struct{}
-
-func (writeBufferPool) Get() any { return nil }
-func (writeBufferPool) Put(any)  {}
 
 // Config returns the effective configuration, defaults applied.
 func (s *Server) Config() Config { return s.cfg }
@@ -170,7 +172,9 @@ func writeError(w http.ResponseWriter, r *http.Request, s *Server, e *engineErro
 	s.setCORS(w, r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
-	w.Write([]byte(`{"code":` + strconv.Itoa(e.code) + `,"message":` + strconv.Quote(e.message) + `}`))
+	body := strconv.AppendInt([]byte(`{"code":`), int64(e.code), 10)
+	body = jsonstr.Append(append(body, `,"message":`...), e.message)
+	w.Write(append(body, '}'))
 }
 
 // writeStatus answers with a bare status, as engine.io answers overlapping
@@ -235,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := q.Get("sid")
-	isUpgradeRequest := websocket.IsWebSocketUpgrade(r)
+	isUpgradeRequest := isWebSocketUpgrade(r)
 	if transport == "websocket" && !isUpgradeRequest {
 		writeError(w, r, s, errBadRequest)
 		return
@@ -358,19 +362,22 @@ func (s *Server) newSession(r *http.Request, protocol int, transport transportKi
 		}
 		release = rel
 	}
-	query := r.URL.Query()
 	sess := &Session{
 		id:             newSessionID(),
 		protocol:       protocol,
 		server:         s,
-		query:          query,
-		header:         r.Header.Clone(),
+		rawQuery:       r.URL.RawQuery,
+		headers:        packHeaders(r.Header),
 		remoteAddr:     r.RemoteAddr,
-		supportsBinary: !(protocol == ProtocolV3 && query.Get("b64") != ""),
+		supportsBinary: !(protocol == ProtocolV3 && r.URL.Query().Get("b64") != ""),
 		transport:      transport,
-		pollWake:       make(chan struct{}, 1),
-		closedCh:       make(chan struct{}),
 		release:        release,
+	}
+	if transport == transportPolling {
+		// A WebSocket-only session never polls: its nil pollWake makes
+		// wake-ups take their select's default.
+		sess.pollWake = make(chan struct{}, 1)
+		sess.closedCh = make(chan struct{})
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -442,18 +449,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sess := range all {
 		sess.closeWith(ReasonServerShutdown, true)
 	}
-	for _, sess := range all {
-		sess.mu.Lock()
-		ws := sess.ws
-		sess.mu.Unlock()
-		if ws == nil {
-			continue
-		}
-		select {
-		case <-ws.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	// Each WebSocket closes once its flusher has written the close packet.
+	s.wsMu.Lock()
+	if s.wsOpen == 0 {
+		s.wsMu.Unlock()
+		return nil
 	}
-	return nil
+	if s.wsGone == nil {
+		s.wsGone = make(chan struct{})
+	}
+	gone := s.wsGone
+	s.wsMu.Unlock()
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

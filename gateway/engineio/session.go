@@ -47,8 +47,11 @@ type Session struct {
 	protocol int
 	server   *Server
 
-	query      url.Values
-	header     http.Header
+	// rawQuery and headers are what is kept of the opening request for
+	// Query and Header, which parse them on demand: the raw query, and the
+	// header lines (headers, see packHeaders) other than the transport's.
+	rawQuery   string
+	headers    string
 	remoteAddr string
 	// supportsBinary is false for v3 polling clients that asked for base64 (b64=1).
 	supportsBinary bool
@@ -56,6 +59,12 @@ type Session struct {
 	// inbound serialises packet dispatch, so the order a client sent is the
 	// order handlers see, even across the polling-to-WebSocket switch.
 	inbound sync.Mutex
+
+	// WebSocket packets read and not dispatched yet (inbound.go).
+	inMu        sync.Mutex
+	inQueue     []inboundItem
+	inBytes     int
+	dispatching bool
 
 	mu           sync.Mutex
 	transport    transportKind
@@ -72,27 +81,13 @@ type Session struct {
 	release      func()        // Config.AdmitSession's, called when uncounted is set
 	pollWake     chan struct{} // signals the waiting GET (buffered 1)
 	ws           *wsConn       // set once upgraded, or for a WebSocket-only session
-	flushing     bool          // a WebSocket flush goroutine is running
+	flusher      *flushRun     // the WebSocket flush goroutine's, while one runs
 	awaitingPong bool          // v4: a ping was sent and no pong came yet
 	pingDue      time.Time     // v4: when the next ping is due, or the unanswered one was
 	deadline     time.Time     // when the heartbeat expires, checked on every request too
 	heartbeat    timer
-	closedCh     chan struct{}
+	closedCh     chan struct{} // closed with the session; polling sessions only (a GET waits on it)
 	data         any
-
-	// The WebSocket flusher's recycled memory, so that a flush allocates
-	// nothing in the steady state (see flushWebSocket).
-	//
-	// flushWS is flushWebSocket bound to the session once, under mu:
-	// "go s.flushWebSocket()" would allocate a closure holding s on every
-	// flush, starting a goroutine on a ready func value allocates nothing.
-	flushWS func()
-	// spareQueue, under mu, is the flusher's previous batch, emptied, to
-	// become the queue again.
-	spareQueue []*Message
-	// wsBatch holds the frames of the batch being written; only the flusher
-	// touches it, and there is one at a time (see flushing).
-	wsBatch [][]byte
 }
 
 // ID is the session id, a random string from crypto/rand.
@@ -101,10 +96,18 @@ func (s *Session) ID() string { return s.id }
 // Protocol is the Engine.IO revision, 3 or 4.
 func (s *Session) Protocol() int { return s.protocol }
 
-// Query and Header are those of the handshake request. Do not modify them.
-func (s *Session) Query() url.Values   { return s.query }
-func (s *Session) Header() http.Header { return s.header }
-func (s *Session) RemoteAddr() string  { return s.remoteAddr }
+// Query is the query of the handshake request, parsed anew on each call.
+func (s *Session) Query() url.Values {
+	q, _ := url.ParseQuery(s.rawQuery)
+	return q
+}
+
+// Header is the handshake request's header, parsed anew on each call,
+// without the headers that only served the transport's handshake
+// (Connection, Upgrade, Sec-WebSocket-*).
+func (s *Session) Header() http.Header { return unpackHeaders(s.headers) }
+
+func (s *Session) RemoteAddr() string { return s.remoteAddr }
 
 // Transport names the current transport ("polling" or "websocket").
 func (s *Session) Transport() string {
@@ -122,9 +125,6 @@ func (s *Session) transportKind() transportKind {
 // SetData and Data let the layer above attach its own state.
 func (s *Session) SetData(v any) { s.mu.Lock(); s.data = v; s.mu.Unlock() }
 func (s *Session) Data() any     { s.mu.Lock(); defer s.mu.Unlock(); return s.data }
-
-// Done is closed when the session closes.
-func (s *Session) Done() <-chan struct{} { return s.closedCh }
 
 // Send queues a message. It never blocks. When the queue would exceed the
 // configured budget the session is closed as a slow consumer, so one client
@@ -159,6 +159,10 @@ func (s *Session) enqueueLocked(m *Message) bool {
 	if s.queuedBytes+sz > s.server.cfg.MaxBufferedBytes && len(s.queue) > 0 {
 		return false
 	}
+	if s.ws != nil && s.flusher == nil {
+		// Before the append: the flusher brings a queue slice along.
+		s.startFlusherLocked()
+	}
 	s.queue = append(s.queue, m)
 	s.queuedBytes += sz
 	s.wakeLocked()
@@ -167,12 +171,8 @@ func (s *Session) enqueueLocked(m *Message) bool {
 
 func (s *Session) wakeLocked() {
 	if s.ws != nil {
-		if !s.flushing {
-			s.flushing = true
-			if s.flushWS == nil {
-				s.flushWS = s.flushWebSocket
-			}
-			go s.flushWS()
+		if s.flusher == nil {
+			s.startFlusherLocked()
 		}
 		return
 	}
@@ -243,7 +243,9 @@ func (s *Session) closeWith(reason string, graceful bool) {
 	// the session lingers, closed, for that one request.
 	lingers := reason == ReasonClientClose && s.transport == transportPolling && !s.pollActive
 	s.owesNoop = lingers
-	close(s.closedCh)
+	if s.closedCh != nil {
+		close(s.closedCh)
+	}
 	s.mu.Unlock()
 	s.server.countClosed(reason)
 
@@ -339,7 +341,7 @@ var (
 
 // onPacket handles one inbound packet. Engine.IO control packets are handled
 // here; messages go to the handler.
-func (s *Session) onPacket(p Packet) error {
+func (s *Session) onPacket(p packet) error {
 	switch p.Type {
 	case PacketMessage:
 		s.server.handler.OnMessage(s, p.Data, p.Binary)

@@ -2,150 +2,492 @@ package engineio
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
-// wsConn owns one WebSocket. Reads go through gorilla/websocket (framing,
-// masking, fragmentation, limits); writes are pre-built frames written
-// straight to the socket under writeMu, batched into one writev.
+// wsConn owns one WebSocket. Writes are pre-built frames written straight
+// to the socket under writeMu, batched into one writev. Reads are fed to a
+// frameReader by whoever has bytes for the connection: on Linux a shared
+// poller (poller_linux.go), elsewhere a goroutine of its own; complete
+// packets go to the session's inbound queue (inbound.go).
 type wsConn struct {
-	conn      *websocket.Conn
 	raw       net.Conn
+	rc        syscall.RawConn // raw's descriptor, for the poller; nil without one
 	writeMu   sync.Mutex
 	closeSent bool // a Close frame went out; guarded by writeMu
-	closeOnce sync.Once
-	done      chan struct{}
+	closed    atomic.Bool
+	// server, when set, counts the socket among its open ones until it
+	// closes (Shutdown waits for them).
+	server *Server
 
-	// writing is the frames of the write under way, guarded by writeMu. It
-	// lives here because net.Buffers.WriteTo takes a pointer to the slice,
-	// and a pointer to a local would move it to the heap on every write.
-	writing net.Buffers
-	// deadlineSetAt is when the write deadline was last moved, guarded by
-	// writeMu: moving it is a timer update in the runtime's poller, worth
-	// skipping on a connection that writes thousands of times a second.
-	deadlineSetAt time.Time
+	// deadlineSetAt is when the write deadline was last moved (Unix
+	// nanoseconds), guarded by writeMu: moving it is a timer update in the
+	// runtime's poller, worth skipping on a connection that writes
+	// thousands of times a second.
+	deadlineSetAt int64
+
+	// The read side, under readMu: one reader at a time feeds fr.
+	readMu sync.Mutex
+	fr     frameReader
+	// sess is the session the socket carries; nil while it probes for an
+	// upgrade, when messages wait in *early instead.
+	sess  *Session
+	early *[]earlyMessage
+	// peerClose is the code of the client's close frame, which the answer
+	// repeats; 0 when it had none.
+	peerClose uint16
+	// paused: the session's inbound queue is full, so the socket is not
+	// read (TCP pushes back on the client) until the dispatcher resumes it.
+	paused bool
+	// stopped: reading ended (an error, a close frame, a closed socket).
+	stopped bool
+	// resumed wakes a paused read goroutine (goroutine reads only).
+	resumed chan struct{}
+	// poller and slot place the socket in a poller (poller reads only);
+	// poller is guarded by the pollers' lock.
+	poller *poller
+	slot   int32
+}
+
+// earlyMessage is a message read while probing for the upgrade.
+type earlyMessage struct {
+	op   byte
+	data []byte
 }
 
 // deadlineSlack is how stale a write deadline may get before a write moves
 // it: every write gets between writeTimeout-deadlineSlack and writeTimeout.
 const deadlineSlack = time.Second
 
-func newWSConn(conn *websocket.Conn, maxFrame int64) *wsConn {
-	ws := &wsConn{conn: conn, raw: conn.UnderlyingConn(), done: make(chan struct{})}
-	conn.SetReadLimit(maxFrame)
-	// The library's own control replies would write behind our back; route
-	// them through writeFrames instead.
-	conn.SetPingHandler(func(data string) error {
-		return ws.writeFrames([][]byte{appendWSFrame(nil, opPong, noPrefix, []byte(data))})
-	})
-	conn.SetCloseHandler(func(code int, text string) error {
-		payload := websocket.FormatCloseMessage(code, "")
-		if code == websocket.CloseNoStatusReceived {
-			payload = nil
+func newWSConn(raw net.Conn, maxFrame int64) *wsConn {
+	ws := &wsConn{raw: raw, fr: frameReader{maxMessage: maxFrame}}
+	if sc, ok := raw.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			ws.rc = rc
 		}
-		ws.writeMu.Lock()
-		defer ws.writeMu.Unlock()
-		if !ws.closeSent {
-			ws.closeSent = true
-			ws.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
-			ws.raw.Write(appendWSFrame(nil, opClose, noPrefix, payload))
-		}
-		return nil
-	})
+	}
 	return ws
 }
 
-// writeFrames writes frames in one writev. The write consumes the slice it
-// is given (it nils written entries and advances partly written ones), so
-// callers pass their own copy of the frame headers, never a Message's.
-func (ws *wsConn) writeFrames(frames [][]byte) error {
+// writeFrames writes the frames in *bufs in one writev. The write consumes
+// the slice (it nils written entries and advances partly written ones), so
+// callers pass their own copy of the frame headers, never a Message's; it
+// is a pointer because net.Buffers.WriteTo takes one, and the address of a
+// local would move the slice to the heap on every write.
+func (ws *wsConn) writeFrames(bufs *net.Buffers) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
-	if now := time.Now(); now.Sub(ws.deadlineSetAt) > deadlineSlack {
+	if now := time.Now(); now.UnixNano()-ws.deadlineSetAt > int64(deadlineSlack) {
 		ws.raw.SetWriteDeadline(now.Add(writeTimeout))
-		ws.deadlineSetAt = now
+		ws.deadlineSetAt = now.UnixNano()
 	}
-	ws.writing = frames
-	_, err := ws.writing.WriteTo(ws.raw)
-	ws.writing = nil
+	_, err := bufs.WriteTo(ws.raw)
+	*bufs = nil
 	return err
 }
 
-var normalClosure = appendWSFrame(nil, opClose, noPrefix, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-
-// close sends a close frame when it can and drops the connection.
-func (ws *wsConn) close() {
-	ws.closeOnce.Do(func() {
-		if ws.writeMu.TryLock() {
-			if !ws.closeSent {
-				ws.closeSent = true
-				ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
-				ws.raw.Write(normalClosure)
-			}
-			ws.writeMu.Unlock()
-		}
-		ws.raw.Close()
-		close(ws.done)
-	})
+// writeFrame writes one frame, out of the flusher's way (control frames).
+func (ws *wsConn) writeFrame(frame []byte) error {
+	bufs := net.Buffers{frame}
+	return ws.writeFrames(&bufs)
 }
 
-// flushWebSocket drains the queue onto the socket, coalescing everything
+var normalClosure = closePayload(closeNormal)
+
+// close sends a normal close frame unless a write is under way, and drops
+// the connection.
+func (ws *wsConn) close() { ws.closeWith(normalClosure, false) }
+
+// closeWith sends a close frame with payload (a code, or nothing), unless
+// one went out already, and drops the connection; reading stops with it.
+// A write under way (bounded by writeTimeout) is waited for when wait is
+// set, as for the answer to a client's close or framing error; otherwise
+// the frame is skipped, so that no caller is held by a stalled client.
+func (ws *wsConn) closeWith(payload []byte, wait bool) {
+	if !ws.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if wait {
+		ws.writeMu.Lock()
+	}
+	if wait || ws.writeMu.TryLock() {
+		if !ws.closeSent {
+			ws.closeSent = true
+			ws.raw.SetWriteDeadline(time.Now().Add(time.Second))
+			ws.raw.Write(appendWSFrame(nil, opClose, noPrefix, payload))
+		}
+		ws.writeMu.Unlock()
+	}
+	if p := ws.poller; p != nil {
+		p.unregister(ws)
+	}
+	ws.raw.Close()
+	ws.readMu.Lock()
+	resumed := ws.resumed
+	ws.readMu.Unlock()
+	if resumed != nil {
+		select { // a paused read goroutine
+		case resumed <- struct{}{}:
+		default:
+		}
+	}
+	if ws.server != nil {
+		ws.server.wsClosed()
+	}
+}
+
+// sendPong answers a client's ping. The pong goes through the session's
+// queue, so it keeps its place among the session's frames and the reader
+// (maybe the poller of many sockets) never waits for a write; while
+// probing, before the socket carries the session, it is written apart.
+func (ws *wsConn) sendPong(payload []byte) {
+	frame := appendWSFrame(nil, opPong, noPrefix, payload)
+	if s := ws.sess; s != nil {
+		s.Send(newWSControl(frame))
+		return
+	}
+	go ws.writeFrame(frame)
+}
+
+// frame implements frameSink: it handles one complete message or control
+// frame of the client. Caller holds readMu.
+func (ws *wsConn) frame(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		ws.sendPong(payload)
+		return nil
+	case opPong:
+		return nil
+	case opClose:
+		code, err := closeFrameCode(payload)
+		if err != nil {
+			return err
+		}
+		ws.peerClose = code
+		return errPeerClosed
+	}
+	data := bytes.Clone(payload) // the packet outlives the read buffer
+	if data == nil {
+		data = []byte{}
+	}
+	s := ws.sess
+	if s == nil {
+		*ws.early = append(*ws.early, earlyMessage{op: op, data: data})
+		return nil
+	}
+	return ws.deliver(s, op, data)
+}
+
+// deliver decodes a message of the session's socket and queues it for
+// dispatch, pausing the reads when the queue is full.
+func (ws *wsConn) deliver(s *Session, op byte, data []byte) error {
+	if s.heartbeatExpired() {
+		// Whatever it carries (a late pong), it came after the deadline.
+		return errHeartbeatExpired
+	}
+	var p packet
+	var err error
+	if op == opBinary {
+		p, err = decodeWSBinary(s.protocol, data)
+	} else {
+		p, err = decodePacketText(data)
+	}
+	if err != nil {
+		s.server.log.Debug("engineio: bad packet", "sid", s.id, "err", err)
+		return errBadPacket
+	}
+	if s.pushInbound(ws, p) {
+		ws.paused = true
+	}
+	return nil
+}
+
+var (
+	errHeartbeatExpired = errors.New("engineio: message after the heartbeat deadline")
+	errBadPacket        = errors.New("engineio: bad packet")
+)
+
+// stop ends reading for err and queues the session's end behind the
+// packets already read, so they are dispatched first. Caller holds readMu.
+func (ws *wsConn) stop(err error) {
+	if ws.stopped {
+		return
+	}
+	ws.stopped = true
+	end := &wsEnd{ws: ws, reason: ReasonTransportError, closeFrame: normalClosure}
+	var fe *wsFramingError
+	switch {
+	case err == errPeerClosed:
+		end.reason, end.answer = ReasonTransportClose, true
+		end.closeFrame = nil // a close without a code is answered without one
+		if ws.peerClose != 0 {
+			end.closeFrame = closePayload(int(ws.peerClose))
+		}
+	case errors.As(err, &fe):
+		ws.sess.server.log.Debug("engineio: websocket framing error", "sid", ws.sess.id, "err", err)
+		end.closeFrame, end.answer = closePayload(fe.Code), true
+	case err == errHeartbeatExpired:
+		end.reason = ReasonPingTimeout
+	case err == errBadPacket:
+		end.reason = ReasonParseError
+	case isClosedConnError(err):
+		end.reason = ReasonTransportClose // closed here: the session is closing already
+	}
+	ws.sess.pushEnd(end)
+}
+
+func isClosedConnError(err error) bool {
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		err = ne.Err
+	}
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// wsEnd is how reading a session's socket ended, queued behind its last
+// packets.
+type wsEnd struct {
+	ws         *wsConn
+	reason     string
+	closeFrame []byte
+	// answer: the close frame answers the client (its close, or its
+	// framing error), so it waits for a write under way.
+	answer bool
+}
+
+// startReading hands the socket, now carrying its session, to a poller, or
+// to a goroutine of its own when there is none. Caller holds readMu, so
+// nothing is read before it lets go.
+func (ws *wsConn) startReading(forceGoroutine bool) {
+	if !forceGoroutine && pickPoller(ws) {
+		return
+	}
+	ws.resumed = make(chan struct{}, 1)
+	go ws.readLoop()
+}
+
+// readReady reads what the socket has, for the poller (rd is its buffer)
+// or for a dispatcher resuming it. With edge-triggered events a read
+// shorter than the buffer took everything there was: data arriving later
+// raises a new event.
+func (ws *wsConn) readReady(rd *fdReader) {
+	ws.readMu.Lock()
+	defer ws.readMu.Unlock()
+	for !ws.stopped && !ws.paused {
+		n, err := rd.read(ws.rc)
+		if n > 0 {
+			if ferr := ws.fr.feed(rd.buf[:n], ws); ferr != nil {
+				ws.stop(ferr)
+				return
+			}
+		}
+		switch {
+		case isWouldBlock(err):
+			return
+		case err != nil:
+			ws.stop(err)
+			return
+		case n == 0:
+			ws.stop(io.EOF)
+			return
+		case n < len(rd.buf):
+			return
+		}
+	}
+}
+
+// resume reads again after the dispatcher made room in the inbound queue.
+func (ws *wsConn) resume() {
+	ws.readMu.Lock()
+	if !ws.paused {
+		ws.readMu.Unlock()
+		return
+	}
+	ws.paused = false
+	goroutine := ws.resumed != nil
+	ws.readMu.Unlock()
+	if goroutine {
+		select {
+		case ws.resumed <- struct{}{}:
+		default:
+		}
+		return
+	}
+	// Edge-triggered: what the kernel held back raises no new event.
+	rd := resumeReaders.Get().(*fdReader)
+	ws.readReady(rd)
+	resumeReaders.Put(rd)
+}
+
+// readLoop reads the socket in a goroutine of its own, where there is no
+// poller.
+func (ws *wsConn) readLoop() {
+	buf := make([]byte, wsReadBufferSize)
+	for {
+		n, err := ws.raw.Read(buf)
+		ws.readMu.Lock()
+		if n > 0 && !ws.stopped {
+			if ferr := ws.fr.feed(buf[:n], ws); ferr != nil {
+				ws.stop(ferr)
+			}
+		}
+		if err != nil {
+			ws.stop(err)
+		}
+		stopped, paused := ws.stopped, ws.paused
+		ws.readMu.Unlock()
+		if stopped {
+			return
+		}
+		if paused {
+			<-ws.resumed // or closed
+		}
+	}
+}
+
+// wsReadBufferSize is the read buffer of a socket read by a goroutine of
+// its own.
+const wsReadBufferSize = 1024
+
+// nextEarly reads, while the socket probes for an upgrade, until a message
+// has arrived in *ws.early, and takes the first one.
+func (ws *wsConn) nextEarly(buf []byte) (earlyMessage, error) {
+	early := ws.early
+	for len(*early) == 0 {
+		n, err := ws.raw.Read(buf)
+		if n > 0 {
+			if ferr := ws.fr.feed(buf[:n], ws); ferr != nil {
+				return earlyMessage{}, ferr
+			}
+		}
+		if err != nil && len(*early) == 0 {
+			return earlyMessage{}, err
+		}
+	}
+	m := (*early)[0]
+	*early = (*early)[1:]
+	return m, nil
+}
+
+// flushRun is the state of one run of a session's WebSocket flusher: the
+// goroutine that drains the queue onto the socket, coalescing everything
 // queued so far into one write. It runs only while there is something to
-// send, so an idle connection holds no writer goroutine.
-//
-// The batch slice and the frame list are recycled from one round to the
-// next, so a flush allocates nothing once a session has seen its usual batch
-// size; either is dropped instead when a burst has grown it past
-// maxRetainedBatch, so an idle session does not keep a burst's memory.
-func (s *Session) flushWebSocket() {
+// send, so an idle connection holds no writer goroutine; and its memory
+// (the batch slices, the goroutine's func value) comes from a pool and goes
+// back to it when the run ends, so it is not held per session either, yet
+// a flush allocates nothing in the steady state.
+type flushRun struct {
+	sess *Session
+	// spare, under sess.mu, is the previous batch, emptied, to become the
+	// queue again.
+	spare []*Message
+	// frames holds the frames of the batch being written, and writing the
+	// part of them not written yet (writeFrames).
+	frames  [][]byte
+	writing net.Buffers
+	// run is flush bound once, when the value is made: "go s.flush()"
+	// would allocate a closure on every flush.
+	run func()
+}
+
+// flushRuns holds finished runs for the next ones. Under the race
+// detector a sync.Pool drops a quarter of what is put back, so the
+// allocation test (gateway/alloc_test.go) runs without it.
+var flushRuns sync.Pool
+
+func init() {
+	// Set here, not in the declaration: flush puts runs back, which would
+	// make an initialization cycle.
+	flushRuns.New = func() any {
+		f := new(flushRun)
+		f.run = f.flush
+		return f
+	}
+}
+
+func getFlushRun() *flushRun { return flushRuns.Get().(*flushRun) }
+
+func putFlushRun(f *flushRun) {
+	f.sess = nil
+	flushRuns.Put(f)
+}
+
+// failedFlush marks a session whose flusher failed: none is started again.
+var failedFlush = new(flushRun)
+
+// startFlusherLocked starts a flusher for the session. Caller holds s.mu.
+func (s *Session) startFlusherLocked() {
+	f := getFlushRun()
+	f.sess = s
+	s.flusher = f
+	if s.queue == nil {
+		s.queue, f.spare = f.spare[:0], nil
+	}
+	go f.run()
+}
+
+func (f *flushRun) flush() {
+	s := f.sess
 	var written []*Message // the previous batch, emptied, for reuse as the queue
 	for {
 		s.mu.Lock()
 		if written != nil {
-			s.spareQueue = written
+			f.spare = written
 			written = nil
 		}
 		ws := s.ws
 		if len(s.queue) == 0 {
-			s.flushing = false
+			if f.spare == nil && cap(s.queue) <= maxRetainedBatch {
+				f.spare = s.queue
+			}
+			s.queue = nil
+			s.flusher = nil
 			closed := s.closed
 			s.mu.Unlock()
+			putFlushRun(f)
 			if closed {
 				ws.close()
 			}
 			return
 		}
 		q := s.queue
-		s.queue, s.spareQueue = s.spareQueue[:0], nil
+		s.queue, f.spare = f.spare[:0], nil
 		s.queuedBytes = 0
 		s.mu.Unlock()
-		frames := s.wsBatch[:0]
+		frames := f.frames[:0]
 		for _, m := range q {
 			frames = append(frames, m.wsFrames(s.protocol)...)
 		}
 		size := 0
-		for _, f := range frames {
-			size += len(f)
+		for _, frame := range frames {
+			size += len(frame)
 		}
-		err := ws.writeFrames(frames)
+		f.writing = frames
+		err := ws.writeFrames(&f.writing)
 		// Drop the references, so written messages can be collected.
 		clear(frames)
 		clear(q)
 		if err != nil {
+			s.mu.Lock()
+			s.flusher = failedFlush
+			s.mu.Unlock()
 			ws.close()
 			s.closeWith(ReasonTransportError, false)
 			return
 		}
 		s.server.countSent(transportWebSocket, len(q), size)
 		if cap(frames) <= maxRetainedBatch {
-			s.wsBatch = frames[:0]
+			f.frames = frames[:0]
 		} else {
-			s.wsBatch = nil
+			f.frames = nil
 		}
 		if cap(q) <= maxRetainedBatch {
 			written = q[:0]
@@ -154,55 +496,9 @@ func (s *Session) flushWebSocket() {
 }
 
 // maxRetainedBatch caps the capacity, in messages or frames, of the batch
-// slices a WebSocket session keeps between flushes (at most a few hundred
-// bytes per session). Chat traffic flushes one or a few messages at a time.
+// slices a flush run keeps for the next one, so the pool does not keep a
+// burst's memory (a spare run holds at most about 512 bytes).
 const maxRetainedBatch = 16
-
-// readLoop dispatches packets from a WebSocket that carries the session.
-func (s *Session) readLoop(ws *wsConn) {
-	for {
-		mt, data, err := ws.conn.ReadMessage()
-		if err != nil {
-			reason := ReasonTransportClose
-			if _, ok := err.(*websocket.CloseError); !ok && !isClosedConnError(err) {
-				reason = ReasonTransportError
-			}
-			ws.close()
-			s.closeWith(reason, false)
-			return
-		}
-		if s.heartbeatExpired() {
-			// Whatever it carries (a late pong), it came after the deadline.
-			ws.close()
-			s.closeWith(ReasonPingTimeout, false)
-			return
-		}
-		var p Packet
-		if mt == websocket.BinaryMessage {
-			p, err = decodeWSBinary(s.protocol, data)
-		} else {
-			p, err = decodePacketText(data)
-		}
-		if err == nil {
-			s.inbound.Lock()
-			err = s.onPacket(p)
-			s.inbound.Unlock()
-		}
-		if err != nil {
-			s.server.log.Debug("engineio: bad packet", "sid", s.id, "err", err)
-			ws.close()
-			s.closeWith(ReasonParseError, false)
-			return
-		}
-	}
-}
-
-func isClosedConnError(err error) bool {
-	if ne, ok := err.(*net.OpError); ok {
-		err = ne.Err
-	}
-	return err == net.ErrClosed
-}
 
 func (s *Server) cookieHeader(sess *Session) http.Header {
 	if s.cfg.Cookie == "" {
@@ -219,12 +515,17 @@ func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, prot
 		writeError(w, r, s, refusal)
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, s.cookieHeader(sess))
+	raw, err := acceptWebSocket(w, r, s.cookieHeader(sess))
 	if err != nil {
 		s.removeSession(sess)
+		if errors.Is(err, errNotWebSocket) {
+			writeError(w, r, s, errBadRequest)
+		}
 		return
 	}
-	ws := newWSConn(conn, s.cfg.MaxFrame)
+	ws := newWSConn(raw, s.cfg.MaxFrame)
+	ws.sess = sess
+	s.countWS(ws)
 	sess.mu.Lock()
 	sess.ws = ws
 	sess.queue = append(sess.queue, s.openPacket(sess, false))
@@ -236,10 +537,12 @@ func (s *Server) serveWebSocketOnly(w http.ResponseWriter, r *http.Request, prot
 	sess.mu.Lock()
 	sess.wakeLocked()
 	sess.mu.Unlock()
-	// A fresh goroutine, and the handler returns: net/http then drops its
-	// per-connection state (two 4 KiB bufio buffers, the request) and the
-	// handler's deep stack, which an idle socket would otherwise pin.
-	go sess.readLoop(ws)
+	// The handler returns: net/http then drops its per-connection state
+	// (two 4 KiB bufio buffers, the request) and the handler's deep stack,
+	// which an idle socket would otherwise pin.
+	ws.readMu.Lock()
+	ws.startReading(s.goroutineReads)
+	ws.readMu.Unlock()
 }
 
 var (
@@ -259,8 +562,10 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 		// accepted and closed at once, as socket.io does; the session and
 		// its first WebSocket are unaffected.
 		sess.mu.Unlock()
-		if conn, err := s.upgrader.Upgrade(w, r, nil); err == nil {
-			newWSConn(conn, s.cfg.MaxFrame).close()
+		if raw, err := acceptWebSocket(w, r, nil); err == nil {
+			newWSConn(raw, s.cfg.MaxFrame).close()
+		} else if errors.Is(err, errNotWebSocket) {
+			writeError(w, r, s, errBadRequest)
 		}
 		return
 	}
@@ -273,23 +578,28 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 		sess.upgrading = false
 		sess.mu.Unlock()
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	raw, err := acceptWebSocket(w, r, nil)
 	if err != nil {
 		abandon()
+		if errors.Is(err, errNotWebSocket) {
+			writeError(w, r, s, errBadRequest)
+		}
 		return
 	}
-	ws := newWSConn(conn, s.cfg.MaxFrame)
-	conn.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
+	ws := newWSConn(raw, s.cfg.MaxFrame)
+	ws.early = new([]earlyMessage)
+	raw.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
+	buf := make([]byte, wsReadBufferSize)
 	for {
-		mt, data, err := conn.ReadMessage()
-		if err != nil || mt != websocket.TextMessage {
+		m, err := ws.nextEarly(buf)
+		if err != nil || m.op != opText {
 			abandon()
 			ws.close()
 			return
 		}
 		switch {
-		case bytes.Equal(data, probePing):
-			if err := ws.writeFrames([][]byte{probePong}); err != nil {
+		case bytes.Equal(m.data, probePing):
+			if err := ws.writeFrame(probePong); err != nil {
 				abandon()
 				ws.close()
 				return
@@ -301,7 +611,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 			default:
 			}
 			sess.mu.Unlock()
-		case bytes.Equal(data, upgradeV):
+		case bytes.Equal(m.data, upgradeV):
 			sess.mu.Lock()
 			upgrading := sess.upgrading
 			sess.mu.Unlock()
@@ -336,8 +646,23 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 				u.OnUpgrade(sess)
 			}
 			sess.inbound.Unlock()
-			conn.SetReadDeadline(time.Time{})
-			go sess.readLoop(ws) // see serveWebSocketOnly
+			raw.SetReadDeadline(time.Time{})
+			// Messages that came in the same reads as the upgrade packet
+			// are the session's first over the WebSocket.
+			// The reader starts under readMu, so it reads only after them.
+			ws.readMu.Lock()
+			ws.sess = sess
+			s.countWS(ws)
+			ws.startReading(s.goroutineReads) // see serveWebSocketOnly
+			early := *ws.early
+			ws.early = nil
+			for _, m := range early {
+				if err := ws.deliver(sess, m.op, m.data); err != nil {
+					ws.stop(err)
+					break
+				}
+			}
+			ws.readMu.Unlock()
 			return
 		default:
 			abandon()

@@ -209,7 +209,8 @@ func TestConcurrentEmit(t *testing.T) {
 	const goroutines, each = 8, 50
 	for _, eio := range eioVersions {
 		t.Run(fmt.Sprintf("EIO%d", eio), func(t *testing.T) {
-			srv := sioclienttest.Start(t, sioclienttest.Options{Rooms: []string{"r"}})
+			// More events at once than a socket's default budget allows.
+			srv := sioclienttest.Start(t, sioclienttest.Options{Rooms: []string{"r"}, EventRate: -1})
 			orders := make(chan int64, goroutines*each)
 			recS, recR := newRecorder(), newRecorder()
 			sender := dial(t, srv.URL, sioclient.Options{EIO: eio, OnEvent: recS.onEvent})

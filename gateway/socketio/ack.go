@@ -1,12 +1,9 @@
 package socketio
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 )
-
-func jsonString(s string) ([]byte, error) { return json.Marshal(s) }
 
 // newAckCallback adapts a func(args...) given to Emit: its parameters are
 // bound from the client's ack arguments like an OnEvent handler's.

@@ -9,7 +9,7 @@ package socketio
 // reflect.Type, so arguments that cannot (the common case) are handed to
 // encoding/json directly without any reflection walk.
 //
-// Decoding: a top-level array is split into raw elements (SplitArgs) and each
+// Decoding: a top-level array is split into raw elements (splitArgs) and each
 // element is bound to a handler parameter type (bindArg) with
 // encoding/json semantics: numbers decoded into interface values are float64,
 // and a number beyond float64's range (valid JSON, Infinity in JavaScript)
@@ -46,6 +46,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"chatgateway/gateway/internal/jsonstr"
 )
 
 // maxEncodeDepth bounds the nesting the binary-aware encoder walks, which
@@ -53,7 +55,7 @@ import (
 const maxEncodeDepth = 1000
 
 // maxArgDepth bounds JSON nesting when splitting or binding arguments outside
-// a Decoder (whose own, smaller limit normally applied already).
+// a decoder (whose own, smaller limit normally applied already).
 const maxArgDepth = 10000
 
 var (
@@ -246,7 +248,7 @@ func computeStructFields(t reflect.Type) []encField {
 						}
 					}
 				}
-				f.nameJSON = append(appendJSONString(nil, f.name), ':')
+				f.nameJSON = append(jsonstr.Append(nil, f.name), ':')
 				all = append(all, f)
 			}
 		}
@@ -326,13 +328,13 @@ var argEncoderPool = sync.Pool{New: func() any {
 	return e
 }}
 
-// EncodeArgs appends to dst the JSON array ["event", args...] (or [args...]
+// encodeArgs appends to dst the JSON array ["event", args...] (or [args...]
 // when event is "", for an acknowledgement) and returns it with the binary
 // attachments the array's placeholders refer to. []byte values at any depth
 // (top level, inside map[string]any, []any, structs by their JSON field
 // rules, pointers, slices) become attachments; json.RawMessage is raw JSON.
 // On error dst is returned unchanged.
-func EncodeArgs(dst []byte, event string, args []any) (data []byte, attachments [][]byte, err error) {
+func encodeArgs(dst []byte, event string, args []any) (data []byte, attachments [][]byte, err error) {
 	e := argEncoderPool.Get().(*argEncoder)
 	defer func() {
 		e.w.b, e.attachments = nil, nil
@@ -341,7 +343,7 @@ func EncodeArgs(dst []byte, event string, args []any) (data []byte, attachments 
 	start := len(dst)
 	e.w.b = append(dst, '[')
 	if event != "" {
-		e.w.b = appendJSONString(e.w.b, event)
+		e.w.b = jsonstr.Append(e.w.b, event)
 	}
 	for i, a := range args {
 		if i > 0 || event != "" {
@@ -361,7 +363,7 @@ func (e *argEncoder) encodeArg(a any) error {
 		e.w.b = append(e.w.b, "null"...)
 		return nil
 	case string:
-		e.w.b = appendJSONString(e.w.b, v)
+		e.w.b = jsonstr.Append(e.w.b, v)
 		return nil
 	case bool:
 		e.w.b = strconv.AppendBool(e.w.b, v)
@@ -578,7 +580,7 @@ func (e *argEncoder) walkMap(v reflect.Value, depth int) error {
 		if i > 0 {
 			e.w.b = append(e.w.b, ',')
 		}
-		e.w.b = appendJSONString(e.w.b, en.key)
+		e.w.b = jsonstr.Append(e.w.b, en.key)
 		e.w.b = append(e.w.b, ':')
 		if err := e.walk(en.val, depth+1); err != nil {
 			return err
@@ -634,7 +636,7 @@ func (e *argEncoder) walkStruct(v reflect.Value, depth int) error {
 				return err
 			}
 			text := string(e.w.b[mark:])
-			e.w.b = appendJSONString(e.w.b[:mark], text)
+			e.w.b = jsonstr.Append(e.w.b[:mark], text)
 			continue
 		}
 		if err := e.walk(fv, depth+1); err != nil {
@@ -667,68 +669,11 @@ func isZeroValue(v reflect.Value) bool {
 	return v.IsZero()
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string, escaping like encoding/json
-// with HTML escaping off: quotes, backslashes, control characters, U+2028,
-// U+2029, and invalid UTF-8 (as U+FFFD).
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // ---- decoding ----
 
-// SplitArgs splits an EVENT payload into the event name and the raw
+// splitArgs splits an EVENT payload into the event name and the raw
 // arguments after it. The slices alias data.
-func SplitArgs(data json.RawMessage) (event string, args []json.RawMessage, err error) {
+func splitArgs(data json.RawMessage) (event string, args []json.RawMessage, err error) {
 	elems, err := splitArray(data)
 	if err != nil {
 		return "", nil, err
@@ -743,9 +688,9 @@ func SplitArgs(data json.RawMessage) (event string, args []json.RawMessage, err 
 	return event, elems[1:], nil
 }
 
-// SplitAckArgs splits an ACK payload into its raw arguments. The slices
+// splitAckArgs splits an ACK payload into its raw arguments. The slices
 // alias data.
-func SplitAckArgs(data json.RawMessage) ([]json.RawMessage, error) {
+func splitAckArgs(data json.RawMessage) ([]json.RawMessage, error) {
 	return splitArray(data)
 }
 
@@ -828,7 +773,7 @@ func bindArg(raw json.RawMessage, t reflect.Type, attachments [][]byte) (reflect
 		v := ptr.Elem()
 		sub := reflect.ValueOf(substituteGeneric(v.Interface(), attachments))
 		if !sub.Type().AssignableTo(t) {
-			return v, fmt.Errorf("%w: an attachment cannot be bound to %s", ErrBadPlaceholder, t)
+			return v, fmt.Errorf("%w: an attachment cannot be bound to %s", errBadPlaceholder, t)
 		}
 		v.Set(sub)
 		return v, nil

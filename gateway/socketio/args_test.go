@@ -70,12 +70,12 @@ type codecUpload struct {
 
 func codecStrPtr(s string) *string { return &s }
 
-// assertEncodesLikeEncodingJSON checks that EncodeArgs numbers attachments in text
+// assertEncodesLikeEncodingJSON checks that encodeArgs numbers attachments in text
 // order and, with placeholders replaced by base64 strings, produces exactly
 // what encoding/json produces for the same arguments.
 func assertEncodesLikeEncodingJSON(t *testing.T, args ...any) {
 	t.Helper()
-	data, atts, err := EncodeArgs(nil, "", args)
+	data, atts, err := encodeArgs(nil, "", args)
 	if err != nil {
 		t.Fatalf("EncodeArgs: %v", err)
 	}
@@ -175,7 +175,7 @@ func TestEncodeArgs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := []byte("42")
-			data, atts, err := EncodeArgs(prefix, tt.event, tt.args)
+			data, atts, err := encodeArgs(prefix, tt.event, tt.args)
 			if tt.wantError {
 				if err == nil {
 					t.Fatalf("EncodeArgs = %s, want an error", data)
@@ -206,17 +206,17 @@ type codecCyclicNode struct {
 func TestEncodeArgsCycles(t *testing.T) {
 	n := &codecCyclicNode{Data: []byte{1}}
 	n.Next = n
-	if _, _, err := EncodeArgs(nil, "m", []any{n}); err == nil {
+	if _, _, err := encodeArgs(nil, "m", []any{n}); err == nil {
 		t.Error("pointer cycle with bytes: no error")
 	}
 	m := map[string]any{"b": []byte{1}}
 	m["self"] = m
-	if _, _, err := EncodeArgs(nil, "m", []any{m}); err == nil {
+	if _, _, err := encodeArgs(nil, "m", []any{m}); err == nil {
 		t.Error("map cycle: no error")
 	}
 	m2 := map[string]any{}
 	m2["self"] = m2
-	if _, _, err := EncodeArgs(nil, "m", []any{m2}); err == nil {
+	if _, _, err := encodeArgs(nil, "m", []any{m2}); err == nil {
 		t.Error("map cycle without bytes: no error")
 	}
 }
@@ -234,7 +234,7 @@ func TestSplitArgs(t *testing.T) {
 		{`["日本語",{"k":"v"}]`, "日本語", []string{`{"k":"v"}`}},
 	}
 	for _, tt := range tests {
-		event, args, err := SplitArgs(json.RawMessage(tt.data))
+		event, args, err := splitArgs(json.RawMessage(tt.data))
 		if err != nil {
 			t.Errorf("SplitArgs(%s): %v", tt.data, err)
 			continue
@@ -251,14 +251,14 @@ func TestSplitArgs(t *testing.T) {
 	}
 
 	for _, bad := range []string{``, `{}`, `"x"`, `[]`, `[1]`, `[null]`, `["a"`, `["a",]`, `["a"] 1`} {
-		if _, _, err := SplitArgs(json.RawMessage(bad)); !errors.Is(err, ErrInvalidPacket) {
+		if _, _, err := splitArgs(json.RawMessage(bad)); !errors.Is(err, errInvalidPacket) {
 			t.Errorf("SplitArgs(%q) error = %v, want ErrInvalidPacket", bad, err)
 		}
 	}
 }
 
 func TestSplitAckArgs(t *testing.T) {
-	args, err := SplitAckArgs(json.RawMessage(`[1, "two" ,{"three":3}]`))
+	args, err := splitAckArgs(json.RawMessage(`[1, "two" ,{"three":3}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,10 +271,10 @@ func TestSplitAckArgs(t *testing.T) {
 			t.Errorf("arg %d = %s, want %s", i, args[i], want[i])
 		}
 	}
-	if args, err := SplitAckArgs(json.RawMessage(`[]`)); err != nil || len(args) != 0 {
+	if args, err := splitAckArgs(json.RawMessage(`[]`)); err != nil || len(args) != 0 {
 		t.Errorf("empty ack: %q, %v", args, err)
 	}
-	if _, err := SplitAckArgs(json.RawMessage(`{}`)); !errors.Is(err, ErrInvalidPacket) {
+	if _, err := splitAckArgs(json.RawMessage(`{}`)); !errors.Is(err, errInvalidPacket) {
 		t.Errorf("object ack: %v", err)
 	}
 }
@@ -353,10 +353,10 @@ func TestBindArg(t *testing.T) {
 		{name: "string", raw: `"héllo"`, atts: atts, typ: reflect.TypeFor[string](), want: "héllo"},
 		{name: "int from string", raw: `"x"`, typ: reflect.TypeFor[int](), wantErr: errAnyError},
 		{name: "struct from array", raw: `[1]`, typ: reflect.TypeFor[codecChat](), wantErr: errAnyError},
-		{name: "placeholder as a whole map", raw: ph(0), atts: atts, typ: reflect.TypeFor[map[string]any](), wantErr: ErrBadPlaceholder},
-		{name: "placeholder out of range", raw: `{"a":` + ph(3) + `}`, atts: atts, typ: reflect.TypeFor[any](), wantErr: ErrBadPlaceholder},
-		{name: "malformed placeholder", raw: `{"_placeholder":true,"num":"0"}`, atts: atts, typ: reflect.TypeFor[any](), wantErr: ErrBadPlaceholder},
-		{name: "invalid JSON with attachments", raw: `{"a":`, atts: atts, typ: reflect.TypeFor[any](), wantErr: ErrInvalidPacket},
+		{name: "placeholder as a whole map", raw: ph(0), atts: atts, typ: reflect.TypeFor[map[string]any](), wantErr: errBadPlaceholder},
+		{name: "placeholder out of range", raw: `{"a":` + ph(3) + `}`, atts: atts, typ: reflect.TypeFor[any](), wantErr: errBadPlaceholder},
+		{name: "malformed placeholder", raw: `{"_placeholder":true,"num":"0"}`, atts: atts, typ: reflect.TypeFor[any](), wantErr: errBadPlaceholder},
+		{name: "invalid JSON with attachments", raw: `{"a":`, atts: atts, typ: reflect.TypeFor[any](), wantErr: errInvalidPacket},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -557,8 +557,8 @@ func TestHandlerCall(t *testing.T) {
 	})
 }
 
-// TestArgsRoundTrip sends values through the whole codec: EncodeArgs, the
-// packet text and attachments, the decoder, SplitArgs and bindArg.
+// TestArgsRoundTrip sends values through the whole codec: encodeArgs, the
+// packet text and attachments, the decoder, splitArgs and bindArg.
 func TestArgsRoundTrip(t *testing.T) {
 	when := time.Date(2021, 3, 1, 10, 0, 0, 0, time.UTC)
 	args := []any{
@@ -572,16 +572,16 @@ func TestArgsRoundTrip(t *testing.T) {
 		reflect.TypeFor[codecChat](), reflect.TypeFor[[]byte](), reflect.TypeFor[codecFile](),
 		reflect.TypeFor[[]codecFile](), reflect.TypeFor[string](),
 	}
-	data, atts, err := EncodeArgs(nil, "upload", args)
+	data, atts, err := encodeArgs(nil, "upload", args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := AppendPacketText(nil, &Packet{Type: PacketBinaryEvent, Namespace: "/files", ID: 3, HasID: true, Data: data, Attachments: atts})
+	text := appendPacketText(nil, &packet{Type: packetBinaryEvent, Namespace: "/files", ID: 3, HasID: true, Data: data, Attachments: atts})
 	p, err := decodeCodecPacket(t, string(text), atts...)
 	if err != nil {
 		t.Fatalf("decoding %s: %v", text, err)
 	}
-	event, raw, err := SplitArgs(p.Data)
+	event, raw, err := splitArgs(p.Data)
 	if err != nil || event != "upload" || len(raw) != len(args) {
 		t.Fatalf("SplitArgs = %q, %d args, %v", event, len(raw), err)
 	}
@@ -612,7 +612,7 @@ func BenchmarkEncodeArgs(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if buf, _, err = EncodeArgs(buf[:0], "message", args); err != nil {
+				if buf, _, err = encodeArgs(buf[:0], "message", args); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -628,11 +628,11 @@ func TestArgsConcurrentUse(t *testing.T) {
 		Files: []codecFile{{Name: "f", Data: []byte{2}}},
 		Any:   map[string]any{"k": []byte{3}},
 	}
-	wantData, wantAtts, err := EncodeArgs(nil, "e", []any{value})
+	wantData, wantAtts, err := encodeArgs(nil, "e", []any{value})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, raw, err := SplitArgs(wantData)
+	_, raw, err := splitArgs(wantData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,7 +641,7 @@ func TestArgsConcurrentUse(t *testing.T) {
 	for range workers {
 		go func() {
 			for range rounds {
-				data, atts, err := EncodeArgs(nil, "e", []any{value})
+				data, atts, err := encodeArgs(nil, "e", []any{value})
 				if err != nil || !bytes.Equal(data, wantData) || !reflect.DeepEqual(atts, wantAtts) {
 					errs <- fmt.Errorf("concurrent EncodeArgs = %s, %v, %v", data, atts, err)
 					return
@@ -679,7 +679,7 @@ func TestVariadicHandlerSpreadsArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, atts, err := EncodeArgs(nil, "", out)
+			data, atts, err := encodeArgs(nil, "", out)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,6 @@
 package socketio
 
-// Packet codec for the Socket.IO wire format shared by protocol revisions 4
+// The packet codec for the Socket.IO wire format shared by protocol revisions 4
 // (socket.io-parser 3.x, socket.io-client 2.x) and 5 (socket.io-parser 4.x,
 // socket.io-client 3.x/4.x). Both revisions use the same text encoding:
 //
@@ -21,40 +21,40 @@ import (
 	"sync"
 )
 
-// PacketType is the first character of an encoded packet.
-type PacketType byte
+// packetType is the first character of an encoded packet.
+type packetType byte
 
-// Packet types. PacketConnectError is called "ERROR" in protocol v4; the code
+// Packet types. packetConnectError is called "ERROR" in protocol v4; the code
 // and its use (refusing a namespace connection) are the same.
 const (
-	PacketConnect      PacketType = 0
-	PacketDisconnect   PacketType = 1
-	PacketEvent        PacketType = 2
-	PacketAck          PacketType = 3
-	PacketConnectError PacketType = 4
-	PacketBinaryEvent  PacketType = 5
-	PacketBinaryAck    PacketType = 6
+	packetConnect      packetType = 0
+	packetDisconnect   packetType = 1
+	packetEvent        packetType = 2
+	packetAck          packetType = 3
+	packetConnectError packetType = 4
+	packetBinaryEvent  packetType = 5
+	packetBinaryAck    packetType = 6
 )
 
 var packetTypeNames = [...]string{"CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK"}
 
-func (t PacketType) String() string {
+func (t packetType) String() string {
 	if int(t) < len(packetTypeNames) {
 		return packetTypeNames[t]
 	}
 	return "PacketType(" + strconv.Itoa(int(t)) + ")"
 }
 
-// IsBinary reports whether packets of this type announce binary attachments.
-func (t PacketType) IsBinary() bool { return t == PacketBinaryEvent || t == PacketBinaryAck }
+// isBinary reports whether packets of this type announce binary attachments.
+func (t packetType) isBinary() bool { return t == packetBinaryEvent || t == packetBinaryAck }
 
-// Packet is one decoded Socket.IO packet.
+// packet is one decoded Socket.IO packet.
 //
-// Packets returned by a Decoder alias the messages they were decoded from:
+// Packets returned by a decoder alias the messages they were decoded from:
 // Data points into the text message and Attachments are the binary messages
 // themselves, so callers must not reuse those buffers.
-type Packet struct {
-	Type PacketType
+type packet struct {
+	Type packetType
 	// Namespace is "/" when absent on the wire. For a protocol v4 CONNECT it
 	// may carry a query ("/admin?token=1"); see splitNamespaceQuery.
 	Namespace string
@@ -72,14 +72,14 @@ type Packet struct {
 // Decoding errors. Errors returned by the decoder and the argument functions
 // wrap one of these with detail.
 var (
-	ErrInvalidPacket      = errors.New("socketio: invalid packet")
-	ErrTooManyAttachments = errors.New("socketio: too many binary attachments")
-	ErrUnexpectedBinary   = errors.New("socketio: unexpected binary message")
-	ErrJSONTooDeep        = errors.New("socketio: JSON payload nested too deeply")
-	ErrBadPlaceholder     = errors.New("socketio: bad attachment placeholder")
+	errInvalidPacket      = errors.New("socketio: invalid packet")
+	errTooManyAttachments = errors.New("socketio: too many binary attachments")
+	errUnexpectedBinary   = errors.New("socketio: unexpected binary message")
+	errJSONTooDeep        = errors.New("socketio: JSON payload nested too deeply")
+	errBadPlaceholder     = errors.New("socketio: bad attachment placeholder")
 )
 
-// Decoder limit defaults, used for zero (or negative) DecoderLimits fields.
+// decoder limit defaults, used for zero (or negative) decoderLimits fields.
 // The first two have the values of Config's DefaultMaxAttachments and
 // DefaultMaxJSONDepth.
 const (
@@ -90,15 +90,15 @@ const (
 	// defaultMaxJSONDepth bounds array/object nesting of a payload; the
 	// top-level array of an event counts as depth 1.
 	defaultMaxJSONDepth = 32
-	// DefaultMaxAckID is Number.MAX_SAFE_INTEGER: JavaScript clients keep
+	// defaultMaxAckID is Number.MAX_SAFE_INTEGER: JavaScript clients keep
 	// ack ids in a double, so larger ids cannot have come from one and could
 	// not be echoed back exactly.
-	DefaultMaxAckID int64 = 1<<53 - 1
+	defaultMaxAckID int64 = 1<<53 - 1
 )
 
-// DecoderLimits bounds what one connection's decoder accepts. A zero or
+// decoderLimits bounds what one connection's decoder accepts. A zero or
 // negative field means its default.
-type DecoderLimits struct {
+type decoderLimits struct {
 	// MaxAttachments is the largest attachment count a binary packet may
 	// announce (default 10).
 	MaxAttachments int
@@ -106,11 +106,11 @@ type DecoderLimits struct {
 	// (default 32).
 	MaxJSONDepth int
 	// MaxAckID is the largest acknowledgement id accepted (default
-	// DefaultMaxAckID).
+	// defaultMaxAckID).
 	MaxAckID int64
 }
 
-func (l DecoderLimits) withDefaults() DecoderLimits {
+func (l decoderLimits) withDefaults() decoderLimits {
 	if l.MaxAttachments <= 0 {
 		l.MaxAttachments = defaultMaxAttachments
 	}
@@ -118,12 +118,12 @@ func (l DecoderLimits) withDefaults() DecoderLimits {
 		l.MaxJSONDepth = defaultMaxJSONDepth
 	}
 	if l.MaxAckID <= 0 {
-		l.MaxAckID = DefaultMaxAckID
+		l.MaxAckID = defaultMaxAckID
 	}
 	return l
 }
 
-// Decoder turns the messages of one connection into packets, reassembling
+// decoder turns the messages of one connection into packets, reassembling
 // binary packets from their text part and the binary messages that follow.
 // It is not safe for concurrent use. After any error the decoder has
 // dropped any partial packet and can be fed again, although callers normally
@@ -145,32 +145,32 @@ func (l DecoderLimits) withDefaults() DecoderLimits {
 // the reference parser; it then must not contain placeholders. A namespace
 // runs from "/" to the next "," or, like in the reference parser, to the end
 // of the message. Placeholders in non-binary packets are ordinary data.
-type Decoder struct {
-	limits  DecoderLimits
-	pending *Packet
+type decoder struct {
+	limits  decoderLimits
+	pending *packet
 	want    int
 	scan    jsonScanner
 	used    []bool
 }
 
-// NewDecoder returns a decoder enforcing l (zero fields take defaults).
-func NewDecoder(l DecoderLimits) *Decoder {
-	return &Decoder{limits: l.withDefaults()}
+// newDecoder returns a decoder enforcing l (zero fields take defaults).
+func newDecoder(l decoderLimits) *decoder {
+	return &decoder{limits: l.withDefaults()}
 }
 
 // Reset drops any partially received binary packet.
-func (d *Decoder) Reset() {
+func (d *decoder) Reset() {
 	d.pending = nil
 	d.want = 0
 }
 
-// AddText feeds one text message. It returns the decoded packet, or nil and
+// addText feeds one text message. It returns the decoded packet, or nil and
 // no error when the packet now waits for binary attachments.
-func (d *Decoder) AddText(data []byte) (*Packet, error) {
+func (d *decoder) addText(data []byte) (*packet, error) {
 	if d.pending != nil {
 		missing := d.want - len(d.pending.Attachments)
 		d.Reset()
-		return nil, fmt.Errorf("%w: text message while %d binary attachment(s) are still expected", ErrInvalidPacket, missing)
+		return nil, fmt.Errorf("%w: text message while %d binary attachment(s) are still expected", errInvalidPacket, missing)
 	}
 	p, n, err := d.decodeText(data)
 	if err != nil {
@@ -184,11 +184,11 @@ func (d *Decoder) AddText(data []byte) (*Packet, error) {
 	return p, nil
 }
 
-// AddBinary feeds one binary message, the next attachment of the pending
+// addBinary feeds one binary message, the next attachment of the pending
 // packet. It returns the packet once its last attachment arrived.
-func (d *Decoder) AddBinary(data []byte) (*Packet, error) {
+func (d *decoder) addBinary(data []byte) (*packet, error) {
 	if d.pending == nil {
-		return nil, fmt.Errorf("%w: no binary packet is waiting for attachments", ErrUnexpectedBinary)
+		return nil, fmt.Errorf("%w: no binary packet is waiting for attachments", errUnexpectedBinary)
 	}
 	p := d.pending
 	p.Attachments = append(p.Attachments, data)
@@ -200,12 +200,12 @@ func (d *Decoder) AddBinary(data []byte) (*Packet, error) {
 }
 
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidPacket}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{errInvalidPacket}, args...)...)
 }
 
 // decodeText parses the text part of a packet and returns it with the number
 // of attachments still to come.
-func (d *Decoder) decodeText(data []byte) (*Packet, int, error) {
+func (d *decoder) decodeText(data []byte) (*packet, int, error) {
 	if len(data) == 0 {
 		return nil, 0, invalidf("empty message")
 	}
@@ -213,16 +213,16 @@ func (d *Decoder) decodeText(data []byte) (*Packet, int, error) {
 	if c < '0' || c > '6' {
 		return nil, 0, invalidf("unknown packet type %q", c)
 	}
-	p := &Packet{Type: PacketType(c - '0'), Namespace: "/"}
+	p := &packet{Type: packetType(c - '0'), Namespace: "/"}
 	i := 1
 
 	attachments := 0
-	if p.Type.IsBinary() {
+	if p.Type.isBinary() {
 		start := i
 		for ; i < len(data) && isDigit(data[i]); i++ {
 			attachments = attachments*10 + int(data[i]-'0')
 			if attachments > d.limits.MaxAttachments {
-				return nil, 0, fmt.Errorf("%w: more than %d announced", ErrTooManyAttachments, d.limits.MaxAttachments)
+				return nil, 0, fmt.Errorf("%w: more than %d announced", errTooManyAttachments, d.limits.MaxAttachments)
 			}
 		}
 		if i == start {
@@ -270,23 +270,23 @@ func (d *Decoder) decodeText(data []byte) (*Packet, int, error) {
 	}
 	if p.Data == nil {
 		if attachments > 0 {
-			return nil, 0, fmt.Errorf("%w: %d attachment(s) announced but no payload", ErrBadPlaceholder, attachments)
+			return nil, 0, fmt.Errorf("%w: %d attachment(s) announced but no payload", errBadPlaceholder, attachments)
 		}
 		return p, 0, nil
 	}
 
 	s := &d.scan
 	s.maxDepth = d.limits.MaxJSONDepth
-	s.wantPlaceholders = p.Type.IsBinary()
+	s.wantPlaceholders = p.Type.isBinary()
 	s.attachments = attachments
 	s.collectElems = false
 	if err := s.scan(p.Data); err != nil {
 		return nil, 0, err
 	}
-	if (p.Type == PacketEvent || p.Type == PacketBinaryEvent) && (s.topElems == 0 || s.firstElemKind != kindString) {
+	if (p.Type == packetEvent || p.Type == packetBinaryEvent) && (s.topElems == 0 || s.firstElemKind != kindString) {
 		return nil, 0, invalidf("%s payload must be an array starting with the event name", p.Type)
 	}
-	if p.Type.IsBinary() {
+	if p.Type.isBinary() {
 		if err := d.checkPlaceholderUse(s.placeholders, attachments); err != nil {
 			return nil, 0, err
 		}
@@ -296,35 +296,35 @@ func (d *Decoder) decodeText(data []byte) (*Packet, int, error) {
 
 // checkShape checks what the packet type allows before the payload is
 // scanned; the first payload byte decides the JSON kind of a valid payload.
-func checkShape(p *Packet) error {
+func checkShape(p *packet) error {
 	var first byte
 	if len(p.Data) > 0 {
 		first = p.Data[0]
 	}
 	switch p.Type {
-	case PacketConnect:
+	case packetConnect:
 		if p.HasID {
 			return invalidf("CONNECT with an ack id")
 		}
 		if p.Data != nil && first != '{' {
 			return invalidf("CONNECT payload must be an object")
 		}
-	case PacketDisconnect:
+	case packetDisconnect:
 		if p.HasID || p.Data != nil {
 			return invalidf("DISCONNECT with an ack id or payload")
 		}
-	case PacketConnectError:
+	case packetConnectError:
 		if p.HasID {
 			return invalidf("CONNECT_ERROR with an ack id")
 		}
 		if p.Data != nil && first != '{' && first != '"' {
 			return invalidf("CONNECT_ERROR payload must be an object or a string")
 		}
-	case PacketEvent, PacketBinaryEvent:
+	case packetEvent, packetBinaryEvent:
 		if first != '[' {
 			return invalidf("%s payload must be an array", p.Type)
 		}
-	case PacketAck, PacketBinaryAck:
+	case packetAck, packetBinaryAck:
 		if !p.HasID {
 			return invalidf("%s without an ack id", p.Type)
 		}
@@ -335,7 +335,7 @@ func checkShape(p *Packet) error {
 	return nil
 }
 
-func (d *Decoder) checkPlaceholderUse(refs []placeholderRef, attachments int) error {
+func (d *decoder) checkPlaceholderUse(refs []placeholderRef, attachments int) error {
 	if cap(d.used) < attachments {
 		d.used = make([]bool, attachments)
 	}
@@ -343,24 +343,24 @@ func (d *Decoder) checkPlaceholderUse(refs []placeholderRef, attachments int) er
 	clear(used)
 	for _, r := range refs {
 		if used[r.num] {
-			return fmt.Errorf("%w: attachment %d referenced twice", ErrBadPlaceholder, r.num)
+			return fmt.Errorf("%w: attachment %d referenced twice", errBadPlaceholder, r.num)
 		}
 		used[r.num] = true
 	}
 	if len(refs) != attachments {
-		return fmt.Errorf("%w: %d attachment(s) announced, %d referenced", ErrBadPlaceholder, attachments, len(refs))
+		return fmt.Errorf("%w: %d attachment(s) announced, %d referenced", errBadPlaceholder, attachments, len(refs))
 	}
 	return nil
 }
 
-// AppendPacketText appends the text part of p to dst. For binary types it
+// appendPacketText appends the text part of p to dst. For binary types it
 // announces len(p.Attachments) attachments, which the caller sends as
 // separate binary messages after the text. p must be well formed: a known
 // type, a Namespace that is empty, "/" or starts with "/" and contains no
 // ",", and Data that is valid JSON of the kind the type requires.
-func AppendPacketText(dst []byte, p *Packet) []byte {
+func appendPacketText(dst []byte, p *packet) []byte {
 	dst = append(dst, '0'+byte(p.Type))
-	if p.Type.IsBinary() {
+	if p.Type.isBinary() {
 		dst = strconv.AppendInt(dst, int64(len(p.Attachments)), 10)
 		dst = append(dst, '-')
 	}
@@ -491,7 +491,7 @@ func (s *jsonScanner) scan(data []byte) error {
 		switch c := data[i]; c {
 		case '{', '[':
 			if len(s.stack) >= s.maxDepth {
-				return fmt.Errorf("%w: deeper than %d", ErrJSONTooDeep, s.maxDepth)
+				return fmt.Errorf("%w: deeper than %d", errJSONTooDeep, s.maxDepth)
 			}
 			s.stack = append(s.stack, scanFrame{object: c == '{', start: i})
 			i = skipSpace(data, i+1)
@@ -621,11 +621,11 @@ func (s *jsonScanner) noteValue(top *scanFrame, kind jsonKind, start, end int) {
 // addPlaceholder validates the placeholder object ending at end.
 func (s *jsonScanner) addPlaceholder(data []byte, f *scanFrame, end int) error {
 	if f.members != 2 || f.numEnd == 0 {
-		return fmt.Errorf("%w: placeholder at offset %d must be exactly {\"_placeholder\":true,\"num\":N}", ErrBadPlaceholder, f.start)
+		return fmt.Errorf("%w: placeholder at offset %d must be exactly {\"_placeholder\":true,\"num\":N}", errBadPlaceholder, f.start)
 	}
 	num, ok := placeholderNum(data[f.numStart:f.numEnd], s.attachments)
 	if !ok {
-		return fmt.Errorf("%w: placeholder num %s is not an integer in [0,%d)", ErrBadPlaceholder, data[f.numStart:f.numEnd], s.attachments)
+		return fmt.Errorf("%w: placeholder num %s is not an integer in [0,%d)", errBadPlaceholder, data[f.numStart:f.numEnd], s.attachments)
 	}
 	s.placeholders = append(s.placeholders, placeholderRef{start: f.start, end: end, num: num})
 	return nil

@@ -64,7 +64,7 @@ func fuzzSplitFrames(framed []byte) [][]byte {
 }
 
 func isCodecError(err error) bool {
-	for _, sentinel := range []error{ErrInvalidPacket, ErrTooManyAttachments, ErrUnexpectedBinary, ErrJSONTooDeep, ErrBadPlaceholder} {
+	for _, sentinel := range []error{errInvalidPacket, errTooManyAttachments, errUnexpectedBinary, errJSONTooDeep, errBadPlaceholder} {
 		if errors.Is(err, sentinel) {
 			return true
 		}
@@ -82,8 +82,8 @@ func FuzzDecoder(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text, framed []byte) {
 		bins := fuzzSplitFrames(framed)
-		d := NewDecoder(DecoderLimits{})
-		p, err := d.AddText(text)
+		d := newDecoder(decoderLimits{})
+		p, err := d.addText(text)
 		if err != nil {
 			if !isCodecError(err) {
 				t.Fatalf("AddText(%q): foreign error %v", text, err)
@@ -92,7 +92,7 @@ func FuzzDecoder(f *testing.F) {
 		}
 		used := 0
 		for p == nil && used < len(bins) {
-			if p, err = d.AddBinary(bins[used]); err != nil {
+			if p, err = d.addBinary(bins[used]); err != nil {
 				t.Fatalf("AddBinary while attachments are due: %v", err)
 			}
 			used++
@@ -101,17 +101,17 @@ func FuzzDecoder(f *testing.F) {
 			return // still waiting for attachments
 		}
 		if used < len(bins) {
-			if _, err := d.AddBinary(bins[used]); !errors.Is(err, ErrUnexpectedBinary) {
+			if _, err := d.addBinary(bins[used]); !errors.Is(err, errUnexpectedBinary) {
 				t.Fatalf("binary message after a complete packet: %v", err)
 			}
 		}
 		checkDecodedCodecPacket(t, p)
 
-		text2 := AppendPacketText(nil, p)
-		d2 := NewDecoder(DecoderLimits{})
-		p2, err := d2.AddText(text2)
+		text2 := appendPacketText(nil, p)
+		d2 := newDecoder(decoderLimits{})
+		p2, err := d2.addText(text2)
 		for i := 0; err == nil && p2 == nil && i < len(p.Attachments); i++ {
-			p2, err = d2.AddBinary(p.Attachments[i])
+			p2, err = d2.addBinary(p.Attachments[i])
 		}
 		if err != nil || p2 == nil {
 			t.Fatalf("re-encoded %q (from %q) does not decode: %v", text2, text, err)
@@ -119,24 +119,24 @@ func FuzzDecoder(f *testing.F) {
 		if !codecPacketsEqual(p, p2) {
 			t.Fatalf("round trip changed the packet:\n%+v\n%+v", p, p2)
 		}
-		if text3 := AppendPacketText(nil, p2); !bytes.Equal(text2, text3) {
+		if text3 := appendPacketText(nil, p2); !bytes.Equal(text2, text3) {
 			t.Fatalf("encoding is not stable: %q then %q", text2, text3)
 		}
 	})
 }
 
-func checkDecodedCodecPacket(t *testing.T, p *Packet) {
+func checkDecodedCodecPacket(t *testing.T, p *packet) {
 	t.Helper()
 	if p.Namespace == "" || p.Namespace[0] != '/' || bytes.IndexByte([]byte(p.Namespace), ',') >= 0 {
 		t.Fatalf("bad namespace %q", p.Namespace)
 	}
-	if p.HasID && (p.ID < 0 || p.ID > DefaultMaxAckID) {
+	if p.HasID && (p.ID < 0 || p.ID > defaultMaxAckID) {
 		t.Fatalf("ack id %d out of range", p.ID)
 	}
 	if len(p.Attachments) > defaultMaxAttachments {
 		t.Fatalf("%d attachments", len(p.Attachments))
 	}
-	if !p.Type.IsBinary() && len(p.Attachments) != 0 {
+	if !p.Type.isBinary() && len(p.Attachments) != 0 {
 		t.Fatalf("%s with attachments", p.Type)
 	}
 	if p.Data != nil && !json.Valid(p.Data) {
@@ -144,17 +144,17 @@ func checkDecodedCodecPacket(t *testing.T, p *Packet) {
 	}
 	var args []json.RawMessage
 	switch p.Type {
-	case PacketEvent, PacketBinaryEvent:
+	case packetEvent, packetBinaryEvent:
 		var err error
-		if _, args, err = SplitArgs(p.Data); err != nil {
+		if _, args, err = splitArgs(p.Data); err != nil {
 			t.Fatalf("accepted event payload %q that SplitArgs rejects: %v", p.Data, err)
 		}
-	case PacketAck, PacketBinaryAck:
+	case packetAck, packetBinaryAck:
 		var err error
 		if !p.HasID {
 			t.Fatal("ack without id")
 		}
-		if args, err = SplitAckArgs(p.Data); err != nil {
+		if args, err = splitAckArgs(p.Data); err != nil {
 			t.Fatalf("accepted ack payload %q that SplitAckArgs rejects: %v", p.Data, err)
 		}
 	}
@@ -168,7 +168,7 @@ func checkDecodedCodecPacket(t *testing.T, p *Packet) {
 	}
 }
 
-func codecPacketsEqual(a, b *Packet) bool {
+func codecPacketsEqual(a, b *packet) bool {
 	if a.Type != b.Type || a.Namespace != b.Namespace || a.HasID != b.HasID || a.ID != b.ID ||
 		!bytes.Equal(a.Data, b.Data) || (a.Data == nil) != (b.Data == nil) || len(a.Attachments) != len(b.Attachments) {
 		return false
@@ -199,7 +199,7 @@ var fuzzBindTypes = []reflect.Type{
 
 // FuzzBindArg binds arbitrary JSON to a range of parameter types with up to
 // four attachments. It must never panic, must return a value of the
-// requested type, and a value bound to any must survive EncodeArgs and
+// requested type, and a value bound to any must survive encodeArgs and
 // binding again unchanged.
 func FuzzBindArg(f *testing.F) {
 	f.Add([]byte(`{"_placeholder":true,"num":0}`), uint8(1), uint8(0))
@@ -230,11 +230,11 @@ func FuzzBindArg(f *testing.F) {
 		if typ != reflect.TypeFor[any]() {
 			return
 		}
-		data, atts2, err := EncodeArgs(nil, "", []any{v.Interface()})
+		data, atts2, err := encodeArgs(nil, "", []any{v.Interface()})
 		if err != nil {
 			t.Fatalf("re-encoding %#v: %v", v.Interface(), err)
 		}
-		args, err := SplitAckArgs(data)
+		args, err := splitAckArgs(data)
 		if err != nil || len(args) != 1 {
 			t.Fatalf("SplitAckArgs(%s) = %d args, %v", data, len(args), err)
 		}
@@ -269,7 +269,7 @@ func FuzzScanJSON(f *testing.F) {
 		switch {
 		case syntaxErr != nil && err == nil:
 			t.Fatalf("scan(%q) with placeholders accepted invalid JSON", data)
-		case syntaxErr == nil && err != nil && !errors.Is(err, ErrBadPlaceholder):
+		case syntaxErr == nil && err != nil && !errors.Is(err, errBadPlaceholder):
 			t.Fatalf("scan(%q) with placeholders: %v", data, err)
 		}
 		if err != nil {

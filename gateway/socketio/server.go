@@ -12,12 +12,14 @@ import (
 	"path"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/internal/jsonstr"
 )
 
 // Config holds the Socket.IO settings and the engine's.
@@ -57,7 +59,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *engineio.Server
-	limits DecoderLimits
+	limits decoderLimits
 
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
@@ -67,6 +69,9 @@ type Server struct {
 
 	// unhandled counts events no handler was registered for.
 	unhandled atomic.Uint64
+
+	// decoders are the clients' decoders between packets.
+	decoders sync.Pool
 }
 
 type namespace struct {
@@ -100,8 +105,9 @@ func NewServer(cfg Config) *Server {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		namespaces: make(map[string]*namespace),
-		limits:     DecoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
+		limits:     decoderLimits{MaxAttachments: cfg.MaxAttachments, MaxJSONDepth: cfg.MaxJSONDepth},
 	}
+	s.decoders.New = func() any { return newDecoder(s.limits) }
 	s.namespace("/")
 	s.engine = engineio.NewServer(cfg.Engine, (*engineHandler)(s))
 	return s
@@ -268,7 +274,7 @@ func (s *Server) NewBroadcast(ns, event string, args ...any) (*Broadcast, error)
 // sockets (protocol v4, or recovery off) receive the plain event.
 func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Broadcast, error) {
 	ns = normalizeNamespace(ns)
-	data, attachments, err := EncodeArgs(nil, event, args)
+	data, attachments, err := encodeArgs(nil, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
 	}
@@ -286,28 +292,28 @@ func (s *Server) NewOffsetBroadcast(ns, event, offset string, args ...any) (*Bro
 	}
 	// The arguments are encoded once: the offset version is the same JSON
 	// array with one more element.
-	p := Packet{Type: PacketEvent, Namespace: ns, Data: data}
-	plain := AppendPacketText(nil, &p)
+	p := packet{Type: packetEvent, Namespace: ns, Data: data}
+	plain := appendPacketText(nil, &p)
 	withOffset := make([]byte, 0, len(plain)+len(offset)+3)
 	withOffset = append(withOffset, plain[:len(plain)-1]...)
-	withOffset = appendJSONString(append(withOffset, ','), offset)
+	withOffset = jsonstr.Append(append(withOffset, ','), offset)
 	withOffset = append(withOffset, ']')
 	return &Broadcast{namespace: ns, msg: engineio.NewMessage(plain, nil), withOffset: engineio.NewMessage(withOffset, nil)}, nil
 }
 
 func encodeEvent(ns, event string, ackID int64, args []any) (*engineio.Message, error) {
-	data, attachments, err := EncodeArgs(nil, event, args)
+	data, attachments, err := encodeArgs(nil, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("socketio: encode %q: %w", event, err)
 	}
-	p := Packet{Type: PacketEvent, Namespace: ns, Data: data, Attachments: attachments}
+	p := packet{Type: packetEvent, Namespace: ns, Data: data, Attachments: attachments}
 	if len(attachments) > 0 {
-		p.Type = PacketBinaryEvent
+		p.Type = packetBinaryEvent
 	}
 	if ackID >= 0 {
 		p.ID, p.HasID = ackID, true
 	}
-	return engineio.NewMessage(AppendPacketText(nil, &p), attachments), nil
+	return engineio.NewMessage(appendPacketText(nil, &p), attachments), nil
 }
 
 func newSocketID() string {
@@ -320,14 +326,41 @@ func newSocketID() string {
 
 // client is the Socket.IO state of one engine session.
 type client struct {
-	server  *Server
-	sess    *engineio.Session
-	decoder *Decoder // used only from the session's dispatch, which is serial
+	server *Server
+	sess   *engineio.Session
+	// decoder is held only while a binary packet waits for attachments;
+	// otherwise it goes back to the server's pool, so an idle client holds
+	// none. Used only from the session's dispatch, which is serial.
+	decoder *decoder
 
-	mu           sync.Mutex
-	sockets      map[string]*conn
+	mu sync.Mutex
+	// sockets is one per namespace connected: a client has one or two, so
+	// a slice is both smaller and faster than a map.
+	sockets      []*conn
 	connectTimer *time.Timer
 	closed       bool
+}
+
+// socketLocked is the client's socket on namespace ns. Caller holds c.mu.
+func (c *client) socketLocked(ns string) *conn {
+	for _, k := range c.sockets {
+		if k.ns.name == ns {
+			return k
+		}
+	}
+	return nil
+}
+
+// removeLocked forgets k and reports whether it was the client's. Caller
+// holds c.mu.
+func (c *client) removeLocked(k *conn) bool {
+	for i, x := range c.sockets {
+		if x == k {
+			c.sockets = slices.Delete(c.sockets, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // engineHandler adapts Server to engineio.Handler without exporting the methods.
@@ -335,7 +368,7 @@ type engineHandler Server
 
 func (h *engineHandler) OnOpen(sess *engineio.Session) {
 	s := (*Server)(h)
-	c := &client{server: s, sess: sess, decoder: NewDecoder(s.limits), sockets: make(map[string]*conn, 1)}
+	c := &client{server: s, sess: sess}
 	sess.SetData(c)
 	if s.observer != nil {
 		s.observer.SessionOpened(sess.ID(), sess.Transport())
@@ -365,12 +398,22 @@ func (h *engineHandler) OnMessage(sess *engineio.Session, data []byte, binary bo
 	if o := c.server.observer; o != nil {
 		o.MessageReceived(sess.ID(), len(data))
 	}
-	var p *Packet
+	d := c.decoder
+	if d == nil {
+		d = c.server.decoders.Get().(*decoder)
+	}
+	var p *packet
 	var err error
 	if binary {
-		p, err = c.decoder.AddBinary(data)
+		p, err = d.addBinary(data)
 	} else {
-		p, err = c.decoder.AddText(data)
+		p, err = d.addText(data)
+	}
+	if d.pending == nil {
+		c.decoder = nil
+		c.server.decoders.Put(d)
+	} else {
+		c.decoder = d
 	}
 	if err != nil {
 		c.server.log.Debug("socketio: protocol error", "sid", sess.ID(), "err", err)
@@ -392,11 +435,8 @@ func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 	}
-	socks := make([]*conn, 0, len(c.sockets))
-	for _, k := range c.sockets {
-		socks = append(socks, k)
-	}
-	clear(c.sockets)
+	socks := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	for _, k := range socks {
 		k.onClosed(reason)
@@ -409,9 +449,9 @@ func (h *engineHandler) OnClose(sess *engineio.Session, reason string) {
 // dispatch routes a complete packet. A packet for a namespace the client has
 // not joined, a second CONNECT or a client-sent CONNECT_ERROR is a protocol
 // violation and closes the session, as socket.io does.
-func (c *client) dispatch(p *Packet) {
+func (c *client) dispatch(p *packet) {
 	switch p.Type {
-	case PacketConnect:
+	case packetConnect:
 		name, _ := splitNamespaceQuery(p.Namespace)
 		if c.socket(name) != nil {
 			if c.sess.Protocol() == engineio.ProtocolV3 && name == "/" {
@@ -421,23 +461,23 @@ func (c *client) dispatch(p *Packet) {
 			return
 		}
 		c.connect(name, p.Data)
-	case PacketDisconnect:
+	case packetDisconnect:
 		c.mu.Lock()
-		k := c.sockets[p.Namespace]
-		delete(c.sockets, p.Namespace)
+		k := c.socketLocked(p.Namespace)
+		c.removeLocked(k)
 		c.mu.Unlock()
 		if k == nil {
 			c.protocolError("disconnect from a namespace not joined")
 			return
 		}
 		k.onClosed(ReasonClientNamespaceDisconnect)
-	case PacketEvent, PacketBinaryEvent, PacketAck, PacketBinaryAck:
+	case packetEvent, packetBinaryEvent, packetAck, packetBinaryAck:
 		k := c.socket(p.Namespace)
 		if k == nil {
 			c.protocolError("packet for a namespace not joined: " + p.Namespace)
 			return
 		}
-		if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+		if p.Type == packetEvent || p.Type == packetBinaryEvent {
 			k.onEvent(p)
 		} else {
 			k.onAck(p)
@@ -455,11 +495,11 @@ func (c *client) protocolError(why string) {
 func (c *client) socket(ns string) *conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[ns]
+	return c.socketLocked(ns)
 }
 
-func (c *client) send(p *Packet) {
-	c.sess.Send(engineio.NewMessage(AppendPacketText(nil, p), p.Attachments))
+func (c *client) send(p *packet) {
+	c.sess.Send(engineio.NewMessage(appendPacketText(nil, p), p.Attachments))
 }
 
 // connect joins a namespace: refused with CONNECT_ERROR for an unknown one or
@@ -474,19 +514,12 @@ func (c *client) connect(name string, auth []byte) {
 		return
 	}
 	c.mu.Lock()
-	if c.closed || c.sockets[name] != nil {
+	if c.closed || c.socketLocked(name) != nil {
 		c.mu.Unlock()
 		return
 	}
 	c.mu.Unlock()
 
-	handshake := Handshake{
-		Query:    c.sess.Query(),
-		Header:   c.sess.Header(),
-		Auth:     auth,
-		Time:     time.Now(),
-		Protocol: c.sess.Protocol(),
-	}
 	s.mu.RLock()
 	onConnect, onRecover := ns.onConnect, ns.onRecover
 	s.mu.RUnlock()
@@ -497,16 +530,17 @@ func (c *client) connect(name string, auth []byte) {
 		id = name + "#" + id
 	}
 	k := &conn{
-		id:        id,
-		ns:        ns,
-		client:    c,
-		pending:   []*engineio.Message{},
-		handshake: handshake,
+		id:          id,
+		ns:          ns,
+		client:      c,
+		pending:     []*engineio.Message{},
+		auth:        auth,
+		connectedAt: time.Now(),
 	}
 	if v5 && onRecover != nil {
 		k.pid = newSocketID()
 		if req, ok := recoveryRequest(auth); ok {
-			req.Handshake = handshake
+			req.Handshake = k.Handshake()
 			var granted Recovered
 			var ok bool
 			err := k.safely("recover", func() error { granted, ok = onRecover(req); return nil })
@@ -530,10 +564,10 @@ func (c *client) connect(name string, auth []byte) {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
 	}
-	c.sockets[name] = k
+	c.sockets = append(c.sockets, k)
 	c.mu.Unlock()
 
-	reply := Packet{Type: PacketConnect, Namespace: name}
+	reply := packet{Type: packetConnect, Namespace: name}
 	if v5 {
 		reply.Data = connectReply(k.id, k.pid)
 	}
@@ -552,9 +586,9 @@ func (c *client) connect(name string, auth []byte) {
 // connectReply is the v5 CONNECT payload: {"sid":...} and, with recovery,
 // the private id as socket.io 4.6+ sends it.
 func connectReply(sid, pid string) []byte {
-	out := append([]byte(`{"sid":`), appendJSONString(nil, sid)...)
+	out := append([]byte(`{"sid":`), jsonstr.Append(nil, sid)...)
 	if pid != "" {
-		out = append(append(out, `,"pid":`...), appendJSONString(nil, pid)...)
+		out = append(append(out, `,"pid":`...), jsonstr.Append(nil, pid)...)
 	}
 	return append(out, '}')
 }
@@ -584,9 +618,9 @@ func recoveryRequest(auth []byte) (RecoveryRequest, bool) {
 	return req, true
 }
 
-func connectError(ns, message string, v5 bool) *Packet {
-	p := &Packet{Type: PacketConnectError, Namespace: ns}
-	quoted, _ := jsonString(message)
+func connectError(ns, message string, v5 bool) *packet {
+	p := &packet{Type: packetConnectError, Namespace: ns}
+	quoted := jsonstr.Append(nil, message)
 	if v5 {
 		p.Data = append(append([]byte(`{"message":`), quoted...), '}')
 	} else {
@@ -597,10 +631,13 @@ func connectError(ns, message string, v5 bool) *Packet {
 
 // conn is one socket: a client connected to one namespace.
 type conn struct {
-	id        string
-	ns        *namespace
-	client    *client
-	handshake Handshake
+	id     string
+	ns     *namespace
+	client *client
+	// auth and connectedAt are the socket's part of its Handshake; the
+	// session's part is parsed when asked for.
+	auth        json.RawMessage
+	connectedAt time.Time
 	// pid is the private id of a socket with connection state recovery;
 	// recovered and recoveryState say whether OnRecover granted it.
 	pid           string
@@ -615,12 +652,15 @@ type conn struct {
 	value   any
 }
 
-func (k *conn) ID() string           { return k.id }
-func (k *conn) SessionID() string    { return k.client.sess.ID() }
-func (k *conn) Namespace() string    { return k.ns.name }
-func (k *conn) RemoteAddr() string   { return k.client.sess.RemoteAddr() }
-func (k *conn) Handshake() Handshake { return k.handshake }
-func (k *conn) PID() string          { return k.pid }
+func (k *conn) ID() string         { return k.id }
+func (k *conn) SessionID() string  { return k.client.sess.ID() }
+func (k *conn) Namespace() string  { return k.ns.name }
+func (k *conn) RemoteAddr() string { return k.client.sess.RemoteAddr() }
+func (k *conn) Handshake() Handshake {
+	s := k.client.sess
+	return Handshake{Query: s.Query(), Header: s.Header(), Auth: k.auth, Time: k.connectedAt, Protocol: s.Protocol()}
+}
+func (k *conn) PID() string { return k.pid }
 func (k *conn) Recovered() (any, bool) {
 	return k.recoveryState, k.recovered
 }
@@ -702,11 +742,10 @@ func (k *conn) Send(b *Broadcast) error {
 func (k *conn) Close() error {
 	c := k.client
 	c.mu.Lock()
-	if c.sockets[k.ns.name] != k {
+	if !c.removeLocked(k) {
 		c.mu.Unlock()
 		return nil
 	}
-	delete(c.sockets, k.ns.name)
 	c.mu.Unlock()
 	k.mu.Lock()
 	pending := k.pending
@@ -715,7 +754,7 @@ func (k *conn) Close() error {
 	for _, m := range pending {
 		c.sess.Send(m)
 	}
-	c.send(&Packet{Type: PacketDisconnect, Namespace: k.ns.name})
+	c.send(&packet{Type: packetDisconnect, Namespace: k.ns.name})
 	k.onClosed(ReasonServerNamespaceDisconnect)
 	return nil
 }
@@ -740,8 +779,8 @@ func (k *conn) onClosed(reason string) {
 	}
 }
 
-func (k *conn) onEvent(p *Packet) {
-	event, args, err := SplitArgs(p.Data)
+func (k *conn) onEvent(p *packet) {
+	event, args, err := splitArgs(p.Data)
 	if err != nil || reservedEvents[event] {
 		k.client.protocolError("invalid event payload")
 		return
@@ -768,19 +807,19 @@ func (k *conn) onEvent(p *Packet) {
 	if err != nil || !p.HasID || !h.acknowledges {
 		return
 	}
-	data, attachments, err := EncodeArgs(nil, "", results)
+	data, attachments, err := encodeArgs(nil, "", results)
 	if err != nil {
 		k.client.server.log.Error("socketio: cannot encode ack", "event", event, "err", err)
 		return
 	}
-	reply := Packet{Type: PacketAck, Namespace: k.ns.name, ID: p.ID, HasID: true, Data: data, Attachments: attachments}
+	reply := packet{Type: packetAck, Namespace: k.ns.name, ID: p.ID, HasID: true, Data: data, Attachments: attachments}
 	if len(attachments) > 0 {
-		reply.Type = PacketBinaryAck
+		reply.Type = packetBinaryAck
 	}
-	k.queue(engineio.NewMessage(AppendPacketText(nil, &reply), attachments))
+	k.queue(engineio.NewMessage(appendPacketText(nil, &reply), attachments))
 }
 
-func (k *conn) onAck(p *Packet) {
+func (k *conn) onAck(p *packet) {
 	if !p.HasID {
 		return
 	}
@@ -791,7 +830,7 @@ func (k *conn) onAck(p *Packet) {
 	if cb == nil {
 		return
 	}
-	args, err := SplitAckArgs(p.Data)
+	args, err := splitAckArgs(p.Data)
 	if err != nil {
 		k.client.protocolError("invalid ack payload")
 		return

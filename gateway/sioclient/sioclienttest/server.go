@@ -37,6 +37,9 @@ type Options struct {
 	Rooms []string
 	// Logger receives the server's logs (default: discarded).
 	Logger *slog.Logger
+	// EventRate is each socket's event budget (gateway.Config.EventRate);
+	// 0 or negative: unlimited.
+	EventRate float64
 }
 
 // Server is a running chat server.
@@ -64,9 +67,13 @@ func Start(tb testing.TB, opts Options) *Server {
 		Engine: engineio.Config{PingInterval: opts.PingInterval, PingTimeout: opts.PingTimeout, Logger: logger},
 		Logger: logger,
 	})
-	// Client tests and load runs send as fast as they can: the per-socket
-	// event budget meant for browsers is lifted.
-	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: opts.Delivery, Sessions: store, EventRate: -1}, logger)
+	// Client tests and load runs send as fast as they can: unless a test
+	// sets one, the per-socket event budget meant for browsers is lifted.
+	eventRate := opts.EventRate
+	if eventRate == 0 {
+		eventRate = -1
+	}
+	gw, err := gateway.New(context.Background(), svc, gateway.Config{Delivery: opts.Delivery, Sessions: store, EventRate: eventRate}, logger)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS } from './chromium.mjs';
-import { CONTROL_URL, SIO_URL, waitForSessions, withDeadline } from '../test/lib.mjs';
+import { CONTROL_URL, REAP_MS, SIO_URL, waitForSessions, withDeadline } from '../test/lib.mjs';
 
 const PAGE_TIMEOUT_MS = 45000;
-const SESSION_REAP_MS = 15000;
+const SESSION_REAP_MS = REAP_MS;
 
 const GENERATIONS = [
   { gen: 2, version: /^2\.5\.0$/ },
@@ -57,7 +57,7 @@ describe('browser (chromium)', () => {
 
   for (const { gen, version } of GENERATIONS) {
     for (const transport of TRANSPORTS) {
-      test(`socket.io-client ${gen}.x over ${transport.name}`, { timeout: PAGE_TIMEOUT_MS + 10000 }, async (t) => {
+      test(`socket.io-client ${gen}.x over ${transport.name}`, { timeout: PAGE_TIMEOUT_MS + SESSION_REAP_MS + 10000 }, async (t) => {
         const page = await context.newPage();
         const pageErrors = [];
         const polls = []; // Engine.IO polling requests, to prove which framing was used
@@ -123,7 +123,8 @@ describe('browser (chromium)', () => {
           await page.close();
         }
         // A page closed while its close packet was in flight leaves a
-        // session the server's heartbeat (2 s + 3 s in the harness) reaps.
+        // session the server's heartbeat reaps (REAP_MS), unless the page
+        // had a poll pending, whose abort ends the session at once.
         await waitForSessions(0, SESSION_REAP_MS);
       });
     }

@@ -2,12 +2,12 @@
 // 'connect'. Catches lost sessions and lost packets under a thundering herd.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SIO_URL, generations, resetStats, stats, waitForSessions, withDeadline } from './lib.mjs';
+import { REAP_MS, SIO_URL, generations, resetStats, stats, waitForSessions, withDeadline } from './lib.mjs';
 
 const CLIENTS = 200;
 const ROUNDS = 5;
 const ROUND_DEADLINE_MS = 30000;
-const DRAIN_DEADLINE_MS = 15000;
+const DRAIN_DEADLINE_MS = REAP_MS;
 
 // runRound connects CLIENTS clients of gen at once on default transports
 // and resolves with what every client observed.

@@ -21,6 +21,10 @@ export const CONTROL_URL = requiredEnv('CONTROL_URL');
 // Every wait in these tests is bounded by one of these.
 export const WAIT_MS = 5000;
 export const RESTART_WAIT_MS = 15000;
+// REAP_MS bounds a wait for sessions to drain when a client may have been
+// torn down between two of its requests, so that only the server's
+// heartbeat (5 s + 20 s in the harness, server_test.go) can end its session.
+export const REAP_MS = 40000;
 
 export const generations = [
   {

@@ -1,0 +1,242 @@
+//go:build linux
+
+package engineio
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// The WebSocket read side on Linux: connections wait for data in an epoll
+// set of our own instead of each in a goroutine blocked in Read, so an idle
+// connection costs no goroutine, no stack and no read buffer (README,
+// "Reading WebSockets without a goroutine per connection").
+//
+// The epoll descriptor is itself waited on through the Go runtime's
+// netpoller (an epoll descriptor is readable while it has events), so the
+// poller goroutine parks like any network read: no thread is blocked in
+// epoll_wait, and the scheduler, timers and other sockets carry on as
+// before. The sockets stay registered with the runtime too, which does
+// their writes.
+
+// pollers are shared by every Server of the process: at most GOMAXPROCS of
+// them, each started by its first connection and stopped when its last
+// one leaves, so a process without WebSockets runs none.
+var pollers struct {
+	mu   sync.Mutex
+	list []*poller
+	next int
+}
+
+// pollerReadSize is the read buffer of a poller: one per poller, not per
+// connection.
+const pollerReadSize = 64 << 10
+
+// pollerEvents is how many events one epoll_wait returns at most.
+const pollerEvents = 256
+
+// poller is one epoll set and the goroutine that reads its ready
+// connections.
+type poller struct {
+	epfd int
+	file *os.File // epfd, registered with the runtime's netpoller
+	rc   syscall.RawConn
+
+	// Registered connections, by slot; the event's data carries the slot
+	// and its generation, so an event for a connection that left is not
+	// mistaken for the next one in its slot. Guarded by pollers.mu.
+	conns []*wsConn
+	gens  []int32
+	free  []int32
+	count int
+
+	// Owned by the poller goroutine.
+	events []syscall.EpollEvent
+	ready  int
+	waitFn func(fd uintptr) bool
+	rd     *fdReader
+}
+
+// pickPoller registers ws with a poller. It reports false when epoll is
+// unavailable; the caller then reads with a goroutine.
+func pickPoller(ws *wsConn) bool {
+	if ws.rc == nil {
+		return false
+	}
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	if len(pollers.list) == 0 {
+		pollers.list = make([]*poller, max(runtime.GOMAXPROCS(0), 1))
+	}
+	i := pollers.next % len(pollers.list)
+	pollers.next++
+	p := pollers.list[i]
+	if p == nil {
+		var err error
+		if p, err = newPoller(); err != nil {
+			return false
+		}
+		pollers.list[i] = p
+		go p.run()
+	}
+	slot := p.register(ws)
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: slot, Pad: p.gens[slot]}
+	var ctlErr error
+	if err := ws.rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
+		p.unregisterLocked(ws, i)
+		return false
+	}
+	return true
+}
+
+// epollET is EPOLLET as the uint32 of EpollEvent.Events.
+const epollET = 1 << 31
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	// Non-blocking, so that os.NewFile registers it with the netpoller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(epfd), "engineio-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &poller{epfd: epfd, file: f, rc: rc, events: make([]syscall.EpollEvent, pollerEvents), rd: newFDReader(pollerReadSize)}
+	p.waitFn = p.wait
+	return p, nil
+}
+
+// register gives ws a slot. Caller holds pollers.mu.
+func (p *poller) register(ws *wsConn) int32 {
+	var slot int32
+	if n := len(p.free); n > 0 {
+		slot = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		slot = int32(len(p.conns))
+		p.conns = append(p.conns, nil)
+		p.gens = append(p.gens, 0)
+	}
+	p.conns[slot] = ws
+	p.gens[slot]++
+	p.count++
+	ws.poller, ws.slot = p, slot
+	return slot
+}
+
+// unregister takes ws out of its poller; a poller left without connections
+// stops. The socket itself is closed by the caller, which also takes it out
+// of the epoll set; the explicit removal here spares a closed socket's late
+// events.
+func (p *poller) unregister(ws *wsConn) {
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	for i, q := range pollers.list {
+		if q == p {
+			p.unregisterLocked(ws, i)
+			return
+		}
+	}
+}
+
+func (p *poller) unregisterLocked(ws *wsConn, index int) {
+	if ws.poller != p || p.conns[ws.slot] != ws {
+		return
+	}
+	_ = ws.rc.Control(func(fd uintptr) { syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
+	p.conns[ws.slot] = nil
+	p.free = append(p.free, ws.slot)
+	ws.poller = nil
+	p.count--
+	if p.count == 0 {
+		// Ends run's wait; a later connection starts a new poller.
+		pollers.list[index] = nil
+		p.file.Close()
+	}
+}
+
+func (p *poller) lookup(slot, gen int32) *wsConn {
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	if slot < 0 || int(slot) >= len(p.conns) || p.gens[slot] != gen {
+		return nil
+	}
+	return p.conns[slot]
+}
+
+// wait collects ready events without blocking, and asks the netpoller to
+// wait for more when there are none.
+func (p *poller) wait(uintptr) bool {
+	n, err := syscall.EpollWait(p.epfd, p.events, 0)
+	if err == syscall.EINTR {
+		p.ready = 0
+		return true
+	}
+	if n <= 0 {
+		return false
+	}
+	p.ready = n
+	return true
+}
+
+// run reads the connections that have data until the poller is closed.
+func (p *poller) run() {
+	for {
+		p.ready = 0
+		if err := p.rc.Read(p.waitFn); err != nil {
+			return // closed: no connection left
+		}
+		for _, ev := range p.events[:p.ready] {
+			if ws := p.lookup(ev.Fd, ev.Pad); ws != nil {
+				ws.readReady(p.rd)
+			}
+		}
+	}
+}
+
+// fdReader reads a socket through its RawConn, which keeps the descriptor
+// from being closed and reused during the read. readFn is bound once so
+// that a read allocates nothing.
+type fdReader struct {
+	buf    []byte
+	n      int
+	err    error
+	readFn func(fd uintptr)
+}
+
+func newFDReader(size int) *fdReader {
+	r := &fdReader{buf: make([]byte, size)}
+	r.readFn = r.readFD
+	return r
+}
+
+func (r *fdReader) readFD(fd uintptr) {
+	r.n, r.err = syscall.Read(int(fd), r.buf)
+	if r.n < 0 {
+		r.n = 0
+	}
+}
+
+func (r *fdReader) read(rc syscall.RawConn) (int, error) {
+	r.n, r.err = 0, nil
+	if err := rc.Control(r.readFn); err != nil {
+		return 0, err
+	}
+	return r.n, r.err
+}
+
+// isWouldBlock reports a read that found no data.
+func isWouldBlock(err error) bool { return err == syscall.EAGAIN }
+
+// resumeReaders are the buffers of readers that resume a paused
+// connection outside the poller goroutine.
+var resumeReaders = sync.Pool{New: func() any { return newFDReader(16 << 10) }}
