@@ -5,7 +5,7 @@ BIN     := bin/chatserver
 
 .PHONY: run build test setup vet unit fmt lint conformance-server clean bench bench-full
 
-# The server is built as deploy/Dockerfile builds it: pure Go, so a static
+# The server is built as cmd/chatserver/deploy/Dockerfile builds it: pure Go, so a static
 # binary without cgo, and -trimpath. The process tests build it the same
 # way (cmd/chatserver/process_test.go), so all of them share one build.
 SERVER_BUILD := CGO_ENABLED=0 $(GO)

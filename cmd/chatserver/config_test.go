@@ -16,7 +16,7 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
-	"chatgateway/memtrim"
+	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/rooms"
 	"chatgateway/rooms/sqlitestore"
 )

@@ -24,7 +24,7 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-const deployDir = "../../deploy"
+const deployDir = "deploy"
 
 func readDeployFile(t *testing.T, name string) string {
 	t.Helper()
@@ -110,7 +110,7 @@ func TestDockerfileBuildsAStaticBinary(t *testing.T) {
 	}
 }
 
-// compose is the part of deploy/compose.yaml these checks read.
+// compose is the part of cmd/chatserver/deploy/compose.yaml these checks read.
 type compose struct {
 	Services map[string]struct {
 		Image       string            `yaml:"image"`
@@ -140,7 +140,7 @@ func TestComposeSettings(t *testing.T) {
 		t.Fatal("no nginx service")
 	}
 	if !slices.Contains(nginx.Volumes, "./nginx.conf:/etc/nginx/nginx.conf:ro") {
-		t.Errorf("nginx does not mount deploy/nginx.conf: %v", nginx.Volumes)
+		t.Errorf("nginx does not mount cmd/chatserver/deploy/nginx.conf: %v", nginx.Volumes)
 	}
 	if !slices.Contains(nginx.Ports, "3000:80") || !strings.Contains(readDeployFile(t, "nginx.conf"), "listen 80;") {
 		t.Errorf("nginx publishes %v; nginx.conf must listen on the published container port", nginx.Ports)
@@ -161,8 +161,8 @@ func TestComposeSettings(t *testing.T) {
 			continue
 		}
 		nodes = append(nodes, name)
-		if svc.Build.Context != ".." || svc.Build.Dockerfile != "deploy/Dockerfile" {
-			t.Errorf("%s: built from %s/%s, want ../deploy/Dockerfile", name, svc.Build.Context, svc.Build.Dockerfile)
+		if svc.Build.Context != "../../.." || svc.Build.Dockerfile != "cmd/chatserver/deploy/Dockerfile" {
+			t.Errorf("%s: built from %s/%s, want the repository root and cmd/chatserver/deploy/Dockerfile", name, svc.Build.Context, svc.Build.Dockerfile)
 		}
 		cfg := loadEnv(t, "compose service "+name, svc.Environment)
 		spec, err := parseStore(cfg.Store)

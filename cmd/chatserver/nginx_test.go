@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"chatgateway/deploy/nginxtest"
+	"chatgateway/cmd/chatserver/deploy/nginxtest"
 	"chatgateway/gateway/interop/nodetest"
 	"chatgateway/rooms/redisstore/redistest"
 )
@@ -24,7 +24,7 @@ import (
 const stickyScript = "lb/sticky.lb.mjs"
 
 // TestStickyNginx is issue 11's item 8: Debian's nginx, started here on
-// loopback with the project's own deploy/nginx.conf, in front of two nodes
+// loopback with the project's own cmd/chatserver/deploy/nginx.conf, in front of two nodes
 // on one real Redis. socket.io-client 2.5 and 4.8 connect through it on
 // their default transports (polling, then WebSocket), two on each node;
 // their messages cross nodes; node A is killed and its clients recover
@@ -38,7 +38,7 @@ func TestStickyNginx(t *testing.T) {
 	env := []string{
 		"STORE=" + redis.URL(0),
 		"HEARTBEAT_INTERVAL=" + clusterHeartbeat.String(), "NODE_TTL=" + clusterNodeTTL.String(),
-		// As deploy/compose.yaml trusts its nginx.
+		// As cmd/chatserver/deploy/compose.yaml trusts its nginx.
 		"TRUSTED_PROXIES=127.0.0.1/32",
 	}
 	nodes := map[string]*serverProcess{

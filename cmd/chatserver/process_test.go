@@ -47,7 +47,7 @@ func serverBinary(t *testing.T) string {
 			return
 		}
 		builtBinary = filepath.Join(dir, "chatserver")
-		// As the Makefile and deploy/Dockerfile build it: the tests run the
+		// As the Makefile and cmd/chatserver/deploy/Dockerfile build it: the tests run the
 		// binary that ships, and share its build.
 		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBinary, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -5,7 +5,7 @@
 #   - Debian's redis-server, which the Redis store and multi-node tests start
 #     themselves on random loopback ports (no service is left running)
 #   - Debian's nginx, which the sticky load-balancer test starts itself on
-#     loopback with deploy/nginx.conf (no service is left running)
+#     loopback with cmd/chatserver/deploy/nginx.conf (no service is left running)
 #   - the pinned npm packages in node/, from package-lock.json via `npm ci`
 set -euo pipefail
 

@@ -223,7 +223,7 @@ func (fakeCount) Stats() (fromOthers, lost uint64) { return 0, 0 }
 // TestDashboardQueriesExistingMetrics: every metric the shipped Grafana
 // dashboard queries is one this server exports.
 func TestDashboardQueriesExistingMetrics(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "chat-dashboard.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "cmd", "chatserver", "deploy", "grafana", "chat-dashboard.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Issue 11, item 8: socket.io-client 2.5 and 4.8 on their default
 // transports (long-polling, then the upgrade to WebSocket) through nginx
-// running deploy/nginx.conf, in front of two chatserver nodes on one Redis.
+// running cmd/chatserver/deploy/nginx.conf, in front of two chatserver nodes on one Redis.
 // Sticky balancing keeps every request of a session on its node; messages
 // cross nodes; when node A is killed, its clients reconnect through nginx to
 // node B and get their room back (2.x: from the io cookie, 4.x: connection

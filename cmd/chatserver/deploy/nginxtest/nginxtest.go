@@ -1,7 +1,7 @@
 //go:build unix
 
 // Package nginxtest runs Debian's nginx for tests, with the project's own
-// configuration (deploy/nginx.conf) rendered for loopback: its listen line
+// configuration (cmd/chatserver/deploy/nginx.conf) rendered for loopback: its listen line
 // becomes a free 127.0.0.1 port, its upstream servers the test's nodes, and
 // its temporary files and logs go to a private directory. Nothing else of
 // the file changes, so a test through it tests the deployed configuration.
@@ -36,7 +36,7 @@ const (
 	debianBinary = "/usr/sbin/nginx"
 )
 
-// ConfigPath is deploy/nginx.conf of this repository.
+// ConfigPath is cmd/chatserver/deploy/nginx.conf of this repository.
 func ConfigPath() string {
 	_, self, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(self), "..", "nginx.conf")
