@@ -174,6 +174,8 @@ func (b brokerSubscriber) Deliver(roomID string, env Envelope) {
 
 func (b brokerSubscriber) Resync() { b.g.hub.Resync() }
 
+func (b brokerSubscriber) ResyncRoom(roomID string) { b.g.hub.ResyncRoom(roomID) }
+
 // NodeID is the name of this node in participant entries and the registry.
 func (g *Gateway) NodeID() string { return g.cfg.NodeID }
 
@@ -297,6 +299,7 @@ func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
 	slices.SortFunc(memberships, func(a, b *membership) int { return strings.Compare(a.roomID, b.roomID) })
 	for _, mb := range memberships {
 		g.leave(mb.roomID, s.id)
+		mb.release()
 	}
 	g.depart(s, memberships, reason)
 }
@@ -351,15 +354,17 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		g.refuse(c, g.errorText(err))
 		return
 	}
+	unwatch := g.watchRoom(ctx, in.RoomID)
 	rm, err := g.hub.prepare(ctx, in.RoomID)
 	if err != nil {
 		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
 	}
-	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar}
+	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar, unwatch: unwatch}
 	if rm != nil {
 		mb.since = rm.delivered.Load()
 	}
 	if s == nil || !g.members.join(s, mb) {
+		unwatch()
 		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
 		return
 	}
