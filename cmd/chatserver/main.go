@@ -69,7 +69,7 @@ func authenticator(cfg config) (gateway.Authenticator, error) {
 // connection, and, across nodes, for a killed node to be reaped.
 func claimWait(cfg config) time.Duration {
 	wait := cfg.PingInterval + cfg.PingTimeout
-	if spec, err := parseStore(cfg.Store); err == nil && spec.kind == storeRedis {
+	if spec, err := parseStore(cfg.Store); err == nil && spec.shared() {
 		wait = max(wait, cfg.NodeTTL+2*cfg.HeartbeatEvery)
 	}
 	return wait + time.Second
@@ -119,6 +119,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- net.
 			logger.Warn("store close", "err", err)
 		}
 	}()
+	if be.stats != nil {
+		brokerStats.Store(&be.stats)
+		defer brokerStats.Store(nil)
+	}
 	svc := rooms.NewService(be.store,
 		rooms.WithMaxContentBytes(cfg.MaxContentBytes),
 		rooms.WithMaxRange(cfg.MaxRange),
