@@ -53,6 +53,9 @@ type Subscriber interface {
 	// lost its connection got it back): whatever was published meanwhile
 	// was stored first, so the subscriber reads it back from the store.
 	Resync()
+	// ResyncRoom is Resync for one room: envelopes of roomID may have been
+	// lost (its subscription moved with its slot, or came back).
+	ResyncRoom(roomID string)
 }
 
 // Broker carries room envelopes from the node that produced them to every
@@ -62,12 +65,28 @@ type Subscriber interface {
 // A broker may deliver a room's envelopes out of order or, across nodes, lose
 // some: the hub reorders room messages by their order and fills gaps from the
 // store, so brokers need no ordering guarantee of their own.
+//
+// A node needs the envelopes of the rooms it delivers. A broker may hand
+// every room to every node (MemoryBroker, the single-channel Redis broker),
+// or only the rooms a node watches (the sharded Redis broker): the gateway
+// watches a room while this node has local members in it, in room delivery
+// (in global delivery every socket hears every room, and the gateway
+// watches nothing: such a broker must then carry every room everywhere).
 type Broker interface {
-	// Publish hands env to every current subscriber.
+	// Publish hands env to every current subscriber that watches roomID.
 	Publish(ctx context.Context, roomID string, env Envelope) error
 	// Subscribe registers sub and returns once envelopes that any node
-	// publishes from then on reach it.
+	// publishes from then on, for the rooms watched, reach it.
 	Subscribe(ctx context.Context, sub Subscriber) (unsubscribe func(), err error)
+	// Watch asks for roomID's envelopes and returns once those any node
+	// publishes from then on reach this node's subscribers. Calls are
+	// counted: the room stays watched until as many Unwatch calls. On an
+	// error (ctx ended, the broker's server is unreachable) the room stays
+	// watched all the same: the broker keeps trying, and once the room's
+	// envelopes flow it calls ResyncRoom.
+	Watch(ctx context.Context, roomID string) error
+	// Unwatch ends one Watch of roomID.
+	Unwatch(roomID string)
 }
 
 // MemoryBroker is the in-process Broker: Publish calls each subscriber on the
@@ -123,6 +142,12 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, sub Subscriber) (func(), e
 	}, nil
 }
 
+// Watch implements Broker: every subscriber gets every room.
+func (b *MemoryBroker) Watch(ctx context.Context, roomID string) error { return nil }
+
+// Unwatch implements Broker.
+func (b *MemoryBroker) Unwatch(roomID string) {}
+
 // Resync tells every subscriber to catch up with the store; a broker built
 // on a MemoryBroker for its local fan-out calls it when it may have lost
 // envelopes.
@@ -130,6 +155,15 @@ func (b *MemoryBroker) Resync() {
 	if subs := b.subs.Load(); subs != nil {
 		for _, s := range *subs {
 			s.sub.Resync()
+		}
+	}
+}
+
+// ResyncRoom is Resync for one room.
+func (b *MemoryBroker) ResyncRoom(roomID string) {
+	if subs := b.subs.Load(); subs != nil {
+		for _, s := range *subs {
+			s.sub.ResyncRoom(roomID)
 		}
 	}
 }

@@ -184,6 +184,8 @@ func (b brokerSubscriber) Resync() {
 // node. Call it before serving.
 func (g *Gateway) Observe(o MembershipObserver) { g.members.watch = o }
 
+func (b brokerSubscriber) ResyncRoom(roomID string) { b.g.hub.ResyncRoom(roomID) }
+
 // NodeID is the name of this node in participant entries and the registry.
 func (g *Gateway) NodeID() string { return g.cfg.NodeID }
 
@@ -310,6 +312,7 @@ func (g *Gateway) onDisconnect(c socketio.Conn, reason string) {
 	for _, mb := range memberships {
 		g.log.Debug("gateway: socket left a room", "socket", s.id, "room", mb.roomID, "username", mb.username)
 		g.leave(mb.roomID, s.id)
+		mb.release()
 	}
 	g.depart(s, memberships, reason)
 }
@@ -368,15 +371,17 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		g.refuse(c, g.errorText(err))
 		return
 	}
+	unwatch := g.watchRoom(ctx, in.RoomID)
 	rm, err := g.hub.prepare(ctx, in.RoomID)
 	if err != nil {
 		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
 	}
-	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar}
+	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar, unwatch: unwatch}
 	if rm != nil {
 		mb.since = rm.delivered.Load()
 	}
 	if s == nil || !g.members.join(s, mb) {
+		unwatch()
 		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
 		return
 	}

@@ -158,8 +158,15 @@ func (h *hub) room(roomID string, create bool) *room {
 // socket joins it: the next order to release is the store's last order plus
 // one. Every local post calls prepare before the store assigns its order, so
 // no order above that starting point can be missed. It returns the room.
+//
+// In room delivery a room without local members may not have been heard
+// here (a broker that filters by room carries it only while it is
+// watched, that is while it has members), so its position is read from
+// the store again and the sequence moves on to it: what was stored
+// meanwhile was nobody's here. The caller watches the room first.
 func (h *hub) prepare(ctx context.Context, roomID string) (*room, error) {
-	if rm := h.room(roomID, false); rm != nil && rm.seq.isReady() {
+	rm := h.room(roomID, false)
+	if rm != nil && rm.seq.isReady() && (h.cfg.delivery == DeliveryGlobal || h.members.memberCount(roomID) > 0) {
 		rm.active.Store(h.now().UnixNano())
 		return rm, nil
 	}
@@ -178,6 +185,7 @@ func (h *hub) prepare(ctx context.Context, roomID string) (*room, error) {
 		}
 		rm := h.room(roomID, true)
 		rm.start(last)
+		h.advance(rm, last)
 		rm.active.Store(h.now().UnixNano())
 		return rm, nil
 	}
@@ -188,6 +196,29 @@ func (rm *room) start(last int64) {
 	// Nothing was released before, so nothing was delivered: the pipeline
 	// stands at last.
 	rm.seq.start(last, func() { rm.delivered.Store(last) })
+}
+
+// advance moves a sequence that began earlier on to after last.
+func (h *hub) advance(rm *room, last int64) {
+	start := false
+	if rm.seq.advance(last, func(m rooms.Message) {
+		start = rm.out.push(delivery{kind: deliverMessage, message: m}) || start
+	}) {
+		storeMax(&rm.delivered, last)
+	}
+	if start {
+		h.startDrain(rm)
+	}
+}
+
+// storeMax raises v to n, never lowers it.
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		cur := v.Load()
+		if cur >= n || v.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Deliver implements Subscriber.
@@ -242,6 +273,20 @@ func (h *hub) Resync() {
 			h.catchUp(rm)
 			h.enqueue(rm, delivery{kind: deliverParticipants})
 		}
+	}()
+}
+
+// ResyncRoom implements Subscriber: Resync for one room, if this node
+// delivers it.
+func (h *hub) ResyncRoom(roomID string) {
+	rm := h.room(roomID, false)
+	if rm == nil || !h.track() {
+		return
+	}
+	go func() {
+		defer h.work.Done()
+		h.catchUp(rm)
+		h.enqueue(rm, delivery{kind: deliverParticipants})
 	}()
 }
 
@@ -456,7 +501,7 @@ func (h *hub) deliver(rm *room, d delivery) {
 // deliverMessage sends a room message to its recipients: encoded once, then
 // one queue append per recipient.
 func (h *hub) deliverMessage(rm *room, m rooms.Message) {
-	defer rm.delivered.Store(m.Order)
+	defer storeMax(&rm.delivered, m.Order)
 	if h.cfg.delivery == DeliveryGlobal {
 		h.broadcast(deliverMessage, h.members.all(), messageEvent(rm.id), m)
 		return
@@ -471,8 +516,11 @@ func (h *hub) deliverMessage(rm *room, m rooms.Message) {
 	}
 	sent := 0
 	for _, mb := range to {
-		if mb.holding.Load() {
-			continue // its replay, queued behind, covers this message
+		if mb.holding.Load() || m.Order <= mb.since {
+			// Its replay, queued behind, covers this message; or it was
+			// stored before the member joined (a room this node did not
+			// hear while it had no member here: see prepare).
+			continue
 		}
 		// An error means the socket is gone or was just cut off as a slow
 		// consumer; its disconnect handler cleans up.

@@ -576,7 +576,8 @@ type brokerRecorder struct {
 func (r *brokerRecorder) Deliver(roomID string, env Envelope) {
 	r.got = append(r.got, roomID+":"+string(env.Kind))
 }
-func (r *brokerRecorder) Resync() { r.resyncs++ }
+func (r *brokerRecorder) Resync()           { r.resyncs++ }
+func (r *brokerRecorder) ResyncRoom(string) {}
 
 func TestMemoryBroker(t *testing.T) {
 	b := NewMemoryBroker()

@@ -111,6 +111,10 @@ type membership struct {
 	// holding keeps live messages from the socket while a replay of what it
 	// missed is pending in the room's pipeline.
 	holding atomic.Bool
+	// unwatch ends the broker watch the membership holds on its room (see
+	// Gateway.watchRoom); nil when it holds none. Called through release,
+	// never under the registry's lock.
+	unwatch func()
 }
 
 // send queues a room message on the member, keeping what its recovery
@@ -205,13 +209,21 @@ func (r *registry) bySessionKey(key string) *socketState {
 }
 
 // join adds (or replaces) the socket's membership of a room. It reports
-// false when the socket is no longer connected.
+// false when the socket is no longer connected. A membership it replaces
+// is released.
 func (r *registry) join(s *socketState, mb *membership) bool {
+	ok, replaced := r.joinLocked(s, mb)
+	replaced.release()
+	return ok
+}
+
+func (r *registry) joinLocked(s *socketState, mb *membership) (ok bool, replaced *membership) {
 	r.mu.Lock()
 	if r.sockets[s.id] != s {
 		r.mu.Unlock()
-		return false
+		return false, nil
 	}
+	replaced = s.rooms.get(mb.roomID)
 	rm := r.rooms[mb.roomID]
 	if rm == nil {
 		rm = &roomMembers{members: make(map[string]*membership)}
@@ -233,7 +245,7 @@ func (r *registry) join(s *socketState, mb *membership) bool {
 	if r.watch != nil {
 		r.watch.RoomJoined(s.id, mb.roomID, mb.username)
 	}
-	return true
+	return true, replaced
 }
 
 // remove forgets a socket (if s is still the one registered under its id)
@@ -335,13 +347,20 @@ func (r *registry) snapshotOf(rm *roomMembers) []*membership {
 	return rm.snapshot
 }
 
-// endDetached ends the memberships of a detached (closed) room and returns
-// the sockets that had one.
+// endDetached ends (and releases) the memberships of a detached (closed)
+// room and returns the sockets that had one.
 func (r *registry) endDetached(roomID string, rm *roomMembers) []member {
+	var released []*membership
+	defer func() {
+		for _, mb := range released {
+			mb.release()
+		}
+	}()
 	r.mu.Lock()
 	out := make([]member, 0, len(rm.members))
 	var ended []string
 	for id, mb := range rm.members {
+		released = append(released, mb)
 		if mb.sock.rooms.remove(mb) {
 			ended = append(ended, id)
 		}

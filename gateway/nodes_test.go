@@ -55,6 +55,9 @@ func (b *recordingBroker) Subscribe(context.Context, Subscriber) (func(), error)
 	return func() {}, nil
 }
 
+func (b *recordingBroker) Watch(context.Context, string) error { return nil }
+func (b *recordingBroker) Unwatch(string)                      {}
+
 func TestLivenessRound(t *testing.T) {
 	const ttl = 6 * time.Second
 	tests := []struct {

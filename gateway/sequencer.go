@@ -169,6 +169,25 @@ func (q *sequencer) rearm(armGap func(d time.Duration) *time.Timer, reorderTimeo
 	}
 }
 
+// advance moves a sequence that began on to after last, when it stands
+// before: waiting messages up to last are dropped, those after it released
+// if they follow on. It reports whether it moved.
+func (q *sequencer) advance(last int64, release func(rooms.Message)) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.ready || q.stopped || q.next > last {
+		return false
+	}
+	q.next = last + 1
+	for k := range q.pending {
+		if k <= last {
+			delete(q.pending, k)
+		}
+	}
+	q.releaseWaitingLocked(release)
+	return true
+}
+
 // stop ends the sequence: the room was closed, so a room re-created under
 // the same id starts afresh.
 func (q *sequencer) stop() {

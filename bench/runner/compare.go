@@ -94,6 +94,19 @@ var (
 		}
 		return r.Churn.ErrorRate, true
 	}, func(v float64) string { return fmt.Sprintf("%.4f", v) }}
+	// nodeDeliveriesPerSec is, for a multi-node run, the deliveries/s to
+	// the members of each node, averaged over the nodes.
+	nodeDeliveriesPerSec = metric{"deliveries/s per node", true, func(r *loadreport.Report) (float64, bool) {
+		if r.Traffic == nil || len(r.Traffic.PerServer) == 0 {
+			return 0, false
+		}
+		var sum float64
+		for _, p := range r.Traffic.PerServer {
+			sum += p.DeliveriesPerSec
+		}
+		v := sum / float64(len(r.Traffic.PerServer))
+		return v, v > 0
+	}, perSecText}
 	allMembersP99 = metric{"one message to all members, p99", false, func(r *loadreport.Report) (float64, bool) {
 		if r.BigRoom == nil || r.BigRoom.AllMembers.Count == 0 {
 			return 0, false
@@ -446,6 +459,13 @@ func (r *results) compare() []comparison {
 	pair(big+", EIO4", allMembersP99, bigCase(oursRoom), bigCase(nodeSIO), belowEveryRun(fmt.Sprintf("< %d ms in every round", bigRoomTargetMS), bigRoomTargetMS))
 	if len(r.measured(scBigRoom, "", nestJS)) > 0 {
 		pair(big+", EIO3, global", allMembersP99, bigCase(oursGlobal), bigCase(nestJS), nil)
+	}
+	for _, placement := range multiPlacements {
+		mn := func(spec serverSpec) kase { return kase{scMultiNode, placement, spec} }
+		what := fmt.Sprintf("%d nodes on Redis, EIO4, room delivery, members %s", multiNodes, map[string]string{
+			placementRoom: "of each room on one node", placementSpread: "of each room over every node"}[placement])
+		pair(what+": **Redis Cluster of 3, sharded pub/sub / one Redis, single channel**", nodeDeliveriesPerSec, mn(multiCluster), mn(multiSingle), nil)
+		pair(what+": **one Redis, sharded pub/sub / single channel**", nodeDeliveriesPerSec, mn(multiSharded), mn(multiSingle), nil)
 	}
 	if len(r.measured(scIdle100k, "", oursRoom)) > 0 {
 		c := r.row(fmt.Sprintf("%s idle WebSocket connections, ours only", thousands(idle100kConns)), rssTotal, kase{scIdle100k, "", oursRoom}, kase{}, belowEveryRun("< 2 GiB", idle100kTargetBytes))

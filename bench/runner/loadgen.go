@@ -154,7 +154,7 @@ func (b *bench) runLoadgen(ctx context.Context, run loadgenRun) loadgenOutcome {
 	seen.merge(sampleOtherLoad())
 	cancel()
 	<-duringDone
-	out.other = otherLoadBetween(before, seen, map[int]bool{srv.pid(): true, p.pid(): true, os.Getpid(): true})
+	out.other = otherLoadBetween(before, seen, b.procs.pids(os.Getpid()))
 
 	if err := os.WriteFile(out.jsonPath, stdout.Bytes(), 0o644); err != nil {
 		out.err = err

@@ -3,10 +3,12 @@
 // original and Node socket.io 4.8) pinned to core 0 with the load
 // generator pinned to core 1, runs the scenarios of cmd/loadgen against
 // each, and prints one table comparing our figures with the baselines',
-// with the targets marked MET or MISSED. Every loadgen report (JSON), each
+// with the targets marked MET or MISSED. Its multi-node scenario runs
+// several of our servers on a Redis Cluster and on one Redis server (see
+// multinode.go). Every loadgen report (JSON), each
 // server's log and the table are kept in the results directory.
 //
-//	go run ./bench/runner            # make bench: under 10 minutes on 2 cores
+//	go run ./bench/runner            # make bench: about 15 minutes on 2 cores
 //	go run ./bench/runner -full      # make bench-full: longer runs, 100k idle connections
 //	go run ./bench/runner -smoke     # a few seconds per scenario, correctness only
 //
@@ -58,7 +60,7 @@ const (
 	scIdle100k = "idle100k"
 )
 
-var allScenarios = []string{scFanout, scLatency, scIdle, scChurn, scBigRoom, scIdle100k}
+var allScenarios = []string{scFanout, scLatency, scIdle, scChurn, scBigRoom, scMultiNode, scIdle100k}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -155,6 +155,21 @@ func (ps *procSet) stopAll(grace time.Duration) {
 	wg.Wait()
 }
 
+// pids is the set of the running children's pids, and extra: the
+// benchmark's own processes (servers, Redis, the load generator).
+func (ps *procSet) pids(extra ...int) map[int]bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make(map[int]bool, len(ps.procs)+len(extra))
+	for p := range ps.procs {
+		out[p.pid()] = true
+	}
+	for _, pid := range extra {
+		out[pid] = true
+	}
+	return out
+}
+
 // freePort asks the kernel for an unused loopback port.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

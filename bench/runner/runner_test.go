@@ -89,6 +89,8 @@ var smokeRuns = []kase{
 	{scIdle, "", oursRoom}, {scIdle, "", nodeSIO}, {scIdle, "", oursGlobal}, {scIdle, "", nestJS},
 	{scChurn, "", oursRoom}, {scChurn, "", nodeSIO}, {scChurn, "", oursGlobal}, {scChurn, "", nestJS},
 	{scBigRoom, "", oursRoom}, {scBigRoom, "", nodeSIO},
+	{scMultiNode, placementRoom, multiCluster}, {scMultiNode, placementRoom, multiSingle}, {scMultiNode, placementRoom, multiSharded},
+	{scMultiNode, placementSpread, multiCluster}, {scMultiNode, placementSpread, multiSingle}, {scMultiNode, placementSpread, multiSharded},
 }
 
 // TestSmoke runs every scenario against the three servers end to end,
@@ -102,7 +104,8 @@ func TestSmoke(t *testing.T) {
 	// the run) and skip the detector's default 1s sleep at every exit.
 	t.Setenv("GORACE", "halt_on_error=1 atexit_sleep_ms=0")
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Every scenario, the multi-node one's Redis Cluster included.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, []string{"-smoke", "-repo", repoRoot(t), "-out", out, "-bin", bins, "-build=false"}, &stdout, &stderr)

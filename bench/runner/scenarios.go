@@ -63,6 +63,8 @@ type sizes struct {
 	// the message count is sized after a calibration run.
 	fanoutSeconds float64
 	maxPerMember  int
+	// multiNodeSeconds is the planned length of a multi-node run.
+	multiNodeSeconds float64
 	// latencySeconds is the length of the open-loop latency run.
 	latencySeconds float64
 	sendBound      time.Duration // loadgen -duration for traffic
@@ -100,7 +102,7 @@ func sizesFor(o options) sizes {
 		rounds: 3,
 		warmUp: true, calibrate: true,
 		rooms: 10, members: 50,
-		fanoutSeconds: 4, maxPerMember: 2000,
+		fanoutSeconds: 4, maxPerMember: 2000, multiNodeSeconds: 3,
 		latencySeconds: 6,
 		sendBound:      2 * time.Minute, drain: 30 * time.Second, trafficLimit: 4 * time.Minute,
 		idleConns: 10_000, idleUnjoinedHold: 3 * time.Second, idleHold: 3 * time.Second, idleLimit: 3 * time.Minute,
@@ -112,7 +114,7 @@ func sizesFor(o options) sizes {
 		s.mode = "smoke"
 		s.rounds, s.warmUp, s.calibrate = 1, false, false
 		s.rooms, s.members = 5, 10
-		s.fanoutSeconds, s.maxPerMember = 0.3, 5
+		s.fanoutSeconds, s.maxPerMember, s.multiNodeSeconds = 0.3, 5, 0.3
 		s.latencySeconds = 0.5
 		s.sendBound, s.drain, s.trafficLimit = 30*time.Second, 10*time.Second, time.Minute
 		s.idleConns, s.idleUnjoinedHold, s.idleHold, s.idleLimit = 50, 200*time.Millisecond, 300*time.Millisecond, time.Minute
@@ -120,7 +122,7 @@ func sizesFor(o options) sizes {
 		s.bigMembers, s.bigMessages, s.bigInterval, s.bigLimit = 50, 5, 20*time.Millisecond, time.Minute
 	case o.full:
 		s.mode = "full"
-		s.fanoutSeconds, s.maxPerMember = 20, 10_000
+		s.fanoutSeconds, s.maxPerMember, s.multiNodeSeconds = 20, 10_000, 10
 		s.latencySeconds = 30
 		s.sendBound, s.trafficLimit = 5*time.Minute, 8*time.Minute
 		s.idleConns, s.idleUnjoinedHold, s.idleHold = 20_000, 10*time.Second, 10*time.Second
@@ -161,6 +163,7 @@ func (b *bench) runScenarios(ctx context.Context) {
 		{scIdle, b.idle},
 		{scChurn, b.churn},
 		{scBigRoom, b.bigRoom},
+		{scMultiNode, b.multiNode},
 		{scIdle100k, b.idle100k},
 	}
 	for _, st := range steps {

@@ -29,6 +29,10 @@ type serverSpec struct {
 	Delivery string `json:"delivery"`
 	Store    string `json:"store"`
 	EIO      int    `json:"eio"`
+	// PubSub and Nodes: a multi-node deployment of ours on Redis (store
+	// "redis" or "redis-cluster"), PUBSUB and how many processes.
+	PubSub string `json:"pubsub,omitempty"`
+	Nodes  int    `json:"nodes,omitempty"`
 }
 
 // The configurations compared, like with like.
@@ -49,14 +53,25 @@ func (s serverSpec) label() string {
 		return "NestJS / socket.io 2 (EIO3, global)"
 	}
 	store := "memory"
-	if s.Store == "sqlite" {
+	switch s.Store {
+	case "sqlite":
 		store = "sqlite, durable"
+	case "redis":
+		store = "one Redis"
+	case "redis-cluster":
+		store = fmt.Sprintf("Redis Cluster of %d", clusterMasters)
+	}
+	if s.Nodes > 1 {
+		return fmt.Sprintf("ours x%d nodes (EIO%d, %s, %s, %s pub/sub)", s.Nodes, s.EIO, s.Delivery, store, s.PubSub)
 	}
 	return fmt.Sprintf("ours (EIO%d, %s, %s)", s.EIO, s.Delivery, store)
 }
 
 // slug names the server in file names.
 func (s serverSpec) slug() string {
+	if s.Kind == kindOurs && s.Nodes > 1 {
+		return fmt.Sprintf("ours%d-%s-%s-%s", s.Nodes, s.Delivery, s.Store, s.PubSub)
+	}
 	if s.Kind == kindOurs {
 		return fmt.Sprintf("ours-%s-%s", s.Delivery, s.Store)
 	}
@@ -78,6 +93,8 @@ func (s *server) pid() int { return s.proc.pid() }
 // serverOptions are per-start extras.
 type serverOptions struct {
 	pprof bool
+	// env is added to our server's environment, after the spec's.
+	env []string
 }
 
 // startServer starts spec pinned to serverCore on a free loopback port and
@@ -145,6 +162,7 @@ func (b *bench) startServerOnce(ctx context.Context, spec serverSpec, opts serve
 		// the internet are raised past it (still enforced, so their cost
 		// is measured) rather than turned off.
 		env = append(env, benchLimits...)
+		env = append(env, opts.env...)
 		if opts.pprof {
 			pp, err := freePort()
 			if err != nil {

@@ -31,11 +31,18 @@ type chatClient struct {
 
 func dialChat(t *testing.T, name string, node *serverProcess) *chatClient {
 	t.Helper()
+	return dialChatWith(t, name, node, sioclient.Options{EIO: 4})
+}
+
+// dialChatWith is dialChat with client options (OnEvent is the client's).
+func dialChatWith(t *testing.T, name string, node *serverProcess, opts sioclient.Options) *chatClient {
+	t.Helper()
 	c := &chatClient{t: t, name: name, node: node.name, messages: map[string][]rooms.Message{},
 		lists: map[string][]rooms.Participant{}, changed: make(chan struct{}, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
-	conn, err := sioclient.Dial(ctx, node.url(), sioclient.Options{EIO: 4, OnEvent: c.onEvent})
+	opts.OnEvent = c.onEvent
+	conn, err := sioclient.Dial(ctx, node.url(), opts)
 	if err != nil {
 		t.Fatalf("%s: dial %s: %v", name, node.name, err)
 	}

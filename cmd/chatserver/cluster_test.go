@@ -22,13 +22,14 @@ const (
 	clusterNodeTTL   = 3 * time.Second
 )
 
-func startCluster(t *testing.T, redisURL string, n int) []*serverProcess {
+// startCluster starts n gateway nodes on one store, env added to each.
+func startCluster(t *testing.T, redisURL string, n int, env ...string) []*serverProcess {
 	t.Helper()
 	nodes := make([]*serverProcess, n)
 	for i := range nodes {
-		nodes[i] = startServer(t, fmt.Sprintf("node%d", i),
-			"STORE="+redisURL, fmt.Sprintf("NODE_ID=node%d", i),
-			"HEARTBEAT_INTERVAL="+clusterHeartbeat.String(), "NODE_TTL="+clusterNodeTTL.String())
+		nodes[i] = startServer(t, fmt.Sprintf("node%d", i), append([]string{
+			"STORE=" + redisURL, fmt.Sprintf("NODE_ID=node%d", i),
+			"HEARTBEAT_INTERVAL=" + clusterHeartbeat.String(), "NODE_TTL=" + clusterNodeTTL.String()}, env...)...)
 	}
 	return nodes
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/gateway"
 	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
@@ -20,8 +21,8 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
-	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/rooms"
+	"chatgateway/rooms/redisstore"
 	"chatgateway/rooms/sqlitestore"
 )
 
@@ -96,6 +97,9 @@ type config struct {
 	MetricsAddr  string
 	ReadyTimeout time.Duration
 	DrainDelay   time.Duration
+	PubSub       string
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 type setting struct {
@@ -120,7 +124,7 @@ func settings() []setting {
 	return []setting{
 		{"port", "PORT", "3000", "TCP port for REST and Socket.IO", func(c *config, v string) (err error) { c.Port, err = strconv.Atoi(v); return }},
 		{"host", "HOST", "", "interface to listen on (empty: all, as the original)", func(c *config, v string) error { c.Host = v; return nil }},
-		{"store", "STORE", defaultStore, "storage: sqlite:PATH (durable, one node), memory (lost on exit), or redis://[:PASSWORD@]HOST:PORT/DB or rediss://... for TLS (shared by several nodes)", func(c *config, v string) error {
+		{"store", "STORE", defaultStore, "storage: sqlite:PATH (durable, one node), memory (lost on exit), redis://[:PASSWORD@]HOST:PORT/DB (shared by several nodes; rediss:// for TLS) or redis-cluster://HOST:PORT,HOST:PORT,... (a Redis Cluster; rediss-cluster:// for TLS)", func(c *config, v string) error {
 			if _, err := parseStore(v); err != nil {
 				return err
 			}
@@ -198,6 +202,15 @@ func settings() []setting {
 		{"participant-retention", "PARTICIPANT_RETENTION", rooms.DefaultParticipantRetention.String(), "how long a disconnected participant stays listed (pruned when the room gets a new entry); at least REJOIN_GRACE and RECOVERY_WINDOW", durationSetter(func(c *config) *time.Duration { return &c.Retention })},
 		{"pprof-addr", "PPROF_ADDR", "", "address of a separate listener serving net/http/pprof (e.g. 127.0.0.1:6060); empty: off", func(c *config, v string) error { c.PprofAddr = v; return nil }},
 		{"memory-trim", "MEMORY_TRIM", memtrim.DefaultInterval.String(), "how often the server checks whether it went quiet after a burst (connections, joins) and then returns the memory the burst left free to the system, as V8's memory reducer does for Node; off disables it", durationOrOffSetter(func(c *config) *time.Duration { return &c.MemoryTrim })},
+		{"pubsub", "PUBSUB", pubsubAuto, "with a Redis store: sharded: one sharded pub/sub channel per room (Redis 7), each node subscribed only to the rooms it has members in; single: one channel every node reads whole; auto: sharded on a cluster or a Redis 7 server in room delivery, else single (global delivery is always single)", func(c *config, v string) error {
+			if v != pubsubAuto && v != pubsubSharded && v != pubsubSingle {
+				return fmt.Errorf("must be auto, sharded or single")
+			}
+			c.PubSub = v
+			return nil
+		}},
+		{"redis-wait-replicas", "REDIS_WAIT_REPLICAS", "0", "with a Redis store: a message is acknowledged only once this many replicas of its master have it (WAIT), so a failover loses no acknowledged message; 0: replication is asynchronous", nonNegativeIntSetter(func(c *config) *int { return &c.WaitReplicas })},
+		{"redis-wait-timeout", "REDIS_WAIT_TIMEOUT", redisstore.DefaultWaitTimeout.String(), "with REDIS_WAIT_REPLICAS: how long a post waits for the replicas; past it the post fails with store.unavailable although the master stored it (members get it with the next message); below 3s", durationSetter(func(c *config) *time.Duration { return &c.WaitTimeout })},
 		{"sqlite-max-batch", "SQLITE_MAX_BATCH", strconv.Itoa(sqlitestore.DefaultMaxBatch), "with a SQLite store: max writes group-committed in one transaction", intSetter(func(c *config) *int { return &c.SQLiteMaxBatch })},
 
 		// The HTTP edge, on every listener (see README, Security).
@@ -367,6 +380,9 @@ func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	}
 	if (c.AdminUIUsername == "") != (c.AdminUIPassword == "") {
 		return c, fmt.Errorf("admin-ui-username (ADMIN_UI_USERNAME) and admin-ui-password (ADMIN_UI_PASSWORD) go together: set both or neither")
+	}
+	if c.WaitTimeout >= redisIOTimeout {
+		return c, fmt.Errorf("redis-wait-timeout (REDIS_WAIT_TIMEOUT=%v) must be below the Redis read timeout %v", c.WaitTimeout, redisIOTimeout)
 	}
 	if c.NodeTTL <= c.HeartbeatEvery {
 		return c, fmt.Errorf("node-ttl (NODE_TTL=%v) must exceed heartbeat-interval (HEARTBEAT_INTERVAL=%v)", c.NodeTTL, c.HeartbeatEvery)

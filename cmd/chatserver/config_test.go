@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/gateway"
 	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
@@ -16,8 +17,8 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
-	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/rooms"
+	"chatgateway/rooms/redisstore"
 	"chatgateway/rooms/sqlitestore"
 )
 
@@ -47,6 +48,24 @@ func TestLoadConfig(t *testing.T) {
 		{"sqlite without a path", nil, map[string]string{"STORE": "sqlite:"}, nil, true},
 		{"unknown store", nil, map[string]string{"STORE": "postgres://x"}, nil, true},
 		{"redis url without a host", nil, map[string]string{"STORE": "redis:///0"}, nil, true},
+		{"redis over tls", nil, map[string]string{"STORE": "rediss://127.0.0.1:6380/0"}, func(c config) bool { return c.Store == "rediss://127.0.0.1:6380/0" }, false},
+		{"redis cluster", nil, map[string]string{"STORE": "redis-cluster://u:p@127.0.0.1:7000,127.0.0.1:7001"}, func(c config) bool {
+			spec, err := parseStore(c.Store)
+			return err == nil && spec.kind == storeRedisCluster && spec.shared()
+		}, false},
+		{"redis cluster over tls", nil, map[string]string{"STORE": "rediss-cluster://[::1]:7000"}, func(c config) bool { return c.Store == "rediss-cluster://[::1]:7000" }, false},
+		{"redis cluster node without a port", nil, map[string]string{"STORE": "redis-cluster://127.0.0.1:7000,127.0.0.1"}, nil, true},
+		{"redis cluster with a database", nil, map[string]string{"STORE": "redis-cluster://127.0.0.1:7000/2"}, nil, true},
+		{"redis cluster without nodes", nil, map[string]string{"STORE": "redis-cluster://"}, nil, true},
+		{"redis defaults", nil, nil, func(c config) bool {
+			return c.PubSub == pubsubAuto && c.WaitReplicas == 0 && c.WaitTimeout == redisstore.DefaultWaitTimeout
+		}, false},
+		{"redis settings", nil, map[string]string{"PUBSUB": "single", "REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "2s"}, func(c config) bool {
+			return c.PubSub == pubsubSingle && c.WaitReplicas == 1 && c.WaitTimeout == 2*time.Second
+		}, false},
+		{"unknown pubsub", nil, map[string]string{"PUBSUB": "both"}, nil, true},
+		{"negative replicas", nil, map[string]string{"REDIS_WAIT_REPLICAS": "-1"}, nil, true},
+		{"replica wait past the read timeout", nil, map[string]string{"REDIS_WAIT_TIMEOUT": "3s"}, nil, true},
 		{"node ttl not above the heartbeat", nil, map[string]string{"NODE_TTL": "2s", "HEARTBEAT_INTERVAL": "2s"}, nil, true},
 		{"edge defaults", nil, nil, func(c config) bool {
 			return c.HeaderTimeout == edge.DefaultHeaderTimeout && c.HeaderTimeout <= 10*time.Second && c.ReadTimeout == edge.DefaultReadTimeout &&

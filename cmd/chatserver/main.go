@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/gateway"
 	"chatgateway/gateway/admin"
 	"chatgateway/gateway/engineio"
@@ -27,7 +28,6 @@ import (
 	"chatgateway/httpapi"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
-	"chatgateway/cmd/chatserver/memtrim"
 	"chatgateway/rooms"
 )
 
@@ -86,7 +86,7 @@ func authenticator(cfg config) (gateway.Authenticator, error) {
 // connection, and, across nodes, for a killed node to be reaped.
 func claimWait(cfg config) time.Duration {
 	wait := cfg.PingInterval + cfg.PingTimeout
-	if spec, err := parseStore(cfg.Store); err == nil && spec.kind == storeRedis {
+	if spec, err := parseStore(cfg.Store); err == nil && spec.shared() {
 		wait = max(wait, cfg.NodeTTL+2*cfg.HeartbeatEvery)
 	}
 	return wait + time.Second
@@ -184,6 +184,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 			logger.Warn("store close", "err", err)
 		}
 	})
+	if be.stats != nil {
+		brokerStats.Store(&be.stats)
+		closers = append(closers, func() { brokerStats.Store(nil) })
+	}
 	svc := rooms.NewService(metrics.InstrumentStore(be.store),
 		rooms.WithMaxContentBytes(cfg.MaxContentBytes),
 		rooms.WithMaxRange(cfg.MaxRange),

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"expvar"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 
+	"chatgateway/gateway/redisbroker"
 	"chatgateway/httpapi/edge"
 	"chatgateway/httpapi/ops"
 )
@@ -14,8 +17,22 @@ import (
 // they come out of FD_RESERVE.
 const sideMaxConns = 8
 
-// pprofHandler serves the runtime profiles, on their own listener, never
-// on the public port, for benchmarks and diagnosis.
+// brokerStats reads the running server's Redis broker counters, served as
+// expvar "broker" on PPROF_ADDR's /debug/vars (null without a Redis store).
+var brokerStats atomic.Pointer[func() redisbroker.Stats]
+
+func init() {
+	expvar.Publish("broker", expvar.Func(func() any {
+		if f := brokerStats.Load(); f != nil {
+			return (*f)()
+		}
+		return nil
+	}))
+}
+
+// pprofHandler serves the runtime profiles and the expvar counters
+// (/debug/vars: memstats, the Redis broker's), on their own listener,
+// never on the public port, for benchmarks and diagnosis.
 func pprofHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -23,6 +40,7 @@ func pprofHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/vars", expvar.Handler())
 	return mux
 }
 

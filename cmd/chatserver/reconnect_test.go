@@ -158,28 +158,39 @@ func TestRecoveryV4(t *testing.T) {
 			return proxy, srv, actions
 		}
 	}
-	// twoNodes share a Redis; the client starts on node 0 and comes back
-	// on node 1, where the poster is.
-	twoNodes := func(t *testing.T) (*stickyProxy, *serverProcess, controlActions) {
-		redis := redistest.Start(t)
-		nodes := startCluster(t, redis.URL(0), 2)
-		proxy := startProxy(t, nodes[0].addr, nodes[1].addr)
-		actions := proxyActions(proxy)
-		actions["move"] = func() error { proxy.moveTo(1); return nil }
-		return proxy, nodes[1], actions
+	// twoNodes share a Redis (a server, or a cluster of 3 masters and 3
+	// replicas); the client starts on node 0 and comes back on node 1,
+	// where the poster is.
+	twoNodes := func(storeURL func(t *testing.T) string) func(t *testing.T) (*stickyProxy, *serverProcess, controlActions) {
+		return func(t *testing.T) (*stickyProxy, *serverProcess, controlActions) {
+			nodes := startCluster(t, storeURL(t), 2)
+			proxy := startProxy(t, nodes[0].addr, nodes[1].addr)
+			actions := proxyActions(proxy)
+			actions["move"] = func() error { proxy.moveTo(1); return nil }
+			return proxy, nodes[1], actions
+		}
 	}
+	redisServer := func(t *testing.T) string { return redistest.Start(t).URL(0) }
+	redisCluster := func(t *testing.T) string { return redistest.StartCluster(t).URL() }
 	for _, tc := range []struct {
 		name  string
 		start func(t *testing.T) (*stickyProxy, *serverProcess, controlActions)
+		// script is the script's CASE, when not the name.
+		script string
 	}{
-		{"blip", oneNode()},
-		{"restart", oneNode()},
-		{"cluster", twoNodes},
-		{"expired", oneNode("RECOVERY_WINDOW=" + shortRecoveryWindow.String())},
+		{"blip", oneNode(), ""},
+		{"restart", oneNode(), ""},
+		{"cluster", twoNodes(redisServer), ""},
+		{"redis-cluster", twoNodes(redisCluster), "cluster"},
+		{"expired", oneNode("RECOVERY_WINDOW=" + shortRecoveryWindow.String()), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy, poster, actions := tc.start(t)
-			runRecoveryScript(t, "go", tc.name, proxy, poster, actions)
+			script := tc.script
+			if script == "" {
+				script = tc.name
+			}
+			runRecoveryScript(t, "go", script, proxy, poster, actions)
 			if got := proxy.backend(); got != poster.addr {
 				t.Fatalf("the client's last connections went to %s, not to the poster's node %s", got, poster.addr)
 			}

@@ -41,16 +41,21 @@ const (
 	storeMemory storeKind = iota
 	storeSQLite
 	storeRedis
+	storeRedisCluster
 )
 
 type storeSpec struct {
 	kind storeKind
 	path string // sqlite
-	url  string // redis
+	url  string // redis, redis cluster
 }
 
+// shared reports a store several nodes share (Redis, standalone or cluster).
+func (s storeSpec) shared() bool { return s.kind == storeRedis || s.kind == storeRedisCluster }
+
 // parseStore reads STORE: "memory", "sqlite:PATH", "redis://HOST:PORT/DB"
-// or "rediss://HOST:PORT/DB" (TLS), the Redis forms with an optional
+// (rediss:// for TLS) or "redis-cluster://HOST:PORT,HOST:PORT,..."
+// (rediss-cluster:// for TLS), the Redis forms with an optional
 // [USER]:PASSWORD@. Its errors never hold the password.
 func parseStore(v string) (storeSpec, error) {
 	switch {
@@ -62,6 +67,11 @@ func parseStore(v string) (storeSpec, error) {
 			return storeSpec{}, errors.New("sqlite: needs a file path, as in sqlite:./data/chat.db")
 		}
 		return storeSpec{kind: storeSQLite, path: path}, nil
+	case redisstore.IsClusterURL(v):
+		if err := redisstore.CheckClusterURL(v); err != nil {
+			return storeSpec{}, fmt.Errorf("%s: %w", redactStore(v), err)
+		}
+		return storeSpec{kind: storeRedisCluster, url: v}, nil
 	case strings.HasPrefix(v, "redis://"), strings.HasPrefix(v, "rediss://"):
 		u, err := url.Parse(v)
 		if err != nil {
@@ -77,7 +87,7 @@ func parseStore(v string) (storeSpec, error) {
 		}
 		return storeSpec{kind: storeRedis, url: v}, nil
 	default:
-		return storeSpec{}, fmt.Errorf("unknown store %q: use sqlite:PATH, memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStore(v))
+		return storeSpec{}, fmt.Errorf("unknown store %q: use sqlite:PATH, memory, redis://HOST:PORT/DB, rediss://HOST:PORT/DB or redis-cluster://HOST:PORT,HOST:PORT", redactStore(v))
 	}
 }
 
@@ -103,6 +113,13 @@ func redactStore(v string) string {
 	return scheme + "://" + user + ":" + redactedSecret + rest[at:]
 }
 
+// Values of PUBSUB.
+const (
+	pubsubAuto    = "auto"
+	pubsubSharded = "sharded"
+	pubsubSingle  = "single"
+)
+
 // backend is what a store setting brings: the store, the broker that
 // carries envelopes between the nodes sharing it, and for a shared store
 // the node registry.
@@ -114,6 +131,8 @@ type backend struct {
 	nodes    gateway.NodeRegistry
 	// brokerStats counts a broker's traffic between nodes (nil for one node).
 	brokerStats ops.BrokerStats
+	// stats reads the broker's counters (nil for the in-process broker).
+	stats func() redisbroker.Stats
 	// close releases everything, after the gateway stopped using it.
 	close func() error
 }
@@ -130,20 +149,71 @@ func openBackend(ctx context.Context, cfg config, nodeID string, logger *slog.Lo
 			return backend{}, err
 		}
 		return backend{store: s, sessions: s, broker: gateway.NewMemoryBroker(), close: s.Close}, nil
-	case storeRedis:
-		redis.SetLogger(redisLogger{logger})
-		// Above go-redis's 1s default: Redis with appendfsync always on a
-		// busy disk may take longer, and STORE_TIMEOUT still bounds calls.
-		s, err := redisstore.Open(ctx, spec.url, redisstore.WithReadTimeout(redisIOTimeout), redisstore.WithWriteTimeout(redisIOTimeout))
-		if err != nil {
-			return backend{}, err
-		}
-		b := redisbroker.New(s.Client(), redisbroker.Options{NodeID: nodeID, Logger: logger})
-		return backend{store: s, sessions: s, broker: b, nodes: s, brokerStats: b, close: func() error {
-			return errors.Join(b.Close(), s.Close())
-		}}, nil
+	case storeRedis, storeRedisCluster:
+		return openRedisBackend(ctx, cfg, spec, nodeID, logger)
 	default:
 		s := memstore.New()
 		return backend{store: s, sessions: s, broker: gateway.NewMemoryBroker(), close: func() error { return nil }}, nil
 	}
+}
+
+func openRedisBackend(ctx context.Context, cfg config, spec storeSpec, nodeID string, logger *slog.Logger) (backend, error) {
+	redis.SetLogger(redisLogger{logger})
+	// Above go-redis's 1s default: Redis with appendfsync always on a
+	// busy disk may take longer, and STORE_TIMEOUT still bounds calls.
+	s, err := redisstore.Open(ctx, spec.url,
+		redisstore.WithReadTimeout(redisIOTimeout), redisstore.WithWriteTimeout(redisIOTimeout),
+		redisstore.WithWaitReplicas(cfg.WaitReplicas, cfg.WaitTimeout))
+	if err != nil {
+		return backend{}, err
+	}
+	sharded, err := useShardedPubSub(ctx, cfg, s)
+	if err != nil {
+		_ = s.Close()
+		return backend{}, err
+	}
+	opts := redisbroker.Options{NodeID: nodeID, Logger: logger}
+	be := backend{store: s, sessions: s, nodes: s}
+	if sharded {
+		b := redisbroker.NewSharded(s.Client(), opts)
+		be.broker, be.stats, be.brokerStats = b, b.Stats, b
+		be.close = func() error { return errors.Join(b.Close(), s.Close()) }
+	} else {
+		b := redisbroker.New(s.Client(), opts)
+		be.broker, be.stats, be.brokerStats = b, b.Stats, b
+		be.close = func() error { return errors.Join(b.Close(), s.Close()) }
+	}
+	logger.Info("redis pub/sub", "sharded", sharded, "cluster", s.IsCluster())
+	return be, nil
+}
+
+// useShardedPubSub decides PUBSUB. Global delivery hands every room to
+// every node: one classic channel, which a cluster broadcasts to all its
+// nodes. Room delivery on a cluster needs sharded channels (one classic
+// channel would make every message cross every cluster node); on a
+// standalone Redis it takes them when the server has them (Redis 7).
+func useShardedPubSub(ctx context.Context, cfg config, s *redisstore.Store) (bool, error) {
+	if cfg.Delivery == string(gateway.DeliveryGlobal) {
+		if cfg.PubSub == pubsubSharded {
+			return false, errors.New("PUBSUB=sharded needs DELIVERY=room: in global delivery every node needs every room")
+		}
+		return false, nil
+	}
+	switch cfg.PubSub {
+	case pubsubSharded:
+		return true, nil
+	case pubsubSingle:
+		if s.IsCluster() {
+			return false, errors.New("PUBSUB=single is refused on a Redis Cluster in room delivery: every message would reach every node of the cluster and every gateway node; use sharded")
+		}
+		return false, nil
+	}
+	if s.IsCluster() {
+		return true, nil
+	}
+	major, err := s.ServerMajorVersion(ctx)
+	if err != nil {
+		return false, err
+	}
+	return major >= 7, nil
 }

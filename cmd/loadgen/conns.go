@@ -30,9 +30,14 @@ type dialer struct {
 	next atomic.Uint64
 }
 
-// dial connects; onRaw sees the events, skip (optional) may discard large
-// ones unread (sioclient.Options.SkipEvent).
+// dial connects to the server; onRaw sees the events, skip (optional) may
+// discard large ones unread (sioclient.Options.SkipEvent).
 func (d *dialer) dial(ctx context.Context, onRaw func(name, payload []byte), skip func(name []byte) bool) (*sioclient.Client, error) {
+	return d.dialURL(ctx, d.cfg.URL, onRaw, skip)
+}
+
+// dialURL is dial to one node of several.
+func (d *dialer) dialURL(ctx context.Context, url string, onRaw func(name, payload []byte), skip func(name []byte) bool) (*sioclient.Client, error) {
 	ip := d.cfg.SourceIPs[int(d.next.Add(1)-1)%len(d.cfg.SourceIPs)]
 	opts := sioclient.Options{
 		EIO:              d.cfg.EIO,
@@ -43,7 +48,7 @@ func (d *dialer) dial(ctx context.Context, onRaw func(name, payload []byte), ski
 	if len(d.cfg.SourceIPs) > 1 || ip != "127.0.0.1" {
 		opts.LocalAddr = ip
 	}
-	return sioclient.Dial(ctx, d.cfg.URL, opts)
+	return sioclient.Dial(ctx, url, opts)
 }
 
 // ramp calls fn(ctx, i) for i in [0, n), starting at most rate calls per

@@ -118,6 +118,30 @@ func TestScenarios(t *testing.T) {
 			}
 		}
 	})
+	t.Run("fanout over several nodes", func(t *testing.T) {
+		// One server under two names: the members split between them as
+		// placed, and so do the deliveries.
+		other := strings.Replace(room.URL, "127.0.0.1", "localhost", 1)
+		for _, tc := range []struct {
+			placement string
+			members   [2]int
+		}{{"spread", [2]int{25, 25}}, {"room", [2]int{30, 20}}} {
+			rep := scenarioRun(t, "-scenario", "fanout", "-urls", room.URL+","+other, "-placement", tc.placement, "-prefix", prefix(t)+tc.placement,
+				"-rooms", "5", "-members", "10", "-messages", "10")
+			checkConnections(t, rep, 50)
+			checkTraffic(t, rep, 500, 5000)
+			ps := rep.Traffic.PerServer
+			if len(ps) != 2 || ps[0].URL != room.URL || ps[1].URL != other {
+				t.Fatalf("%s: per server %+v", tc.placement, ps)
+			}
+			for i, p := range ps {
+				// Each member gets its room's 100 messages.
+				if p.Members != tc.members[i] || p.Deliveries != int64(tc.members[i])*100 || p.DeliveriesPerSec <= 0 {
+					t.Errorf("%s: node %d got %+v, want %d members and %d deliveries", tc.placement, i, p, tc.members[i], tc.members[i]*100)
+				}
+			}
+		}
+	})
 	t.Run("fanout global delivery", func(t *testing.T) {
 		rep := scenarioRun(t, "-scenario", "fanout", "-url", global.URL, "-delivery", "global", "-prefix", prefix(t),
 			"-rooms", "5", "-members", "10", "-messages", "10")
@@ -272,6 +296,9 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-scenario", "idle", "-source-ips", "localhost"}, "not an IP address"},
 		{[]string{"-scenario", "idle", "extra"}, "unexpected arguments"},
 		{[]string{"-scenario", "idle", "-nope"}, "flag provided but not defined"},
+		{[]string{"-scenario", "fanout", "-urls", "http://a,ws://b"}, "-urls must start with http"},
+		{[]string{"-scenario", "idle", "-urls", "http://a,http://b"}, "-urls is for the fanout scenario"},
+		{[]string{"-scenario", "fanout", "-placement", "random"}, "-placement must be spread or room"},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, io.Discard)

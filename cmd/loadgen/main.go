@@ -68,6 +68,12 @@ var defaultDurations = map[string]time.Duration{
 	scenarioChurn:   10 * time.Second,
 }
 
+// Values of -placement.
+const (
+	placementSpread = "spread"
+	placementRoom   = "room"
+)
+
 const (
 	scenarioFanout  = "fanout"
 	scenarioBigRoom = "bigroom"
@@ -145,6 +151,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var sourceIPs string
 	fs.StringVar(&cfg.Scenario, "scenario", "", "fanout | bigroom | idle | churn (required)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:3000", "server base URL (REST and /socket.io/)")
+	var urls string
+	fs.StringVar(&urls, "urls", "", "fanout: comma-separated base URLs of the nodes of one deployment, replacing -url; members connect to them as -placement says, rooms are created on the first")
+	fs.StringVar(&cfg.Placement, "placement", placementSpread, "fanout with -urls: spread (each room's members over every node in turn) or room (all of a room's members on one node, rooms in turn)")
 	fs.IntVar(&cfg.EIO, "eio", 4, "Engine.IO revision: 3 (socket.io-client 2.x) or 4 (3.x/4.x)")
 	fs.StringVar(&sourceIPs, "source-ips", "127.0.0.1", "source addresses, round robin: comma-separated IPs or IPv4 ranges A-B (e.g. 127.0.0.2-127.0.0.9); each allows one ephemeral port range of connections")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 2000, "new connections per second while ramping up (0: unlimited)")
@@ -180,6 +189,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if urls != "" {
+		for u := range strings.SplitSeq(urls, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				cfg.URLs = append(cfg.URLs, u)
+			}
+		}
+		if len(cfg.URLs) > 0 {
+			cfg.URL = cfg.URLs[0]
+		}
+	}
 	ips, err := parseSourceIPs(sourceIPs)
 	if err != nil {
 		return cfg, err
@@ -200,6 +219,17 @@ func validate(c config) error {
 	}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return fmt.Errorf("-url must start with http:// or https://, not %q", c.URL)
+	}
+	for _, u := range c.URLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("-urls must start with http:// or https://, not %q", u)
+		}
+	}
+	if len(c.URLs) > 0 && c.Scenario != scenarioFanout {
+		return errors.New("-urls is for the fanout scenario")
+	}
+	if c.Placement != placementSpread && c.Placement != placementRoom {
+		return fmt.Errorf("-placement must be spread or room, not %q", c.Placement)
 	}
 	if c.EIO != 3 && c.EIO != 4 {
 		return fmt.Errorf("-eio must be 3 or 4, not %d", c.EIO)

@@ -48,6 +48,9 @@ func writeTable(w io.Writer, r *report) {
 		row("load", "%d rooms x %d members, %d senders, %s", t.Rooms, t.MembersPerRoom, t.Senders, mode)
 		row("sent", "%d/%d messages in %.2fs (%.0f/s), %d send errors", t.MessagesSent, t.MessagesPlanned, t.SendSeconds, t.SendRate, t.SendErrors)
 		row("deliveries", "%d/%d in %.2fs: %.0f/s", t.Deliveries, t.DeliveriesExpected, t.DeliverySeconds, t.DeliveriesPerSec)
+		for _, p := range t.PerServer {
+			row("  node", "%s (%s placement): %d members, %d deliveries, %.0f/s", p.URL, c.Placement, p.Members, p.Deliveries, p.DeliveriesPerSec)
+		}
 		row("latency", "%s", latencyText(t.Latency))
 		row("correctness", "lost %d, duplicated %d, out-of-order %d, unexpected %d, foreign %d, malformed %d, exceptions %d (%d of %d streams anomalous)",
 			t.Lost, t.Duplicated, t.OutOfOrder, t.Unexpected, t.Foreign, t.Malformed, t.Exceptions, t.StreamsWithAnomalies, t.StreamsChecked)

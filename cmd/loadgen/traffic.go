@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatgateway/cmd/loadgen/loadreport"
 	"chatgateway/gateway/sioclient"
 )
 
@@ -467,6 +468,26 @@ func (t *traffic) expectedDeliveries() int64 {
 	return total
 }
 
+// server is the index in cfg.URLs of the node m connects to (0 with one
+// server).
+func (t *traffic) server(m *member) int {
+	n := len(t.cfg.URLs)
+	if n == 0 {
+		return 0
+	}
+	if t.cfg.Placement == placementRoom {
+		return m.room % n
+	}
+	return (m.idx / len(t.roomIDs)) % n
+}
+
+func (t *traffic) urlOf(m *member) string {
+	if len(t.cfg.URLs) == 0 {
+		return t.cfg.URL
+	}
+	return t.cfg.URLs[t.server(m)]
+}
+
 // runTraffic is the fanout and bigroom scenarios.
 func runTraffic(ctx context.Context, cfg config, rep *report) error {
 	t := newTraffic(cfg)
@@ -488,7 +509,7 @@ func runTraffic(ctx context.Context, cfg config, rep *report) error {
 	ramp(ctx, len(t.members), cfg.ConnectRate, cfg.ConnectConcurrency, func(ctx context.Context, i int) {
 		m := t.members[i]
 		began := time.Now()
-		c, err := d.dial(ctx, m.onRaw, m.watch.skip)
+		c, err := d.dialURL(ctx, t.urlOf(m), m.onRaw, m.watch.skip)
 		if err != nil {
 			failures.add(err)
 			return
@@ -624,6 +645,9 @@ func (t *traffic) report(rep *report, sendStart, sendEnd time.Time, planned int6
 	}
 	var last int64
 	sentPerRoom := t.sentPerRoom()
+	for _, u := range t.cfg.URLs {
+		st.PerServer = append(st.PerServer, loadreport.ServerShare{URL: u})
+	}
 	for _, m := range t.members {
 		last = max(last, m.lastRecv.Load())
 		st.Foreign += m.foreign
@@ -645,6 +669,9 @@ func (t *traffic) report(rep *report, sendStart, sendEnd time.Time, planned int6
 			missing := str.missing(n)
 			st.StreamsChecked++
 			st.Deliveries += str.distinct
+			if st.PerServer != nil {
+				st.PerServer[t.server(m)].Deliveries += str.distinct
+			}
 			st.Lost += missing
 			st.Duplicated += str.duplicated
 			st.OutOfOrder += str.outOfOrder
@@ -655,9 +682,17 @@ func (t *traffic) report(rep *report, sendStart, sendEnd time.Time, planned int6
 			}
 		}
 	}
+	for _, m := range t.members {
+		if st.PerServer != nil && m.client.Load() != nil {
+			st.PerServer[t.server(m)].Members++
+		}
+	}
 	if last > sendStart.UnixNano() {
 		st.DeliverySeconds = float64(last-sendStart.UnixNano()) / 1e9
 		st.DeliveriesPerSec = float64(st.Deliveries) / st.DeliverySeconds
+		for i := range st.PerServer {
+			st.PerServer[i].DeliveriesPerSec = float64(st.PerServer[i].Deliveries) / st.DeliverySeconds
+		}
 	}
 	rep.Traffic = st
 	if t.big {

@@ -1,15 +1,23 @@
-// Package redisbroker is the gateway Broker for several nodes: envelopes
-// are published on one Redis pub/sub channel that every node subscribes to.
+// Package redisbroker has the gateway Brokers for several nodes on Redis:
+//
+//   - Broker: envelopes of every room on one classic pub/sub channel that
+//     every node reads whole. Global delivery needs it (every node hears
+//     every room); on a Redis Cluster the channel is broadcast to every
+//     cluster node.
+//   - Sharded: one sharded pub/sub channel per room (Redis 7), in the
+//     room's hash slot; a node subscribes to the rooms it watches only
+//     (see sharded.go).
 //
 // A node delivers its own envelopes to its local subscribers at once, on the
 // publishing goroutine, and drops its own copy when Redis echoes it back, so
 // local members never wait for a Redis round trip.
 //
 // Redis pub/sub is at-most-once: an envelope published while a node's
-// subscription is down never reaches that node. The broker therefore tells
-// its subscribers to resync every time the subscription is re-established;
-// the hub then reads what it missed back from the store (messages are
-// stored before they are published, so the store is complete).
+// subscription is down never reaches that node. The brokers therefore tell
+// their subscribers to resync every time a subscription is re-established
+// (Broker all rooms, Sharded the room concerned); the hub then reads what it
+// missed back from the store (messages are stored before they are
+// published, so the store is complete).
 //
 // Envelopes are JSON on the wire; within the node that published them they
 // are never serialised.
@@ -84,15 +92,25 @@ type Broker struct {
 
 	// live is set while the subscription is confirmed and its connection
 	// has not failed since (Ping).
-	live atomic.Bool
-	// fromOthers counts envelopes received from other nodes; lost counts
-	// the times the subscription was lost.
-	fromOthers, lost atomic.Uint64
+	live  atomic.Bool
+	stats counters
 }
 
 // New returns a broker on client. The subscription starts with the first
 // Subscribe; Close stops it. The caller owns client.
 func New(client redis.UniversalClient, opts Options) *Broker {
+	opts = opts.withDefaults()
+	return &Broker{
+		client:     client,
+		opts:       opts,
+		log:        opts.Logger,
+		local:      gateway.NewMemoryBroker(),
+		subscribed: make(chan struct{}),
+	}
+}
+
+// withDefaults fills in the zero options.
+func (opts Options) withDefaults() Options {
 	if opts.Channel == "" {
 		opts.Channel = DefaultChannel
 	}
@@ -113,13 +131,7 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Broker{
-		client:     client,
-		opts:       opts,
-		log:        opts.Logger,
-		local:      gateway.NewMemoryBroker(),
-		subscribed: make(chan struct{}),
-	}
+	return opts
 }
 
 // Publish delivers env to this node's subscribers, then to the other nodes
@@ -136,11 +148,31 @@ func (b *Broker) Publish(ctx context.Context, roomID string, env gateway.Envelop
 	if err != nil {
 		return fmt.Errorf("redisbroker: encode envelope: %w", err)
 	}
-	if err := b.client.Publish(ctx, b.opts.Channel, encodeFrame(b.opts.NodeID, roomID, payload)).Err(); err != nil {
+	frame := encodeFrame(b.opts.NodeID, roomID, payload)
+	if err := b.client.Publish(ctx, b.opts.Channel, frame).Err(); err != nil {
 		return fmt.Errorf("redisbroker: publish: %w", err)
 	}
+	b.stats.published.Add(1)
+	b.stats.publishedBytes.Add(uint64(len(frame)))
 	return nil
 }
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	return Stats{
+		Published: b.stats.published.Load(), PublishedBytes: b.stats.publishedBytes.Load(),
+		Received: b.stats.received.Load(), ReceivedBytes: b.stats.receivedBytes.Load(),
+		Resyncs: b.stats.resyncs.Load(), FromOthers: b.stats.fromOthers.Load(),
+		SubscriptionsLost: b.stats.lost.Load(),
+	}
+}
+
+// Watch implements gateway.Broker: every node gets every room on the one
+// channel, so there is nothing to ask for.
+func (b *Broker) Watch(ctx context.Context, roomID string) error { return nil }
+
+// Unwatch implements gateway.Broker.
+func (b *Broker) Unwatch(roomID string) {}
 
 // Subscribe registers sub for envelopes from every node, this one
 // included, starts the Redis subscription if it is not running, and returns
@@ -183,12 +215,6 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return b.client.Ping(ctx).Err()
 }
 
-// Stats counts envelopes received from other nodes and the times the
-// subscription was lost, since New.
-func (b *Broker) Stats() (fromOthers, subscriptionsLost uint64) {
-	return b.fromOthers.Load(), b.lost.Load()
-}
-
 // Close stops the subscription and waits for its goroutine.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -225,7 +251,7 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			}
 			if !broken {
 				b.log.Warn("redisbroker: subscription lost; reconnecting", "err", err)
-				b.lost.Add(1)
+				b.stats.lost.Add(1)
 			}
 			broken = true
 			b.live.Store(false)
@@ -245,12 +271,15 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			backoff = b.opts.MinBackoff
 			if confirmed || broken {
 				b.log.Info("redisbroker: subscription re-established; resynchronising")
+				b.stats.resyncs.Add(1)
 				b.local.Resync()
 			}
 			confirmed, broken = true, false
 			b.live.Store(true)
 			b.subscribedOnce.Do(func() { close(b.subscribed) })
 		case *redis.Message:
+			b.stats.received.Add(1)
+			b.stats.receivedBytes.Add(uint64(len(m.Payload)))
 			node, roomID, payload, err := decodeFrame([]byte(m.Payload))
 			if err != nil {
 				b.log.Warn("redisbroker: undecodable frame dropped", "err", err)
@@ -264,7 +293,7 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 				b.log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
 				continue
 			}
-			b.fromOthers.Add(1)
+			b.stats.fromOthers.Add(1)
 			_ = b.local.Publish(context.Background(), roomID, env)
 		case *redis.Pong:
 		}

@@ -23,14 +23,15 @@ const waitFor = 10 * time.Second
 // received is a gateway.Subscriber recording "room|content" per envelope
 // (the content of its message, or its kind) and its resyncs.
 type received struct {
-	mu       sync.Mutex
-	got      []string
-	ch       chan string
-	resynced chan struct{}
+	mu          sync.Mutex
+	got         []string
+	ch          chan string
+	resynced    chan struct{}
+	roomResyncs chan string
 }
 
 func newReceived() *received {
-	return &received{ch: make(chan string, 1000), resynced: make(chan struct{}, 10)}
+	return &received{ch: make(chan string, 1000), resynced: make(chan struct{}, 10), roomResyncs: make(chan string, 1000)}
 }
 
 func (r *received) Deliver(roomID string, env gateway.Envelope) {
@@ -46,6 +47,8 @@ func (r *received) Deliver(roomID string, env gateway.Envelope) {
 }
 
 func (r *received) Resync() { r.resynced <- struct{}{} }
+
+func (r *received) ResyncRoom(roomID string) { r.roomResyncs <- roomID }
 
 func text(content string) gateway.Envelope {
 	return gateway.Envelope{Kind: gateway.KindMessage, Message: &rooms.Message{Order: 1, Username: "u", Content: content}}

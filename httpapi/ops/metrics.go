@@ -10,6 +10,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/redisbroker"
 	"chatgateway/httpapi"
 )
 
@@ -30,10 +31,9 @@ type (
 	}
 	// RefusalCounter is the Engine.IO session cap (edge.SessionCap).
 	RefusalCounter interface{ Refused() uint64 }
-	// BrokerStats is a broker between nodes (redisbroker.Broker).
-	BrokerStats interface {
-		Stats() (fromOthers, subscriptionsLost uint64)
-	}
+	// BrokerStats is a broker between nodes (redisbroker.Broker or
+	// redisbroker.Sharded).
+	BrokerStats interface{ Stats() redisbroker.Stats }
 )
 
 // Sources are what the metrics report on; nil ones are left out.
@@ -147,6 +147,10 @@ var (
 		"Envelopes received from other nodes.", nil, nil)
 	descResyncs = prometheus.NewDesc("chat_broker_resyncs_total",
 		"Times the broker may have lost envelopes and the rooms were read back from the store.", nil, nil)
+	descBrokerBytes = prometheus.NewDesc("chat_broker_received_bytes_total",
+		"Bytes of frames Redis delivered to this node, its own echoes included: with sharded pub/sub, only rooms this node has members in.", nil, nil)
+	descRoomsWatched = prometheus.NewDesc("chat_broker_rooms_watched",
+		"Rooms this node is subscribed to on sharded pub/sub (0 on the single channel).", nil, nil)
 	descSubscriptionsLost = prometheus.NewDesc("chat_broker_subscriptions_lost_total",
 		"Times the broker's subscription to other nodes was lost.", nil, nil)
 	descHeartbeats = prometheus.NewDesc("chat_node_heartbeats_total",
@@ -166,7 +170,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descSessionsOpened, descUpgrades, descHandshakeFailures,
 		descRequestErrors, descDisconnects, descSentMessages, descSentBytes, descEvents, descSockets, descRooms,
 		descDeliveries, descRefusals, descPublishes, descPublishErrors, descReceives, descReceivesRemote,
-		descResyncs, descSubscriptionsLost, descHeartbeats, descReaped, descRestores, descConns} {
+		descResyncs, descSubscriptionsLost, descBrokerBytes, descRoomsWatched, descHeartbeats, descReaped, descRestores, descConns} {
 		ch <- d
 	}
 }
@@ -242,9 +246,11 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if src.Broker != nil {
-		remote, lost := src.Broker.Stats()
-		counter(ch, descReceivesRemote, remote)
-		counter(ch, descSubscriptionsLost, lost)
+		st := src.Broker.Stats()
+		counter(ch, descReceivesRemote, st.FromOthers)
+		counter(ch, descSubscriptionsLost, st.SubscriptionsLost)
+		counter(ch, descBrokerBytes, st.ReceivedBytes)
+		gauge(ch, descRoomsWatched, float64(st.Watched))
 	}
 	if src.Listener != nil {
 		gauge(ch, descConns, float64(src.Listener.Open()))

@@ -19,6 +19,7 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/redisbroker"
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
@@ -217,8 +218,8 @@ func (fakeListener) Refused() (total, perIP uint64) { return 0, 0 }
 
 type fakeCount struct{}
 
-func (fakeCount) Refused() uint64                  { return 0 }
-func (fakeCount) Stats() (fromOthers, lost uint64) { return 0, 0 }
+func (fakeCount) Refused() uint64          { return 0 }
+func (fakeCount) Stats() redisbroker.Stats { return redisbroker.Stats{} }
 
 // TestDashboardQueriesExistingMetrics: every metric the shipped Grafana
 // dashboard queries is one this server exports.

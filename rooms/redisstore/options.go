@@ -29,9 +29,11 @@ const (
 	// re-sending AppendMessage could store the message twice.
 	DefaultMaxRetries = 0
 	// DefaultReapBatch is the most dead nodes one ReapDeadNodes call
-	// claims, which bounds how long its script holds the server; the rest
-	// are claimed by the next call.
+	// claims; the rest are claimed by the next call.
 	DefaultReapBatch = 100
+	// DefaultWaitTimeout bounds an append's wait for its replicas (see
+	// WithWaitReplicas).
+	DefaultWaitTimeout = 500 * time.Millisecond
 )
 
 // Option configures Open and New. The connection options (timeouts, dial
@@ -47,6 +49,8 @@ type settings struct {
 	poolTimeout  time.Duration
 	maxRetries   int
 	reapBatch    int
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 func newSettings(opts []Option) (settings, error) {
@@ -59,6 +63,7 @@ func newSettings(opts []Option) (settings, error) {
 		poolTimeout:  DefaultPoolTimeout,
 		maxRetries:   DefaultMaxRetries,
 		reapBatch:    DefaultReapBatch,
+		waitTimeout:  DefaultWaitTimeout,
 	}
 	for _, o := range opts {
 		o(&s)
@@ -85,6 +90,13 @@ func newSettings(opts []Option) (settings, error) {
 	}
 	if s.reapBatch < 1 {
 		errs = append(errs, fmt.Errorf("reap batch must be at least 1, got %d", s.reapBatch))
+	}
+	if s.waitReplicas < 0 {
+		errs = append(errs, fmt.Errorf("replicas to wait for must not be negative, got %d", s.waitReplicas))
+	}
+	if s.waitReplicas > 0 && (s.waitTimeout <= 0 || s.waitTimeout >= s.readTimeout) {
+		// The wait's answer comes within one read of the connection.
+		errs = append(errs, fmt.Errorf("replica wait timeout must be positive and below the read timeout %v, got %v", s.readTimeout, s.waitTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return settings{}, fmt.Errorf("redisstore: bad option: %w", err)
@@ -134,4 +146,20 @@ func WithMaxRetries(n int) Option {
 // WithReapBatch replaces DefaultReapBatch.
 func WithReapBatch(n int) Option {
 	return func(s *settings) { s.reapBatch = n }
+}
+
+// WithWaitReplicas makes AppendMessage return only once n replicas of the
+// room's master have the message (Redis WAIT), so that a replica promoted
+// by a failover has every message acknowledged; waiting longer than
+// timeout (DefaultWaitTimeout when 0) fails the append with
+// rooms.ErrUnavailable, though the master stored it. 0 (the default) does
+// not wait: Redis replication is asynchronous, and a failover may lose the
+// last writes acknowledged before it.
+func WithWaitReplicas(n int, timeout time.Duration) Option {
+	return func(s *settings) {
+		s.waitReplicas = n
+		if timeout != 0 {
+			s.waitTimeout = timeout
+		}
+	}
 }

@@ -19,7 +19,7 @@ const roomFullReply = "ROOMFULL"
 // The participant scripts. Each runs in one step on the room's keys (KEYS
 // as in roomKeys.all) and keeps its invariants: an entry is in members,
 // avatars and holds; its holder, if any, maps back to it in holders; it is
-// in gone exactly while disconnected, and indexed under its node exactly
+// in gone exactly while disconnected, and in its node's held set exactly
 // while connected on one.
 var (
 	// ARGV: prefix, roomID, socket, username, avatar, node, now (Unix ms),
@@ -57,7 +57,7 @@ if held then
   local connected, holder = parseHold(redis.call('HGET', KEYS[5], held))
   if connected then
     if holder ~= '' then
-      redis.call('SREM', nodeKey(prefix, holder), indexMember(room, held))
+      redis.call('SREM', heldKey(prefix, room, holder), held)
     end
     redis.call('ZADD', KEYS[7], now, goneMember(redis.call('ZSCORE', KEYS[3], held), held))
   end
@@ -69,7 +69,7 @@ if rank then
   if not connected then
     redis.call('ZREM', KEYS[7], goneMember(rank, name))
   elseif holder ~= '' then
-    redis.call('SREM', nodeKey(prefix, holder), indexMember(room, name))
+    redis.call('SREM', heldKey(prefix, room, holder), name)
   end
   if holdSocket ~= '' and holdSocket ~= socket then
     redis.call('HDEL', KEYS[6], holdSocket)
@@ -93,26 +93,31 @@ redis.call('HSET', KEYS[4], name, avatar)
 redis.call('HSET', KEYS[5], name, hold('1', node, socket))
 redis.call('HSET', KEYS[6], socket, name)
 if node ~= '' then
-  redis.call('SADD', nodeKey(prefix, node), indexMember(room, name))
+  redis.call('SADD', heldKey(prefix, room, node), name)
 end
 return 1
 `)
 
 	// ARGV: prefix, roomID, socketID, nodeID ("" for any), now (Unix ms).
-	// Returns 1 when it disconnected the entry the socket holds, else 0 (a
-	// missing room included).
+	// Returns {1 when it disconnected the entry the socket holds, else 0
+	// (a missing room included); how many entries nodeID still holds
+	// connected in the room (0 for "")}.
 	disconnectParticipantScript = newScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local function remaining()
+  if ARGV[4] == '' then return 0 end
+  return redis.call('SCARD', heldKey(ARGV[1], ARGV[2], ARGV[4]))
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, remaining()} end
 local name = redis.call('HGET', KEYS[6], ARGV[3])
-if not name then return 0 end
+if not name then return {0, remaining()} end
 local connected, node, socket = parseHold(redis.call('HGET', KEYS[5], name))
-if not connected or (ARGV[4] ~= '' and node ~= ARGV[4]) then return 0 end
+if not connected or (ARGV[4] ~= '' and node ~= ARGV[4]) then return {0, remaining()} end
 redis.call('HSET', KEYS[5], name, hold('0', node, socket))
 redis.call('ZADD', KEYS[7], ARGV[5], goneMember(redis.call('ZSCORE', KEYS[3], name), name))
 if node ~= '' then
-  redis.call('SREM', nodeKey(ARGV[1], node), indexMember(ARGV[2], name))
+  redis.call('SREM', heldKey(ARGV[1], ARGV[2], node), name)
 end
-return 1
+return {1, remaining()}
 `)
 
 	// ARGV: prefix, roomID, old socketID, new socketID, nodeID. Returns 1,
@@ -126,7 +131,7 @@ if not name or (old ~= new and redis.call('HEXISTS', KEYS[6], new) == 1) then re
 local connected, holder = parseHold(redis.call('HGET', KEYS[5], name))
 if connected then
   if holder ~= '' then
-    redis.call('SREM', nodeKey(prefix, holder), indexMember(room, name))
+    redis.call('SREM', heldKey(prefix, room, holder), name)
   end
 else
   redis.call('ZREM', KEYS[7], goneMember(redis.call('ZSCORE', KEYS[3], name), name))
@@ -135,7 +140,7 @@ redis.call('HDEL', KEYS[6], old)
 redis.call('HSET', KEYS[6], new, name)
 redis.call('HSET', KEYS[5], name, hold('1', node, new))
 if node ~= '' then
-  redis.call('SADD', nodeKey(prefix, node), indexMember(room, name))
+  redis.call('SADD', heldKey(prefix, room, node), name)
 end
 return 1
 `)
@@ -154,8 +159,8 @@ return out
 `)
 )
 
-// UpsertParticipant implements rooms.Store. The entry is indexed under
-// p.NodeID, when set, for ReapDeadNodes.
+// UpsertParticipant implements rooms.Store. The room is listed under
+// p.NodeID, when set, before the entry is held there: see nodeIndex.
 func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant, limits rooms.ParticipantLimits) error {
 	// Times are whole milliseconds; a retention is rounded up, so that a
 	// positive one never reads as none (0).
@@ -163,38 +168,54 @@ func (s *Store) UpsertParticipant(ctx context.Context, p rooms.Participant, limi
 	if limits.Retention > 0 {
 		retention = int64((limits.Retention + time.Millisecond - 1) / time.Millisecond)
 	}
-	err := upsertParticipantScript.Run(ctx, s.client, s.roomKeys(p.RoomID).all(),
-		s.prefix, p.RoomID, p.SocketID, p.Username, p.Avatar, p.NodeID,
-		limits.Now.UnixMilli(), retention, max(limits.Max, 0)).Err()
-	switch {
-	case isNoRoom(err):
-		return rooms.RoomNotFound(p.RoomID)
-	case redis.HasErrorPrefix(err, roomFullReply):
-		return rooms.RoomFull(p.RoomID, limits.Max)
-	case err != nil:
-		return unavailable("upsert participant", err)
-	}
-	return nil
+	return s.nodeRooms.add(ctx, p.NodeID, p.RoomID, func() error {
+		err := upsertParticipantScript.Run(ctx, s.client, s.roomKeys(p.RoomID).all(),
+			s.prefix, p.RoomID, p.SocketID, p.Username, p.Avatar, p.NodeID,
+			limits.Now.UnixMilli(), retention, max(limits.Max, 0)).Err()
+		switch {
+		case isNoRoom(err):
+			return rooms.RoomNotFound(p.RoomID)
+		case redis.HasErrorPrefix(err, roomFullReply):
+			return rooms.RoomFull(p.RoomID, limits.Max)
+		case err != nil:
+			return unavailable("upsert participant", err)
+		}
+		return nil
+	})
 }
 
-// DisconnectParticipant implements rooms.Store.
+// DisconnectParticipant implements rooms.Store. When nodeID then holds
+// nothing more in the room, the room leaves the node's set.
 func (s *Store) DisconnectParticipant(ctx context.Context, roomID, socketID, nodeID string, at time.Time) (bool, error) {
-	found, err := disconnectParticipantScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
-		s.prefix, roomID, socketID, nodeID, at.UnixMilli()).Int64()
-	if err != nil {
-		return false, unavailable("disconnect participant", err)
-	}
-	return found == 1, nil
+	var changed bool
+	err := s.nodeRooms.remove(ctx, nodeID, roomID, func() (bool, error) {
+		reply, err := disconnectParticipantScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
+			s.prefix, roomID, socketID, nodeID, at.UnixMilli()).Int64Slice()
+		if err != nil {
+			return false, unavailable("disconnect participant", err)
+		}
+		if len(reply) != 2 {
+			return false, corrupt("disconnect participant", roomID, "reply", fmt.Errorf("%v", reply))
+		}
+		changed = reply[0] == 1
+		return reply[1] == 0, nil
+	})
+	return changed, err
 }
 
 // ReclaimParticipant implements rooms.Store.
 func (s *Store) ReclaimParticipant(ctx context.Context, roomID, oldSocketID, newSocketID, nodeID string) (bool, error) {
-	found, err := reclaimParticipantScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
-		s.prefix, roomID, oldSocketID, newSocketID, nodeID).Int64()
-	if err != nil {
-		return false, unavailable("reclaim participant", err)
-	}
-	return found == 1, nil
+	var found bool
+	err := s.nodeRooms.add(ctx, nodeID, roomID, func() error {
+		n, err := reclaimParticipantScript.Run(ctx, s.client, s.roomKeys(roomID).all(),
+			s.prefix, roomID, oldSocketID, newSocketID, nodeID).Int64()
+		if err != nil {
+			return unavailable("reclaim participant", err)
+		}
+		found = n == 1
+		return nil
+	})
+	return found, err
 }
 
 // Participants implements rooms.Store.

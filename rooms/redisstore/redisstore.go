@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,13 +15,20 @@ import (
 	"chatgateway/rooms"
 )
 
-// Store is a rooms.Store and a node registry on one Redis database. It is
-// safe for concurrent use; several Stores (processes) may share a database.
+// Store is a rooms.Store and a node registry on one Redis database or one
+// Redis Cluster. It is safe for concurrent use; several Stores (processes)
+// may share a database.
 type Store struct {
 	client     redis.UniversalClient
 	ownsClient bool
 	prefix     string
 	reapBatch  int
+	// waitReplicas > 0: an append returns once that many replicas have it
+	// (WAIT), or fails after waitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
+
+	nodeRooms, nodeSessions *nodeIndex
 }
 
 var (
@@ -28,14 +37,19 @@ var (
 )
 
 // Open connects to the Redis at rawURL (redis://[user:password@]HOST:PORT/DB,
-// or rediss:// for TLS), with the timeouts of opts replacing any given in
-// the URL's query, and checks it answers PING. An unreachable server is a
-// rooms.ErrUnavailable error; a malformed URL or option is a plain error.
-// Close releases the connections.
+// or rediss:// for TLS), or to the Redis Cluster whose nodes (some of them
+// suffice) rawURL lists (redis-cluster://[user:password@]HOST:PORT,HOST:PORT,...
+// or rediss-cluster:// for TLS), with the timeouts of opts replacing any
+// given in the URL's query, and checks it answers PING. An unreachable
+// server is a rooms.ErrUnavailable error; a malformed URL or option is a
+// plain error. Close releases the connections.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	set, err := newSettings(opts)
 	if err != nil {
 		return nil, err
+	}
+	if IsClusterURL(rawURL) {
+		return openCluster(ctx, rawURL, set)
 	}
 	ropts, err := redis.ParseURL(rawURL)
 	if err != nil {
@@ -69,10 +83,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 }
 
 // New returns a Store on a client the caller configured and owns (Close
-// leaves it open). Only WithKeyPrefix and WithReapBatch matter here; a reap
-// batch below 1 falls back to DefaultReapBatch.
+// leaves it open): a *redis.Client or a *redis.ClusterClient. Only
+// WithKeyPrefix, WithReapBatch and WithWaitReplicas matter here; a reap
+// batch below 1 falls back to DefaultReapBatch. A cluster client should be
+// made with ClusterOptions as Open makes them (see NoRetryAfterSend).
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	set := settings{keyPrefix: DefaultKeyPrefix, reapBatch: DefaultReapBatch}
+	set := settings{keyPrefix: DefaultKeyPrefix, reapBatch: DefaultReapBatch, waitTimeout: DefaultWaitTimeout}
 	for _, o := range opts {
 		o(&set)
 	}
@@ -83,7 +99,11 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 }
 
 func newStore(client redis.UniversalClient, set settings) *Store {
-	return &Store{client: client, prefix: set.keyPrefix, reapBatch: set.reapBatch}
+	s := &Store{client: client, prefix: set.keyPrefix, reapBatch: set.reapBatch,
+		waitReplicas: set.waitReplicas, waitTimeout: set.waitTimeout}
+	s.nodeRooms = newNodeIndex(s, "rooms", nodeRoomsFmt)
+	s.nodeSessions = newNodeIndex(s, "sessions", nodeSessionsFmt)
+	return s
 }
 
 // Client is the Store's Redis client, for other components of the same
@@ -104,6 +124,32 @@ func (s *Store) Close() error {
 		return nil
 	}
 	return s.client.Close()
+}
+
+// IsCluster reports whether the store is on a Redis Cluster.
+func (s *Store) IsCluster() bool {
+	_, ok := s.client.(*redis.ClusterClient)
+	return ok
+}
+
+// ServerMajorVersion is the major version of the Redis server (for a
+// cluster, of the node that answers): sharded pub/sub needs 7.
+func (s *Store) ServerMajorVersion(ctx context.Context) (int, error) {
+	info, err := s.client.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, unavailable("server version", err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			major, _, _ := strings.Cut(v, ".")
+			n, err := strconv.Atoi(major)
+			if err != nil {
+				return 0, fmt.Errorf("redisstore: server version %q: %w", v, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("redisstore: the server does not say its version (INFO server)")
 }
 
 // roomKeys are one room's keys, all in the room's hash slot.
@@ -137,8 +183,6 @@ func (k roomKeys) all() []string {
 func (k roomKeys) withLegacy() []string {
 	return append(k.all(), k.legacy[:]...)
 }
-
-func (s *Store) nodesKey() string { return s.prefix + keyNodes }
 
 // storedMessage is a message as kept in the history list; its order is its
 // position, so it is not stored.
@@ -214,8 +258,16 @@ func (s *Store) AppendMessage(ctx context.Context, roomID string, m rooms.NewMes
 	if err != nil {
 		return rooms.Message{}, fmt.Errorf("redisstore: append message: %w", err)
 	}
-	order, err := appendMessageScript.Run(ctx, s.client, s.roomKeys(roomID).all(), payload).Int64()
+	var order int64
+	if s.waitReplicas > 0 {
+		order, err = s.appendAndWait(ctx, roomID, payload)
+	} else {
+		order, err = appendMessageScript.Run(ctx, s.client, s.roomKeys(roomID).all(), payload).Int64()
+	}
+	var short *replicasShortError
 	switch {
+	case errors.As(err, &short):
+		return rooms.Message{}, rooms.Unavailable(fmt.Errorf("redisstore: append message: room %q: %w", roomID, err))
 	case isNoRoom(err):
 		return rooms.Message{}, rooms.RoomNotFound(roomID)
 	case err != nil:

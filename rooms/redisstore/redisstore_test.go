@@ -386,7 +386,8 @@ func TestNodeInputErrorsAreNotUnavailable(t *testing.T) {
 }
 
 // TestCloseRoomLeavesNoKeys checks CloseRoom removes every key of the room,
-// node-index entries included.
+// its held sets included. The nodes' room sets, in the nodes' slots, keep
+// the id until the node leaves.
 func TestCloseRoomLeavesNoKeys(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := uniquePrefix()
@@ -411,8 +412,17 @@ func TestCloseRoomLeavesNoKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
 	}
-	if len(keys) != 0 {
-		t.Fatalf("keys left after closing every room: %q", keys)
+	slices.Sort(keys)
+	if want := []string{prefix + "node:{n1}:rooms", prefix + "node:{n2}:rooms"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys left after closing every room: %q, want only %q", keys, want)
+	}
+	for _, node := range []string{"n1", "n2"} {
+		if err := s.RemoveNode(opCtx(t), node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys, err = s.Client().Keys(opCtx(t), prefix+"*").Result(); err != nil || len(keys) != 0 {
+		t.Fatalf("keys left after the nodes left: %q (%v)", keys, err)
 	}
 }
 
@@ -750,5 +760,73 @@ func TestCloseOnlyClosesAnOwnedClient(t *testing.T) {
 	}
 	if err := owned.Client().Ping(opCtx(t)).Err(); err == nil {
 		t.Fatal("an opened Store's client still works after Close")
+	}
+}
+
+// A node's room set lists the rooms where it holds a connected entry: a
+// room leaves it when the node's last entry there is disconnected, comes
+// back with the next join. A node reaped while alive (cut off past its
+// lease) lists its rooms again at its next heartbeat, so a later death is
+// still reaped in full.
+func TestNodeRoomSetFollowsTheNodesEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix()
+	s := openStore(t, srv, redisstore.WithKeyPrefix(prefix))
+	listed := func() []string {
+		t.Helper()
+		members, err := s.Client().SMembers(opCtx(t), prefix+"node:{n}:rooms").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(members)
+		return members
+	}
+	disconnect := func(room, socket string) {
+		t.Helper()
+		if found, err := s.DisconnectParticipant(opCtx(t), room, socket, "n", time.Now()); err != nil || !found {
+			t.Fatalf("DisconnectParticipant(%s, %s, n) = %v, %v", room, socket, found, err)
+		}
+	}
+	mustCreate(t, s, "a", "b")
+	mustUpsert(t, s,
+		rooms.Participant{RoomID: "a", SocketID: "s1", Username: "u1", NodeID: "n"},
+		rooms.Participant{RoomID: "a", SocketID: "s2", Username: "u2", NodeID: "n"},
+		rooms.Participant{RoomID: "b", SocketID: "s3", Username: "u3", NodeID: "n"})
+	if got := listed(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after the joins: %v, want [a b]", got)
+	}
+	disconnect("a", "s1")
+	if got := listed(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("with one entry of n left in a: %v, want [a b]", got)
+	}
+	disconnect("a", "s2")
+	if got := listed(); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("with no entry of n left in a: %v, want [b]", got)
+	}
+	mustUpsert(t, s, rooms.Participant{RoomID: "a", SocketID: "s4", Username: "u1", NodeID: "n"})
+	if got := listed(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after joining a again: %v, want [a b]", got)
+	}
+
+	// Reaped while alive: its set is gone...
+	mustHeartbeat(t, s, "n", time.Millisecond)
+	if got := reapUntil(t, s); !slices.Equal(got["n"], []string{"a", "b"}) {
+		t.Fatalf("first reap: %v", got)
+	}
+	if got := listed(); len(got) != 0 {
+		t.Fatalf("after the reap: %v, want nothing", got)
+	}
+	// ...and back at its next beat; a join it makes now needs no SADD of
+	// its own, yet a second death is reaped in full.
+	mustHeartbeat(t, s, "n", time.Millisecond)
+	mustUpsert(t, s, rooms.Participant{RoomID: "a", SocketID: "s5", Username: "u5", NodeID: "n"})
+	if got := listed(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after the node's next heartbeat: %v, want [a b]", got)
+	}
+	if got := reapUntil(t, s); !slices.Equal(got["n"], []string{"a"}) {
+		t.Fatalf("second reap: %v, want room a changed", got)
+	}
+	if got := connectedBySocket(t, s, "a"); got["s5"] {
+		t.Fatalf("the dead node's new entry is still connected: %v", got)
 	}
 }

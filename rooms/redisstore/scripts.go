@@ -13,44 +13,46 @@ const (
 	partHolds   = "holds"
 	partHolders = "holders"
 	partGone    = "gone"
-	keyNodes    = "nodes"
+	// partHeld + node id: the usernames whose entries that node holds
+	// connected in the room, in the room's slot.
+	partHeld = "held:"
+	keyNodes = "nodes"
+	// The reaping set shares the node set's slot: see Store.reapingKey.
+	keyReaping = "reaping"
+	// A node's own keys, in the node's slot: the rooms where it may hold
+	// connected entries, and the sessions that may be live on it.
+	nodeRoomsFmt    = "node:{%s}:rooms"
+	nodeSessionsFmt = "node:{%s}:sessions"
 	// The room hash field counting the list positions handed out.
 	fieldRank = "participantRank"
 )
 
-// Parts of the layout before one entry per username (participants keyed by
-// socket). Nothing reads them; creating or closing a room deletes them, so
-// an upgraded deployment drops those lists (presence only) as rooms go.
+// Keys of earlier layouts. Nothing reads them; creating or closing a room
+// deletes a room's, reaping or removing a node deletes the node's.
 const (
-	legacyPartPeople   = "people"
-	legacyPartJoined   = "joined"
-	legacyPartState    = "state"
-	legacyNodeIndexFmt = "node:{%s}:sockets"
+	// Participants keyed by socket (before one entry per username).
+	legacyPartPeople = "people"
+	legacyPartJoined = "joined"
+	legacyPartState  = "state"
+	// Node indexes touched from room scripts, which a cluster refuses.
+	legacyNodeSocketsFmt = "node:{%s}:sockets"
+	legacyNodeEntriesFmt = "node:{%s}:entries"
 )
 
 // noRoomReply is the error reply a script returns when the room does not
 // exist; the Go side turns it into rooms.RoomNotFound.
 const noRoomReply = "NOROOM"
 
-// luaPrelude holds the helpers every script may use. Node index keys and the
-// keys of rooms found through the node index are built here, from the prefix
-// in ARGV[1], exactly like roomKey and nodeKey build them in Go.
+// luaPrelude holds the helpers every script may use. Every key a script
+// touches is in the hash slot of its KEYS (a cluster refuses anything
+// else): the held sets of a room are built here from the room's prefix,
+// in ARGV[1], exactly as heldKey builds them in Go.
 const luaPrelude = `
 local function roomKey(prefix, room, part)
   return prefix .. '{' .. room .. '}:' .. part
 end
-local function nodeKey(prefix, node)
-  return prefix .. 'node:{' .. node .. '}:entries'
-end
--- A node index member names (room, username) unambiguously: the room id's
--- byte length, a colon, the room id, then the username.
-local function indexMember(room, name)
-  return string.len(room) .. ':' .. room .. name
-end
-local function parseIndexMember(m)
-  local colon = string.find(m, ':', 1, true)
-  local n = tonumber(string.sub(m, 1, colon - 1))
-  return string.sub(m, colon + 1, colon + n), string.sub(m, colon + n + 1)
+local function heldKey(prefix, room, node)
+  return roomKey(prefix, room, '` + partHeld + `' .. node)
 end
 -- An entry's hold: "1" (connected) or "0", the node id's byte length, a
 -- colon, the node id, then the holding socket id ("" for none).
@@ -68,25 +70,6 @@ end
 local function goneMember(rank, name)
   return string.format('%016d', tonumber(rank)) .. name
 end
-local function sessionsOfNode(prefix, node)
-  return prefix .. 'node:{' .. node .. '}:sessions'
-end
-local function sessionKey(prefix, key)
-  return prefix .. '` + partSession + `:{' .. key .. '}'
-end
--- Marks every session still live on node departed now: the node is gone,
--- so its clients may claim them from any other node.
-local function departNodeSessions(prefix, node, now)
-  local idx = sessionsOfNode(prefix, node)
-  for _, k in ipairs(redis.call('SMEMBERS', idx)) do
-    local key = sessionKey(prefix, k)
-    if redis.call('HGET', key, 'live') == '1' and redis.call('HGET', key, 'node') == node then
-      redis.call('HSET', key, 'live', '0', 'departed', tostring(now))
-      redis.call('ZADD', prefix .. '` + keySessionsByAge + `', now, k)
-    end
-  end
-  redis.call('DEL', idx)
-end
 local function noRoom()
   return redis.error_reply('` + noRoomReply + `')
 end
@@ -94,32 +77,6 @@ end
 local function nowMillis()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
--- Marks every entry indexed under node disconnected now (unless it moved to
--- another node or was disconnected meanwhile), drops the index and returns
--- the ids of the rooms whose lists changed.
-local function disconnectNode(prefix, node)
-  local idx = nodeKey(prefix, node)
-  local rooms, seen, now = {}, {}, nowMillis()
-  for _, m in ipairs(redis.call('SMEMBERS', idx)) do
-    local room, name = parseIndexMember(m)
-    local holds = roomKey(prefix, room, '` + partHolds + `')
-    local h = redis.call('HGET', holds, name)
-    if h then
-      local connected, holder, socket = parseHold(h)
-      if connected and holder == node then
-        redis.call('HSET', holds, name, hold('0', node, socket))
-        local rank = redis.call('ZSCORE', roomKey(prefix, room, '` + partMembers + `'), name)
-        redis.call('ZADD', roomKey(prefix, room, '` + partGone + `'), now, goneMember(rank, name))
-        if not seen[room] then
-          seen[room] = true
-          rooms[#rooms + 1] = room
-        end
-      end
-    end
-  end
-  redis.call('DEL', idx, prefix .. string.format('` + legacyNodeIndexFmt + `', node))
-  return rooms
 end
 `
 
@@ -140,16 +97,17 @@ redis.call('HSET', KEYS[1], 'creator', ARGV[1], 'createdAt', ARGV[2])
 return 1
 `)
 
-	// ARGV: prefix, roomID. Returns 1, or NOROOM.
+	// ARGV: prefix, roomID. Returns 1, or NOROOM. The held sets go with
+	// the room; the nodes' room sets keep the id until the node leaves
+	// them, which is harmless: a visit finds nothing held.
 	closeRoomScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return noRoom() end
-for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  local h = redis.call('HGET', KEYS[5], name)
-  if h then
-    local connected, node = parseHold(h)
-    if connected and node ~= '' then
-      redis.call('SREM', nodeKey(ARGV[1], node), indexMember(ARGV[2], name))
-    end
+local seen = {}
+for _, h in ipairs(redis.call('HVALS', KEYS[5])) do
+  local _, node = parseHold(h)
+  if not seen[node] then
+    seen[node] = true
+    redis.call('DEL', heldKey(ARGV[1], ARGV[2], node))
   end
 end
 redis.call('DEL', unpack(KEYS))
@@ -192,35 +150,77 @@ return redis.call('LLEN', KEYS[2])
 `)
 )
 
-// Node scripts: KEYS[1] is the node set, ARGV[1] the prefix.
+// Node registry scripts: KEYS[1] is the node set, KEYS[2] the reaping set
+// (one slot).
 var (
-	// ARGV: prefix, nodeID, ttl in milliseconds. Returns the expiry.
+	// ARGV: nodeID, ttl in milliseconds. Returns {expiry, 1 when the node
+	// was not registered}: a node that finds itself missing after its
+	// first beat was reaped (or removed) meanwhile.
 	heartbeatScript = newScript(`
-local expiry = nowMillis() + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], string.format('%d', expiry), ARGV[2])
-return expiry
+local expiry = nowMillis() + tonumber(ARGV[2])
+local added = redis.call('ZADD', KEYS[1], string.format('%d', expiry), ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {expiry, added}
 `)
 
-	// ARGV: prefix, batch. Claims up to batch expired nodes; returns
-	// {{node, {room, ...}}, ...}. The claim is the ZREM: a node that
-	// another reaper already claimed is no longer in the set.
-	reapDeadNodesScript = newScript(`
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', nowMillis()), 'LIMIT', 0, tonumber(ARGV[2]))
+	// ARGV: batch, lease (ms). Claims up to batch nodes: those whose lease
+	// in the node set ended, then those whose reaper's lease in the
+	// reaping set ended (it died mid-way; visits can be repeated). A
+	// claimed node is in the reaping set until its visit is finished.
+	// Returns the claimed node ids. The claim is atomic: a node another
+	// reaper claimed is no longer due.
+	claimDeadNodesScript = newScript(`
+local now, batch = nowMillis(), tonumber(ARGV[1])
+local until_ = string.format('%d', now + tonumber(ARGV[2]))
 local out = {}
-for _, node in ipairs(dead) do
-  if redis.call('ZREM', KEYS[1], node) == 1 then
-    out[#out + 1] = {node, disconnectNode(ARGV[1], node)}
-    departNodeSessions(ARGV[1], node, nowMillis())
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now), 'LIMIT', 0, batch)) do
+  redis.call('ZREM', KEYS[1], node)
+  redis.call('ZADD', KEYS[2], until_, node)
+  out[#out + 1] = node
+end
+if #out < batch then
+  for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now), 'LIMIT', 0, batch - #out)) do
+    redis.call('ZADD', KEYS[2], until_, node)
+    out[#out + 1] = node
   end
 end
 return out
 `)
 
-	// ARGV: prefix, nodeID. Drops the node and disconnects whatever is
-	// still indexed under it. Returns the number of rooms that changed.
-	removeNodeScript = newScript(`
-redis.call('ZREM', KEYS[1], ARGV[2])
-departNodeSessions(ARGV[1], ARGV[2], nowMillis())
-return #disconnectNode(ARGV[1], ARGV[2])
+	// ARGV: nodeID. Ends the node's visit.
+	finishReapScript = newScript(`
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`)
+
+	// ARGV: nodeID, lease (ms). Takes a node leaving on purpose out of the
+	// node set and puts it in the reaping set, so its visit is finished by
+	// a reaper should this process die before it finishes it itself.
+	leaveScript = newScript(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], string.format('%d', nowMillis() + tonumber(ARGV[2])), ARGV[1])
+return 1
 `)
 )
+
+// disconnectNodeScript marks every entry of the room that a node holds
+// connected disconnected now, in one step on the room's keys (KEYS as in
+// roomKeys.all). ARGV: prefix, roomID, nodeID. Returns how many entries
+// changed.
+var disconnectNodeScript = newScript(`
+local held = heldKey(ARGV[1], ARGV[2], ARGV[3])
+local changed, now = 0, nowMillis()
+for _, name in ipairs(redis.call('SMEMBERS', held)) do
+  local h = redis.call('HGET', KEYS[5], name)
+  if h then
+    local connected, node, socket = parseHold(h)
+    if connected and node == ARGV[3] then
+      redis.call('HSET', KEYS[5], name, hold('0', node, socket))
+      redis.call('ZADD', KEYS[7], now, goneMember(redis.call('ZSCORE', KEYS[3], name), name))
+      changed = changed + 1
+    end
+  end
+end
+redis.call('DEL', held)
+return changed
+`)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"chatgateway/rooms"
 )
 
@@ -18,9 +20,13 @@ import (
 //	tainted, consumed ("1" when set), claimant, log,
 //	room:<roomID> (JSON of the membership), pos:<roomID> (its join rank).
 //
-// Live sessions are indexed under their node (so a dead node's sessions
-// can be departed when it is reaped) and departed ones in one sorted set by
-// departure time (so pruning never scans).
+// Every session script touches that hash only. Two indexes live elsewhere,
+// kept from Go around the scripts: the sessions that may be live on a node
+// (a nodeIndex, so a dead node's sessions can be departed when it is
+// reaped), and the departed ones by departure time (so pruning never
+// scans). The departure index is written before the departure: it holds
+// every departed session, and candidates that turned out live or gone,
+// which the prune drops.
 
 const (
 	partSession       = "session"
@@ -43,69 +49,66 @@ type storedSessionRoom struct {
 	Since    int64  `json:"s"`
 }
 
-// Session scripts: KEYS[1] is the session hash, ARGV[1] the prefix and
-// ARGV[2] the session key.
+// Session scripts: KEYS[1] is the session hash.
 var (
-	// ARGV: prefix, key, socket, node.
+	// ARGV: socket, node.
 	openSessionScript = newScript(`
-local old = redis.call('HGET', KEYS[1], 'node')
-if old and old ~= ARGV[4] then
-  redis.call('SREM', sessionsOfNode(ARGV[1], old), ARGV[2])
-end
-redis.call('HSET', KEYS[1], 'socket', ARGV[3], 'node', ARGV[4], 'live', '1', 'departed', '0')
-redis.call('SADD', sessionsOfNode(ARGV[1], ARGV[4]), ARGV[2])
-redis.call('ZREM', ARGV[1] .. '` + keySessionsByAge + `', ARGV[2])
+redis.call('HSET', KEYS[1], 'socket', ARGV[1], 'node', ARGV[2], 'live', '1', 'departed', '0')
 return 1
 `)
 
-	// ARGV: prefix, key, socket, node, roomID, membership JSON. A departed
-	// session stays departed.
+	// ARGV: socket, node, roomID, membership JSON. A departed session stays
+	// departed.
 	addSessionRoomScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'socket', ARGV[3], 'node', ARGV[4], 'live', '1', 'departed', '0')
-  redis.call('SADD', sessionsOfNode(ARGV[1], ARGV[4]), ARGV[2])
+  redis.call('HSET', KEYS[1], 'socket', ARGV[1], 'node', ARGV[2], 'live', '1', 'departed', '0')
 end
-if redis.call('HEXISTS', KEYS[1], '` + sessionPosPrefix + `' .. ARGV[5]) == 0 then
-  redis.call('HSET', KEYS[1], '` + sessionPosPrefix + `' .. ARGV[5], redis.call('HINCRBY', KEYS[1], 'npos', 1))
+if redis.call('HEXISTS', KEYS[1], '` + sessionPosPrefix + `' .. ARGV[3]) == 0 then
+  redis.call('HSET', KEYS[1], '` + sessionPosPrefix + `' .. ARGV[3], redis.call('HINCRBY', KEYS[1], 'npos', 1))
 end
-redis.call('HSET', KEYS[1], '` + sessionRoomPrefix + `' .. ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[1], '` + sessionRoomPrefix + `' .. ARGV[3], ARGV[4])
 return 1
 `)
 
-	// ARGV: prefix, key, node, departed (ms), log.
+	// ARGV: node, departed (ms), log. Returns 1 when it departed the
+	// session.
 	departSessionScript = newScript(`
-if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'live', '0', 'departed', ARGV[4], 'log', ARGV[5])
-redis.call('SREM', sessionsOfNode(ARGV[1], ARGV[3]), ARGV[2])
-redis.call('ZADD', ARGV[1] .. '` + keySessionsByAge + `', ARGV[4], ARGV[2])
+if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'live', '0', 'departed', ARGV[2], 'log', ARGV[3])
 return 1
 `)
 
-	// ARGV: prefix, key, node.
+	// ARGV: node. Departs the session at the server's time if it is live
+	// on node (which died): its clients may claim it from any other node.
+	departDeadNodeSessionScript = newScript(`
+if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'live', '0', 'departed', tostring(nowMillis()))
+return 1
+`)
+
+	// ARGV: node.
 	endSessionScript = newScript(`
-if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[3] then return 0 end
+if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', sessionsOfNode(ARGV[1], ARGV[3]), ARGV[2])
 return 1
 `)
 
-	// ARGV: prefix, key, claimant, now (ms), grace (ms). Returns
-	// {outcome, field, value, ...}.
+	// ARGV: claimant, now (ms), grace (ms). Returns {outcome, field, value,
+	// ...}.
 	claimSessionScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'refused'} end
 local h = redis.call('HMGET', KEYS[1], 'live', 'departed', 'tainted', 'consumed', 'claimant')
 if h[3] == '1' or h[4] == '1' then return {'refused'} end
-if h[5] and h[5] ~= '' and h[5] ~= ARGV[3] then
+if h[5] and h[5] ~= '' and h[5] ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'tainted', '1')
   return {'refused'}
 end
 local outcome = 'granted'
 if h[1] == '1' then
-  redis.call('HSET', KEYS[1], 'claimant', ARGV[3])
+  redis.call('HSET', KEYS[1], 'claimant', ARGV[1])
   outcome = 'pending'
-elseif tonumber(ARGV[4]) > tonumber(h[2]) + tonumber(ARGV[5]) then
+elseif tonumber(ARGV[2]) > tonumber(h[2]) + tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', ARGV[1] .. '` + keySessionsByAge + `', ARGV[2])
   return {'refused'}
 else
   redis.call('HSET', KEYS[1], 'consumed', '1', 'claimant', '')
@@ -115,58 +118,76 @@ for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
 return out
 `)
 
-	// ARGV: prefix, key, claimant.
+	// ARGV: claimant.
 	withdrawClaimScript = newScript(`
-if redis.call('HGET', KEYS[1], 'claimant') == ARGV[3] then
+if redis.call('HGET', KEYS[1], 'claimant') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'claimant', '')
 end
 return 1
 `)
 
-	// ARGV: prefix, key.
 	taintSessionScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'tainted', '1') end
 return 1
 `)
 
-	// ARGV: prefix, key, node, now (ms), window (ms). Returns the session's
-	// fields before the take-over, or nothing.
+	// ARGV: node, now (ms), window (ms). Returns the session's fields
+	// before the take-over, or nothing.
 	takeOverSessionScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local h = redis.call('HMGET', KEYS[1], 'live', 'departed', 'node')
-local byAge = ARGV[1] .. '` + keySessionsByAge + `'
-if h[1] ~= '1' and tonumber(ARGV[4]) > tonumber(h[2]) + tonumber(ARGV[5]) then
+local h = redis.call('HMGET', KEYS[1], 'live', 'departed')
+if h[1] ~= '1' and tonumber(ARGV[2]) > tonumber(h[2]) + tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', byAge, ARGV[2])
   return {}
 end
 local out = redis.call('HGETALL', KEYS[1])
-if h[3] then redis.call('SREM', sessionsOfNode(ARGV[1], h[3]), ARGV[2]) end
-redis.call('HSET', KEYS[1], 'live', '1', 'node', ARGV[3], 'departed', '0')
+redis.call('HSET', KEYS[1], 'live', '1', 'node', ARGV[1], 'departed', '0')
 redis.call('HDEL', KEYS[1], 'log')
-redis.call('SADD', sessionsOfNode(ARGV[1], ARGV[3]), ARGV[2])
-redis.call('ZREM', byAge, ARGV[2])
 return out
 `)
 
-	// KEYS[1] is the departure index. ARGV: prefix, before (ms), batch.
-	// Returns how many sessions it deleted.
-	pruneSessionsScript = newScript(`
-local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, k in ipairs(keys) do
-  redis.call('DEL', sessionKey(ARGV[1], k))
-  redis.call('ZREM', KEYS[1], k)
+	// ARGV: before (ms). Deletes the session if it departed before
+	// `before`. Returns 1 when deleted, 0 when there is no such session
+	// any more, -1 when it is live, else its departure time (a later
+	// departure than the index said).
+	pruneSessionScript = newScript(`
+local h = redis.call('HMGET', KEYS[1], 'live', 'departed')
+if not h[1] then return 0 end
+if h[1] == '1' then return -1 end
+if tonumber(h[2]) < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
 end
-return #keys
+return tonumber(h[2])
+`)
+
+	// KEYS[1] is the departure index. ARGV: key, score, newScore, ... for
+	// the candidates a prune visited: each is dropped (newScore "") or
+	// moved to newScore, unless its score changed meanwhile (it departed
+	// again, and the index was written for that departure).
+	settleCandidatesScript = newScript(`
+for i = 1, #ARGV, 3 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    if ARGV[i + 2] == '' then
+      redis.call('ZREM', KEYS[1], ARGV[i])
+    else
+      redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+    end
+  end
+end
+return 1
 `)
 )
 
 // OpenSession implements rooms.SessionStore.
 func (s *Store) OpenSession(ctx context.Context, key, socketID, nodeID string) error {
-	if err := openSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, s.prefix, key, socketID, nodeID).Err(); err != nil {
-		return unavailable("open session", err)
-	}
-	return nil
+	return s.nodeSessions.add(ctx, nodeID, key, func() error {
+		if err := openSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, socketID, nodeID).Err(); err != nil {
+			return unavailable("open session", err)
+		}
+		return nil
+	})
 }
 
 // AddSessionRoom implements rooms.SessionStore.
@@ -175,34 +196,42 @@ func (s *Store) AddSessionRoom(ctx context.Context, key, socketID, nodeID string
 	if err != nil {
 		return fmt.Errorf("redisstore: add session room: %w", err)
 	}
-	if err := addSessionRoomScript.Run(ctx, s.client, []string{s.sessionKey(key)},
-		s.prefix, key, socketID, nodeID, room.RoomID, payload).Err(); err != nil {
-		return unavailable("add session room", err)
-	}
-	return nil
+	return s.nodeSessions.add(ctx, nodeID, key, func() error {
+		if err := addSessionRoomScript.Run(ctx, s.client, []string{s.sessionKey(key)},
+			socketID, nodeID, room.RoomID, payload).Err(); err != nil {
+			return unavailable("add session room", err)
+		}
+		return nil
+	})
 }
 
 // DepartSession implements rooms.SessionStore.
 func (s *Store) DepartSession(ctx context.Context, key, nodeID string, at time.Time, log []byte) error {
-	if err := departSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)},
-		s.prefix, key, nodeID, at.UnixMilli(), log).Err(); err != nil {
+	if err := s.client.ZAdd(ctx, s.sessionsByAgeKey(), redis.Z{Score: float64(at.UnixMilli()), Member: key}).Err(); err != nil {
 		return unavailable("depart session", err)
 	}
-	return nil
+	return s.nodeSessions.remove(ctx, nodeID, key, func() (bool, error) {
+		if err := departSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, nodeID, at.UnixMilli(), log).Err(); err != nil {
+			return false, unavailable("depart session", err)
+		}
+		return true, nil // not live on nodeID any more, whatever it was
+	})
 }
 
 // EndSession implements rooms.SessionStore.
 func (s *Store) EndSession(ctx context.Context, key, nodeID string) error {
-	if err := endSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, s.prefix, key, nodeID).Err(); err != nil {
-		return unavailable("end session", err)
-	}
-	return nil
+	return s.nodeSessions.remove(ctx, nodeID, key, func() (bool, error) {
+		if err := endSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)}, nodeID).Err(); err != nil {
+			return false, unavailable("end session", err)
+		}
+		return true, nil
+	})
 }
 
 // ClaimSession implements rooms.SessionStore.
 func (s *Store) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.ClaimOutcome, rooms.Session, error) {
 	raw, err := claimSessionScript.Run(ctx, s.client, []string{s.sessionKey(c.Key)},
-		s.prefix, c.Key, c.Claimant, c.Now.UnixMilli(), c.Grace.Milliseconds()).StringSlice()
+		c.Claimant, c.Now.UnixMilli(), c.Grace.Milliseconds()).StringSlice()
 	if err != nil {
 		return rooms.ClaimRefused, rooms.Session{}, unavailable("claim session", err)
 	}
@@ -227,7 +256,7 @@ func (s *Store) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.C
 
 // WithdrawClaim implements rooms.SessionStore.
 func (s *Store) WithdrawClaim(ctx context.Context, key, claimant string) error {
-	if err := withdrawClaimScript.Run(ctx, s.client, []string{s.sessionKey(key)}, s.prefix, key, claimant).Err(); err != nil {
+	if err := withdrawClaimScript.Run(ctx, s.client, []string{s.sessionKey(key)}, claimant).Err(); err != nil {
 		return unavailable("withdraw claim", err)
 	}
 	return nil
@@ -237,7 +266,7 @@ func (s *Store) WithdrawClaim(ctx context.Context, key, claimant string) error {
 // hash slot, so each is one call.
 func (s *Store) TaintSessions(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
-		if err := taintSessionScript.Run(ctx, s.client, []string{s.sessionKey(k)}, s.prefix, k).Err(); err != nil {
+		if err := taintSessionScript.Run(ctx, s.client, []string{s.sessionKey(k)}).Err(); err != nil {
 			return unavailable("taint session", err)
 		}
 	}
@@ -246,13 +275,18 @@ func (s *Store) TaintSessions(ctx context.Context, keys ...string) error {
 
 // TakeOverSession implements rooms.SessionStore.
 func (s *Store) TakeOverSession(ctx context.Context, key, nodeID string, now time.Time, window time.Duration) (rooms.Session, bool, error) {
-	raw, err := takeOverSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)},
-		s.prefix, key, nodeID, now.UnixMilli(), window.Milliseconds()).StringSlice()
-	if err != nil {
-		return rooms.Session{}, false, unavailable("take over session", err)
-	}
-	if len(raw) == 0 {
-		return rooms.Session{}, false, nil
+	var raw []string
+	err := s.nodeSessions.add(ctx, nodeID, key, func() error {
+		var err error
+		raw, err = takeOverSessionScript.Run(ctx, s.client, []string{s.sessionKey(key)},
+			nodeID, now.UnixMilli(), window.Milliseconds()).StringSlice()
+		if err != nil {
+			return unavailable("take over session", err)
+		}
+		return nil
+	})
+	if err != nil || len(raw) == 0 {
+		return rooms.Session{}, false, err
 	}
 	sess, err := parseSession(key, raw)
 	if err != nil {
@@ -261,16 +295,49 @@ func (s *Store) TakeOverSession(ctx context.Context, key, nodeID string, now tim
 	return sess, true, nil
 }
 
-// PruneSessions implements rooms.SessionStore.
+// PruneSessions implements rooms.SessionStore: it visits the departure
+// index's candidates older than before, a batch at a time, each with one
+// script on its session's slot (pipelined: one round trip per shard).
 func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int, error) {
 	total := 0
+	cutoff := before.UnixMilli()
 	for {
-		n, err := pruneSessionsScript.Run(ctx, s.client, []string{s.sessionsByAgeKey()}, s.prefix, before.UnixMilli(), pruneBatch).Int()
+		cands, err := s.client.ZRangeByScoreWithScores(ctx, s.sessionsByAgeKey(), &redis.ZRangeBy{
+			Min: "-inf", Max: "(" + strconv.FormatInt(cutoff, 10), Count: pruneBatch,
+		}).Result()
 		if err != nil {
 			return total, unavailable("prune sessions", err)
 		}
-		total += n
-		if n < pruneBatch {
+		if len(cands) == 0 {
+			return total, nil
+		}
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.Cmd, len(cands))
+		for i, c := range cands {
+			cmds[i] = pruneSessionScript.Run(ctx, pipe, []string{s.sessionKey(c.Member.(string))}, cutoff)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
+			return total, unavailable("prune sessions", err)
+		}
+		settle := make([]any, 0, 3*len(cands))
+		for i, c := range cands {
+			n, err := runAgainIfNoScript(ctx, s, cmds[i], pruneSessionScript, []string{s.sessionKey(c.Member.(string))}, cutoff)
+			if err != nil {
+				return total, unavailable("prune sessions", err)
+			}
+			next := ""
+			switch {
+			case n == 1:
+				total++
+			case n > 1:
+				next = strconv.FormatInt(n, 10)
+			}
+			settle = append(settle, c.Member, strconv.FormatInt(int64(c.Score), 10), next)
+		}
+		if err := settleCandidatesScript.Run(ctx, s.client, []string{s.sessionsByAgeKey()}, settle...).Err(); err != nil {
+			return total, unavailable("prune sessions", err)
+		}
+		if len(cands) < pruneBatch {
 			return total, nil
 		}
 	}

@@ -41,8 +41,12 @@ type Report struct {
 
 // Config is every flag of the run, validated.
 type Config struct {
-	Scenario           string        `json:"scenario"`
-	URL                string        `json:"url"`
+	Scenario string `json:"scenario"`
+	URL      string `json:"url"`
+	// URLs, when set, are the nodes of a multi-node deployment: fanout
+	// members connect to them as Placement says (URL is the first).
+	URLs               []string      `json:"urls,omitempty"`
+	Placement          string        `json:"placement,omitempty"`
 	EIO                int           `json:"eio"`
 	SourceIPs          []string      `json:"source_ips"`
 	ConnectRate        float64       `json:"connect_rate"`
@@ -168,6 +172,17 @@ type TrafficStats struct {
 	ExceptionSample      string `json:"exception_sample,omitempty"`
 	StreamsChecked       int64  `json:"streams_checked"`
 	StreamsWithAnomalies int64  `json:"streams_with_anomalies"`
+	// PerServer splits the deliveries by the node the receivers were
+	// connected to (fanout with -urls).
+	PerServer []ServerShare `json:"per_server,omitempty"`
+}
+
+// ServerShare is what the members connected to one node received.
+type ServerShare struct {
+	URL              string  `json:"url"`
+	Members          int     `json:"members"`
+	Deliveries       int64   `json:"deliveries"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 }
 
 // MessagesPerSec is the rate at which messages were fully delivered: sent

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,45 @@ func TestMissingBinaryFailsWithSetupHint(t *testing.T) {
 	}
 	if !strings.Contains(rec.msg, "make setup") || !strings.Contains(rec.msg, "redis-server") {
 		t.Fatalf("failure message %q should name redis-server and `make setup`", rec.msg)
+	}
+}
+
+func TestKeySlotMatchesRedis(t *testing.T) {
+	// What redis-server 7.0's CLUSTER KEYSLOT answers.
+	for key, want := range map[string]int{
+		"foo": 12182, "bar": 5061, "hello": 866,
+		"{user1000}.following": 3443, "{user1000}.followers": 3443,
+		"foo{}{bar}": 8363, "{}bar": 6479 /* an empty tag is no tag */, "a{b}c{d}": 3300,
+	} {
+		if got := redistest.KeySlot(key); got != want {
+			t.Errorf("KeySlot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+// A cluster of 3 masters and 3 replicas serves every slot; a killed
+// master's replica takes over its slots, and the killed node comes back
+// as a replica; a reshard moves the lowest slots of a master.
+func TestClusterFailoverAndReshard(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	if got := len(cl.Masters()); got != redistest.DefaultMasters {
+		t.Fatalf("%d masters, want %d", got, redistest.DefaultMasters)
+	}
+	old := cl.MasterOf("key")
+	old.Kill()
+	promoted := cl.WaitPromoted(old)
+	if promoted == old || cl.MasterOf("key") != promoted {
+		t.Fatalf("slot of key served by %s after the failover, want the promoted %s", cl.MasterOf("key").Addr(), promoted.Addr())
+	}
+	old.Start()
+	cl.WaitHealthy()
+	if slices.Contains(cl.Masters(), old) {
+		t.Fatalf("%s came back as a master, want a replica", old.Addr())
+	}
+	from, to := cl.Masters()[0], cl.Masters()[1]
+	slot := cl.FirstSlot(from)
+	cl.Reshard(from, to, 1)
+	if got := cl.MasterOfSlot(slot); got != to {
+		t.Fatalf("slot %d served by %s after the reshard, want %s", slot, got.Addr(), to.Addr())
 	}
 }
