@@ -41,6 +41,11 @@ type wsConn struct {
 	// upgrade, when messages wait in *early instead.
 	sess  *Session
 	early *[]earlyMessage
+	// earlyErr ended the reads while probing after messages that are
+	// still in *early: a client that closes as soon as it has upgraded
+	// sends the upgrade packet and its close in one TCP segment, and the
+	// upgrade must happen before the close ends the session.
+	earlyErr error
 	// peerClose is the code of the client's close frame, which the answer
 	// repeats; 0 when it had none.
 	peerClose uint16
@@ -362,10 +367,17 @@ const wsReadBufferSize = 1024
 func (ws *wsConn) nextEarly(buf []byte) (earlyMessage, error) {
 	early := ws.early
 	for len(*early) == 0 {
+		if ws.earlyErr != nil {
+			return earlyMessage{}, ws.earlyErr
+		}
 		n, err := ws.raw.Read(buf)
 		if n > 0 {
 			if ferr := ws.fr.feed(buf[:n], ws); ferr != nil {
-				return earlyMessage{}, ferr
+				if len(*early) == 0 {
+					return earlyMessage{}, ferr
+				}
+				ws.earlyErr = ferr
+				break
 			}
 		}
 		if err != nil && len(*early) == 0 {
@@ -656,11 +668,15 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 			ws.startReading(s.goroutineReads) // see serveWebSocketOnly
 			early := *ws.early
 			ws.early = nil
+			failed := ws.earlyErr
 			for _, m := range early {
 				if err := ws.deliver(sess, m.op, m.data); err != nil {
-					ws.stop(err)
+					failed = err
 					break
 				}
+			}
+			if failed != nil {
+				ws.stop(failed)
 			}
 			ws.readMu.Unlock()
 			return

@@ -55,11 +55,17 @@ const waitLimit = 10 * time.Second
 
 func startWSServer(t *testing.T, cfg Config, h Handler, goroutineReads bool) string {
 	t.Helper()
+	_, url := startWSServerWith(t, cfg, h, goroutineReads)
+	return url
+}
+
+func startWSServerWith(t *testing.T, cfg Config, h Handler, goroutineReads bool) (*Server, string) {
+	t.Helper()
 	srv := NewServer(cfg, h)
 	srv.goroutineReads = goroutineReads
 	base, stop := serveEngine(t, srv)
 	t.Cleanup(stop)
-	return "ws" + strings.TrimPrefix(base, "http")
+	return srv, "ws" + strings.TrimPrefix(base, "http")
 }
 
 func dialEngineWS(t *testing.T, url string, d *websocket.Dialer) *websocket.Conn {
@@ -377,6 +383,35 @@ func TestUpgradeKeepsMessagesSentWithTheUpgradePacket(t *testing.T) {
 			if op != opText || string(p) != want {
 				t.Fatalf("got %d %q, want %q", op, p, want)
 			}
+		}
+	})
+}
+
+// TestUpgradeThenCloseInOneSegment: a client that closes its WebSocket as
+// soon as the upgrade is done (engine.io-client 3 does, when it was asked
+// to close while upgrading) may send the upgrade packet and the close frame
+// in one TCP segment. The session is upgraded and then ended by the close,
+// at once, not left on polling for the heartbeat to reap.
+func TestUpgradeThenCloseInOneSegment(t *testing.T) {
+	forEachReadMode(t, func(t *testing.T, goroutineReads bool) {
+		h := &recordingHandler{closes: make(chan string, 1)}
+		// A heartbeat far beyond the test: only the close can end the session.
+		srv, url := startWSServerWith(t, Config{PingInterval: time.Hour, PingTimeout: time.Hour}, h, goroutineReads)
+		base := "http" + strings.TrimPrefix(url, "ws")
+		sid := handshakeSID(t, base, 4)
+		conn, br := rawWebSocket(t, hostOf(url), "EIO=4&transport=websocket&sid="+sid)
+		conn.Write(clientFrame(true, opText, []byte("2probe")))
+		if op, p := readRawFrame(t, conn, br); op != opText || string(p) != "3probe" {
+			t.Fatalf("probe answer %d %q", op, p)
+		}
+		burst := clientFrame(true, opText, []byte("5"))
+		burst = append(burst, clientFrame(true, opClose, []byte{0x03, 0xe8})...)
+		conn.Write(burst)
+		if r := h.closeReason(t); r != ReasonTransportClose {
+			t.Errorf("close reason %q, want %q", r, ReasonTransportClose)
+		}
+		if n := srv.SessionCount(); n != 0 {
+			t.Errorf("%d sessions left", n)
 		}
 	})
 }
