@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -230,6 +231,15 @@ func rawWebSocket(t *testing.T, hostport, query string) (net.Conn, *bufio.Reader
 		t.Fatalf("Sec-WebSocket-Accept %q", resp.Header.Get("Sec-Websocket-Accept"))
 	}
 	return conn, br
+}
+
+// acceptKey is Sec-WebSocket-Accept for a client's Sec-WebSocket-Key
+// (RFC 6455 section 4.2.2), computed here to check the Upgrader's.
+func acceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
 // readRawFrame reads one unmasked server frame.

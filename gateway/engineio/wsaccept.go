@@ -1,19 +1,23 @@
 package engineio
 
 import (
-	"crypto/sha1"
-	"encoding/base64"
+	"bufio"
 	"errors"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // The server side of the WebSocket opening handshake (RFC 6455 section
-// 4.2). It is small enough to own: what follows the handshake is read by
-// frameReader and written by the flusher, so no WebSocket library object
-// is kept per connection.
+// 4.2) is gorilla/websocket's Upgrader. Only the connection is kept from
+// it: what follows the handshake is read by frameReader, fed by the poller
+// or a goroutine, and written by the flusher, so no library object (and
+// none of its buffers) is held per connection (README, "Reading WebSockets
+// without a goroutine per connection").
 
 // handshakeTimeout bounds writing the 101 answer.
 const handshakeTimeout = 10 * time.Second
@@ -38,49 +42,51 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
+// discardWrites is a write buffer pool that never keeps a buffer: the
+// Upgrader writes only the 101 answer with it, and a pooled 4 KiB buffer
+// per concurrent handshake would outlive it for nothing.
+type discardWrites struct{}
+
+func (discardWrites) Get() any  { return nil }
+func (discardWrites) Put(_ any) {}
+
+// upgrader is shared by every Server: the engine checks origins (CORS_ORIGINS)
+// and answers refusals itself, before and after the Upgrader.
+var upgrader = sync.OnceValue(func() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		HandshakeTimeout: handshakeTimeout,
+		WriteBufferPool:  discardWrites{},
+		// The engine's admission checked the origin already.
+		CheckOrigin: func(*http.Request) bool { return true },
+		// A refused handshake is answered by the caller, in the engine's
+		// error format: the Upgrader writes nothing.
+		Error: func(http.ResponseWriter, *http.Request, int, error) {},
+	}
+})
+
 // acceptWebSocket completes the handshake and hands over the connection.
-// On failure nothing was written and the caller answers the request.
-// extra headers (a cookie) go into the 101 answer.
+// On a refused handshake (errNotWebSocket) nothing was written and the
+// caller answers the request. extra headers (a cookie) go into the 101
+// answer.
 func acceptWebSocket(w http.ResponseWriter, r *http.Request, extra http.Header) (net.Conn, error) {
 	if r.Method != http.MethodGet || !isWebSocketUpgrade(r) || r.Header.Get("Sec-Websocket-Version") != "13" {
 		return nil, errNotWebSocket
 	}
-	key := r.Header.Get("Sec-Websocket-Key")
-	if decoded, err := base64.StdEncoding.DecodeString(key); err != nil || len(decoded) != 16 {
-		return nil, errNotWebSocket
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	c, err := upgrader().Upgrade(hijackable{w}, r, extra)
 	if err != nil {
-		return nil, err
-	}
-	if brw.Reader.Buffered() > 0 {
-		// A client must wait for the answer before it sends frames.
-		conn.Close()
-		return nil, errNotWebSocket
-	}
-	resp := make([]byte, 0, 256)
-	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	resp = append(resp, acceptKey(key)...)
-	resp = append(resp, "\r\n"...)
-	for name, values := range extra {
-		for _, v := range values {
-			resp = append(append(append(append(resp, name...), ": "...), v...), "\r\n"...)
+		var handshake websocket.HandshakeError
+		if errors.As(err, &handshake) {
+			return nil, errNotWebSocket
 		}
-	}
-	resp = append(resp, "\r\n"...)
-	conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
-	if _, err := conn.Write(resp); err != nil {
-		conn.Close()
 		return nil, err
 	}
-	conn.SetDeadline(time.Time{})
-	return conn, nil
+	return c.NetConn(), nil
 }
 
-// acceptKey is Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.
-func acceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+// hijackable lets the Upgrader hijack through wrapping ResponseWriters
+// (the access log's, Echo's) that implement Unwrap rather than Hijack.
+type hijackable struct{ http.ResponseWriter }
+
+func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
 }
