@@ -371,17 +371,17 @@ func (g *Gateway) onParticipants(c socketio.Conn, raw json.RawMessage) {
 		g.refuse(c, g.errorText(err))
 		return
 	}
-	unwatch := g.watchRoom(ctx, in.RoomID)
+	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar}
+	g.watchRoom(ctx, mb)
 	rm, err := g.hub.prepare(ctx, in.RoomID)
 	if err != nil {
 		g.log.Warn("gateway: cannot prepare room delivery", "room", in.RoomID, "err", err)
 	}
-	mb := &membership{roomID: in.RoomID, username: in.Username, avatar: in.Avatar, unwatch: unwatch}
 	if rm != nil {
 		mb.since = rm.delivered.Load()
 	}
 	if s == nil || !g.members.join(s, mb) {
-		unwatch()
+		mb.release()
 		g.leave(in.RoomID, c.ID()) // the socket went away meanwhile
 		return
 	}

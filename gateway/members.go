@@ -111,10 +111,12 @@ type membership struct {
 	// holding keeps live messages from the socket while a replay of what it
 	// missed is pending in the room's pipeline.
 	holding atomic.Bool
-	// unwatch ends the broker watch the membership holds on its room (see
-	// Gateway.watchRoom); nil when it holds none. Called through release,
-	// never under the registry's lock.
-	unwatch func()
+	// unwatched: release has ended the watch (see Gateway.watchRoom).
+	unwatched atomic.Bool
+	// watcher is the broker whose watch of the room the membership holds;
+	// nil when it holds none. Ended through release, never under the
+	// registry's lock.
+	watcher roomUnwatcher
 }
 
 // send queues a room message on the member, keeping what its recovery
@@ -140,6 +142,11 @@ func (mb *membership) send(b *socketio.Broadcast, order int64) error {
 		s.log.record(mb.roomID, order)
 	}
 	return nil
+}
+
+// roomUnwatcher ends one broker watch of a room; Broker satisfies it.
+type roomUnwatcher interface {
+	Unwatch(roomID string)
 }
 
 // registry owns membership: which sockets are connected and which rooms

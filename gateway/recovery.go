@@ -241,14 +241,14 @@ func (g *Gateway) restore(s *socketState, plan *restorePlan) {
 		if !ok {
 			continue // the room was closed since (perhaps re-created)
 		}
-		unwatch := g.watchRoom(ctx, r.RoomID)
+		mb := &membership{roomID: r.RoomID, username: r.Username, avatar: r.Avatar, since: r.Since}
+		g.watchRoom(ctx, mb)
 		rm, err := g.hub.prepare(ctx, r.RoomID)
 		if err != nil {
-			unwatch()
+			mb.release()
 			g.log.Warn("gateway: cannot restore a room membership", "room", r.RoomID, "socket", s.id, "err", err)
 			continue
 		}
-		mb := &membership{roomID: r.RoomID, username: r.Username, avatar: r.Avatar, since: r.Since, unwatch: unwatch}
 		resume, replay := plan.resumeAfter[r.RoomID]
 		if replay {
 			// The client has everything up to resume: hold live messages
@@ -257,7 +257,7 @@ func (g *Gateway) restore(s *socketState, plan *restorePlan) {
 			mb.holding.Store(true)
 		}
 		if !g.members.join(s, mb) {
-			unwatch()
+			mb.release()
 			return // gone meanwhile
 		}
 		if replay {

@@ -169,7 +169,9 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 		trimCtx, stopTrim := context.WithCancel(ctx)
 		trimmed := make(chan struct{})
 		go func() { defer close(trimmed); memtrim.Run(trimCtx, cfg.MemoryTrim, logger) }()
-		defer func() { stopTrim(); <-trimmed }()
+		// Stopped with the server, not when start returns: a deferred stop
+		// here ended the trimmer as soon as the server was up.
+		closers = append(closers, func() { stopTrim(); <-trimmed })
 	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {

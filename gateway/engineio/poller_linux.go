@@ -82,6 +82,14 @@ func pickPoller(ws *wsConn) bool {
 		go p.run()
 	}
 	slot := p.register(ws)
+	if ws.closed.Load() {
+		// Closed while being handed over: its close found no poller to
+		// leave (it reads the poller under this lock), so nothing would
+		// ever take it out of this one. As when the descriptor is gone
+		// already (EpollCtl fails below), a goroutine reads the end.
+		p.unregisterLocked(ws, i)
+		return false
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: slot, Pad: p.gens[slot]}
 	var ctlErr error
 	if err := ws.rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
@@ -133,13 +141,19 @@ func (p *poller) register(ws *wsConn) int32 {
 	return slot
 }
 
-// unregister takes ws out of its poller; a poller left without connections
-// stops. The socket itself is closed by the caller, which also takes it out
-// of the epoll set; the explicit removal here spares a closed socket's late
-// events.
-func (p *poller) unregister(ws *wsConn) {
+// leavePoller takes ws out of its poller, if it has one; a poller left
+// without connections stops. The socket itself is closed by the caller,
+// which also takes it out of the epoll set; the explicit removal here spares
+// a closed socket's late events. ws.poller is read under the pollers' lock:
+// a close can race with the socket's registration (a server shutting down
+// while a WebSocket handshake completes).
+func leavePoller(ws *wsConn) {
 	pollers.mu.Lock()
 	defer pollers.mu.Unlock()
+	p := ws.poller
+	if p == nil {
+		return
+	}
 	for i, q := range pollers.list {
 		if q == p {
 			p.unregisterLocked(ws, i)

@@ -14,7 +14,7 @@ type poller struct{}
 
 func pickPoller(*wsConn) bool { return false }
 
-func (*poller) unregister(*wsConn) {}
+func leavePoller(*wsConn) {}
 
 type fdReader struct{ buf []byte }
 

@@ -131,9 +131,7 @@ func (ws *wsConn) closeWith(payload []byte, wait bool) {
 		}
 		ws.writeMu.Unlock()
 	}
-	if p := ws.poller; p != nil {
-		p.unregister(ws)
-	}
+	leavePoller(ws)
 	ws.raw.Close()
 	ws.readMu.Lock()
 	resumed := ws.resumed

@@ -30,11 +30,11 @@ type participantList struct {
 type entry struct {
 	p    rooms.Participant // SocketID is the holder, "" for none
 	rank uint64            // list position: ascending, never reused
-	// disconnectedAt and generation describe the latest disconnection;
-	// generation tells a heap item of an earlier one from it.
-	disconnectedAt time.Time
-	generation     uint64
-	removed        bool
+	// generation counts the entry's disconnections: it tells the heap item
+	// of the latest one (which has its time) from earlier ones. The time is
+	// kept only there: an entry per joined socket is 112 bytes, not 144.
+	generation uint64
+	removed    bool
 }
 
 func newParticipantList() participantList {
@@ -94,7 +94,6 @@ func (l *participantList) release(e *entry, at time.Time) {
 
 func (l *participantList) disconnect(e *entry, at time.Time) {
 	e.p.Connected = false
-	e.disconnectedAt = at
 	e.generation++
 	l.disconnected++
 	heap.Push(&l.gone, goneItem{e: e, at: at, generation: e.generation})
@@ -109,29 +108,30 @@ func (l *participantList) disconnect(e *entry, at time.Time) {
 func (l *participantList) makeRoom(limits rooms.ParticipantLimits) {
 	if limits.Retention > 0 {
 		cutoff := limits.Now.Add(-limits.Retention)
-		for e := l.oldestGone(); e != nil && e.disconnectedAt.Before(cutoff); e = l.oldestGone() {
-			l.remove(e)
+		for it, ok := l.oldestGone(); ok && it.at.Before(cutoff); it, ok = l.oldestGone() {
+			l.remove(it.e)
 		}
 	}
 	for limits.Max > 0 && len(l.byName) >= limits.Max {
-		e := l.oldestGone()
-		if e == nil {
+		it, ok := l.oldestGone()
+		if !ok {
 			return
 		}
-		l.remove(e)
+		l.remove(it.e)
 	}
 }
 
-// oldestGone is the entry disconnected longest ago, nil when every entry is
-// connected; stale heap items on the way are dropped.
-func (l *participantList) oldestGone() *entry {
+// oldestGone is the disconnection of the entry disconnected longest ago;
+// false when every entry is connected. Stale heap items on the way are
+// dropped.
+func (l *participantList) oldestGone() (goneItem, bool) {
 	for len(l.gone) > 0 {
 		if it := l.gone[0]; it.isLive() {
-			return it.e
+			return it, true
 		}
 		heap.Pop(&l.gone)
 	}
-	return nil
+	return goneItem{}, false
 }
 
 func (l *participantList) remove(e *entry) {

@@ -16,11 +16,35 @@ type sessions struct {
 	byKey map[string]*sessionRecord
 }
 
+// sessionRecord is a rooms.Session as kept here: every joined socket that
+// can reconnect has one, so it is laid out in 128 bytes (embedding
+// rooms.Session took 160), with the departure time in Unix nanoseconds.
 type sessionRecord struct {
-	rooms.Session
-	tainted  bool
-	consumed bool   // granted once already
+	Key      string
+	SocketID string
+	NodeID   string
+	Rooms    []rooms.SessionRoom
+	Log      []byte
 	claimant string // the one live socket waiting for it
+	// departedNanos is Session.DepartedAt; 0 for the zero time.
+	departedNanos int64
+	Live          bool
+	tainted       bool
+	consumed      bool // granted once already
+}
+
+func (r *sessionRecord) departedAt() time.Time {
+	if r.departedNanos == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, r.departedNanos)
+}
+
+func (r *sessionRecord) setDepartedAt(at time.Time) {
+	r.departedNanos = 0
+	if !at.IsZero() {
+		r.departedNanos = at.UnixNano()
+	}
 }
 
 var _ rooms.SessionStore = (*Store)(nil)
@@ -31,7 +55,7 @@ func (s *sessions) record(key string) *sessionRecord {
 	}
 	r := s.byKey[key]
 	if r == nil {
-		r = &sessionRecord{Session: rooms.Session{Key: key}}
+		r = &sessionRecord{Key: key}
 		s.byKey[key] = r
 	}
 	return r
@@ -45,7 +69,7 @@ func (s *Store) OpenSession(ctx context.Context, key, socketID, nodeID string) e
 	s.sessions.mu.Lock()
 	defer s.sessions.mu.Unlock()
 	r := s.sessions.record(key)
-	r.SocketID, r.NodeID, r.Live, r.DepartedAt = socketID, nodeID, true, time.Time{}
+	r.SocketID, r.NodeID, r.Live, r.departedNanos = socketID, nodeID, true, 0
 	return nil
 }
 
@@ -82,7 +106,8 @@ func (s *Store) DepartSession(ctx context.Context, key, nodeID string, at time.T
 	if r == nil || !r.Live || r.NodeID != nodeID {
 		return nil
 	}
-	r.Live, r.DepartedAt, r.Log = false, at, slices.Clone(log)
+	r.Live, r.Log = false, slices.Clone(log)
+	r.setDepartedAt(at)
 	return nil
 }
 
@@ -118,7 +143,7 @@ func (s *Store) ClaimSession(ctx context.Context, c rooms.SessionClaim) (rooms.C
 		r.claimant = c.Claimant
 		return rooms.ClaimPending, r.copy(), nil
 	}
-	if c.Now.After(r.DepartedAt.Add(c.Grace)) {
+	if c.Now.After(r.departedAt().Add(c.Grace)) {
 		delete(s.sessions.byKey, c.Key)
 		return rooms.ClaimRefused, rooms.Session{}, nil
 	}
@@ -165,12 +190,12 @@ func (s *Store) TakeOverSession(ctx context.Context, key, nodeID string, now tim
 	if r == nil {
 		return rooms.Session{}, false, nil
 	}
-	if !r.Live && now.After(r.DepartedAt.Add(window)) {
+	if !r.Live && now.After(r.departedAt().Add(window)) {
 		delete(s.sessions.byKey, key)
 		return rooms.Session{}, false, nil
 	}
 	taken := r.copy()
-	r.Live, r.NodeID, r.DepartedAt, r.Log = true, nodeID, time.Time{}, nil
+	r.Live, r.NodeID, r.departedNanos, r.Log = true, nodeID, 0, nil
 	return taken, true, nil
 }
 
@@ -183,7 +208,7 @@ func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int, error
 	defer s.sessions.mu.Unlock()
 	n := 0
 	for k, r := range s.sessions.byKey {
-		if !r.Live && !r.DepartedAt.IsZero() && r.DepartedAt.Before(before) {
+		if !r.Live && r.departedNanos != 0 && r.departedAt().Before(before) {
 			delete(s.sessions.byKey, k)
 			n++
 		}
@@ -192,8 +217,13 @@ func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int, error
 }
 
 func (r *sessionRecord) copy() rooms.Session {
-	out := r.Session
-	out.Rooms = slices.Clone(r.Rooms)
-	out.Log = slices.Clone(r.Log)
-	return out
+	return rooms.Session{
+		Key:        r.Key,
+		SocketID:   r.SocketID,
+		NodeID:     r.NodeID,
+		Live:       r.Live,
+		DepartedAt: r.departedAt(),
+		Rooms:      slices.Clone(r.Rooms),
+		Log:        slices.Clone(r.Log),
+	}
 }
