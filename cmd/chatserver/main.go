@@ -186,8 +186,9 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, sto
 			logger.Warn("store close", "err", err)
 		}
 	})
-	if be.stats != nil {
-		brokerStats.Store(&be.stats)
+	if be.brokerStats != nil {
+		stats := be.brokerStats.Stats
+		brokerStats.Store(&stats)
 		closers = append(closers, func() { brokerStats.Store(nil) })
 	}
 	svc := rooms.NewService(metrics.InstrumentStore(be.store),

@@ -131,8 +131,6 @@ type backend struct {
 	nodes    gateway.NodeRegistry
 	// brokerStats counts a broker's traffic between nodes (nil for one node).
 	brokerStats ops.BrokerStats
-	// stats reads the broker's counters (nil for the in-process broker).
-	stats func() redisbroker.Stats
 	// close releases everything, after the gateway stopped using it.
 	close func() error
 }
@@ -176,11 +174,11 @@ func openRedisBackend(ctx context.Context, cfg config, spec storeSpec, nodeID st
 	be := backend{store: s, sessions: s, nodes: s}
 	if sharded {
 		b := redisbroker.NewSharded(s.Client(), opts)
-		be.broker, be.stats, be.brokerStats = b, b.Stats, b
+		be.broker, be.brokerStats = b, b
 		be.close = func() error { return errors.Join(b.Close(), s.Close()) }
 	} else {
 		b := redisbroker.New(s.Client(), opts)
-		be.broker, be.stats, be.brokerStats = b, b.Stats, b
+		be.broker, be.brokerStats = b, b
 		be.close = func() error { return errors.Join(b.Close(), s.Close()) }
 	}
 	logger.Info("redis pub/sub", "sharded", sharded, "cluster", s.IsCluster())

@@ -138,23 +138,12 @@ func (opts Options) withDefaults() Options {
 // through Redis. An error means other nodes may not have it; local
 // subscribers always do.
 func (b *Broker) Publish(ctx context.Context, roomID string, env gateway.Envelope) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := b.local.Publish(ctx, roomID, env); err != nil {
-		return err
-	}
-	payload, err := json.Marshal(env)
-	if err != nil {
-		return fmt.Errorf("redisbroker: encode envelope: %w", err)
-	}
-	frame := encodeFrame(b.opts.NodeID, roomID, payload)
-	if err := b.client.Publish(ctx, b.opts.Channel, frame).Err(); err != nil {
-		return fmt.Errorf("redisbroker: publish: %w", err)
-	}
-	b.stats.published.Add(1)
-	b.stats.publishedBytes.Add(uint64(len(frame)))
-	return nil
+	return publishFrame(ctx, b.opts.NodeID, b.local, &b.stats, roomID, env, func(frame []byte) error {
+		if err := b.client.Publish(ctx, b.opts.Channel, frame).Err(); err != nil {
+			return fmt.Errorf("redisbroker: publish: %w", err)
+		}
+		return nil
+	})
 }
 
 // Stats returns the broker's counters.
@@ -278,26 +267,55 @@ func (b *Broker) receiveLoop(ctx context.Context, ps *redis.PubSub, done chan st
 			b.live.Store(true)
 			b.subscribedOnce.Do(func() { close(b.subscribed) })
 		case *redis.Message:
-			b.stats.received.Add(1)
-			b.stats.receivedBytes.Add(uint64(len(m.Payload)))
-			node, roomID, payload, err := decodeFrame([]byte(m.Payload))
-			if err != nil {
-				b.log.Warn("redisbroker: undecodable frame dropped", "err", err)
-				continue
-			}
-			if node == b.opts.NodeID {
-				continue // delivered locally when published
-			}
-			var env gateway.Envelope
-			if err := json.Unmarshal(payload, &env); err != nil {
-				b.log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
-				continue
-			}
-			b.stats.fromOthers.Add(1)
-			_ = b.local.Publish(context.Background(), roomID, env)
+			receiveFrame(b.opts.NodeID, b.local, &b.stats, b.log, m)
 		case *redis.Pong:
 		}
 	}
+}
+
+// publishFrame delivers env to this node's subscribers at once, then
+// encodes it once and hands the frame to send (PUBLISH or SPUBLISH).
+func publishFrame(ctx context.Context, nodeID string, local *gateway.MemoryBroker, st *counters, roomID string, env gateway.Envelope, send func(frame []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := local.Publish(ctx, roomID, env); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("redisbroker: encode envelope: %w", err)
+	}
+	frame := encodeFrame(nodeID, roomID, payload)
+	if err := send(frame); err != nil {
+		return err
+	}
+	st.published.Add(1)
+	st.publishedBytes.Add(uint64(len(frame)))
+	return nil
+}
+
+// receiveFrame hands a frame Redis delivered to this node's subscribers,
+// unless this node published it (it delivered it locally then).
+func receiveFrame(nodeID string, local *gateway.MemoryBroker, st *counters, log *slog.Logger, m *redis.Message) {
+	st.received.Add(1)
+	st.receivedBytes.Add(uint64(len(m.Payload)))
+	node, roomID, payload, err := decodeFrame([]byte(m.Payload))
+	if err != nil {
+		log.Warn("redisbroker: undecodable frame dropped", "channel", m.Channel, "err", err)
+		return
+	}
+	if node == nodeID {
+		st.ownEchoes.Add(1)
+		return
+	}
+	var env gateway.Envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
+		return
+	}
+	st.fromOthers.Add(1)
+	_ = local.Publish(context.Background(), roomID, env)
 }
 
 // A frame is uvarint(len(node)) node uvarint(len(room)) room payload.

@@ -2,7 +2,6 @@ package redisbroker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,23 +159,12 @@ func (b *Sharded) channel(roomID string) string { return b.opts.Channel + ":{" +
 // watch the room through Redis. An error means other nodes may not have
 // it; local subscribers always do.
 func (b *Sharded) Publish(ctx context.Context, roomID string, env gateway.Envelope) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := b.local.Publish(ctx, roomID, env); err != nil {
-		return err
-	}
-	payload, err := json.Marshal(env)
-	if err != nil {
-		return fmt.Errorf("redisbroker: encode envelope: %w", err)
-	}
-	frame := encodeFrame(b.opts.NodeID, roomID, payload)
-	if err := b.client.SPublish(ctx, b.channel(roomID), frame).Err(); err != nil {
-		return fmt.Errorf("redisbroker: spublish: %w", err)
-	}
-	b.stats.published.Add(1)
-	b.stats.publishedBytes.Add(uint64(len(frame)))
-	return nil
+	return publishFrame(ctx, b.opts.NodeID, b.local, &b.stats, roomID, env, func(frame []byte) error {
+		if err := b.client.SPublish(ctx, b.channel(roomID), frame).Err(); err != nil {
+			return fmt.Errorf("redisbroker: spublish: %w", err)
+		}
+		return nil
+	})
 }
 
 // Subscribe registers sub for the envelopes of the rooms watched, this
@@ -483,31 +471,10 @@ func (b *Sharded) receiveLoop(sh *shard) {
 				b.dropped(sh, m.Channel)
 			}
 		case *redis.Message:
-			b.receive(m)
+			receiveFrame(b.opts.NodeID, b.local, &b.stats, b.log, m)
 		case *redis.Pong:
 		}
 	}
-}
-
-func (b *Sharded) receive(m *redis.Message) {
-	b.stats.received.Add(1)
-	b.stats.receivedBytes.Add(uint64(len(m.Payload)))
-	node, roomID, payload, err := decodeFrame([]byte(m.Payload))
-	if err != nil {
-		b.log.Warn("redisbroker: undecodable frame dropped", "channel", m.Channel, "err", err)
-		return
-	}
-	if node == b.opts.NodeID {
-		b.stats.ownEchoes.Add(1)
-		return // delivered locally when published
-	}
-	var env gateway.Envelope
-	if err := json.Unmarshal(payload, &env); err != nil {
-		b.log.Warn("redisbroker: undecodable envelope dropped", "room", roomID, "err", err)
-		return
-	}
-	b.stats.fromOthers.Add(1)
-	_ = b.local.Publish(context.Background(), roomID, env)
 }
 
 // confirmed handles a subscription's confirmation.
