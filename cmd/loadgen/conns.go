@@ -51,6 +51,34 @@ func (d *dialer) dialURL(ctx context.Context, url string, onRaw func(name, paylo
 	return sioclient.Dial(ctx, url, opts)
 }
 
+// Clients of the traffic scenarios (-client).
+const (
+	clientRaw       = "raw"
+	clientSioclient = "sioclient"
+)
+
+// wireConn is what the scenarios use of a connection; *sioclient.Client
+// and *rawClient satisfy it.
+type wireConn interface {
+	WritePacket(packet []byte) error
+	Close() error
+	Done() <-chan struct{}
+	Err() error
+}
+
+// dialTraffic connects a member of a traffic scenario with the client
+// -client names.
+func (d *dialer) dialTraffic(ctx context.Context, url string, onRaw func(name, payload []byte), skip func(name []byte) bool) (wireConn, error) {
+	if d.cfg.Client != clientRaw {
+		return d.dialURL(ctx, url, onRaw, skip)
+	}
+	ip := d.cfg.SourceIPs[int(d.next.Add(1)-1)%len(d.cfg.SourceIPs)]
+	if len(d.cfg.SourceIPs) == 1 && ip == "127.0.0.1" {
+		ip = ""
+	}
+	return dialRaw(ctx, url, d.cfg.EIO, ip, d.cfg.HandshakeTimeout, onRaw)
+}
+
 // ramp calls fn(ctx, i) for i in [0, n), starting at most rate calls per
 // second (0: no limit) with at most concurrency in progress, and waits for
 // them all. It stops starting new calls once ctx ends.
@@ -149,9 +177,13 @@ func createRoom(ctx context.Context, client *http.Client, baseURL, id string) er
 }
 
 // closeAll closes every non-nil client, a few at a time.
-func closeAll(clients []*sioclient.Client) {
+func closeAll[C interface {
+	comparable
+	wireConn
+}](clients []C) {
+	var none C
 	ramp(context.Background(), len(clients), 0, closeConcurrency, func(_ context.Context, i int) {
-		if clients[i] != nil {
+		if clients[i] != none {
 			clients[i].Close()
 		}
 	})
@@ -159,10 +191,14 @@ func closeAll(clients []*sioclient.Client) {
 
 // dropped counts the clients whose connection already ended, with samples
 // of why.
-func dropped(clients []*sioclient.Client) (int, []string) {
+func dropped[C interface {
+	comparable
+	wireConn
+}](clients []C) (int, []string) {
 	var why errorSamples
+	var none C
 	for _, c := range clients {
-		if c == nil {
+		if c == none {
 			continue
 		}
 		select {

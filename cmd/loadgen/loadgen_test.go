@@ -91,12 +91,15 @@ func TestScenarios(t *testing.T) {
 	}
 
 	t.Run("fanout closed loop", func(t *testing.T) {
-		for _, eio := range []string{"3", "4"} {
-			rep := scenarioRun(t, "-scenario", "fanout", "-url", room.URL, "-eio", eio, "-prefix", prefix(t)+eio,
+		for _, run := range []struct{ eio, client string }{{"3", "raw"}, {"4", "raw"}, {"3", "sioclient"}, {"4", "sioclient"}} {
+			rep := scenarioRun(t, "-scenario", "fanout", "-url", room.URL, "-eio", run.eio, "-client", run.client, "-prefix", prefix(t)+run.eio+run.client,
 				"-rooms", "5", "-members", "10", "-messages", "20", "-window", "2", "-server-pid", pid)
 			checkConnections(t, rep, 50)
 			// 5 rooms x 10 members x 20 messages, each to the 10 members.
 			checkTraffic(t, rep, 1000, 10_000)
+			if rep.Traffic.SendLag != nil {
+				t.Errorf("closed loop reports a send lag: %+v", rep.Traffic.SendLag)
+			}
 			if rep.MeasureCPU == nil || rep.MeasureCPU.TotalSeconds <= 0 || rep.LoadgenCPU.TotalSeconds <= 0 {
 				t.Errorf("CPU use not measured: %+v %+v", rep.MeasureCPU, rep.LoadgenCPU)
 			}
@@ -110,6 +113,9 @@ func TestScenarios(t *testing.T) {
 			"-rooms", "5", "-members", "10", "-messages", "10", "-rate", "2000", "-size", "100")
 		checkConnections(t, rep, 50)
 		checkTraffic(t, rep, 500, 5000)
+		if lag := rep.Traffic.SendLag; lag == nil || lag.Count != 500 {
+			t.Errorf("send lag %+v, want 500 samples", lag)
+		}
 		// -size is the content's length, whatever the length of the send
 		// time and sequence number it starts with.
 		for _, m := range storedMessages(t, room.URL, prefix(t)+"r0", 100) {
@@ -299,6 +305,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-scenario", "fanout", "-urls", "http://a,ws://b"}, "-urls must start with http"},
 		{[]string{"-scenario", "idle", "-urls", "http://a,http://b"}, "-urls is for the fanout scenario"},
 		{[]string{"-scenario", "fanout", "-placement", "random"}, "-placement must be spread or room"},
+		{[]string{"-scenario", "fanout", "-client", "gorilla"}, "-client must be raw or sioclient"},
+		{[]string{"-scenario", "fanout", "-url", "https://x"}, "-client raw speaks plain http only"},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args, io.Discard)

@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&urls, "urls", "", "fanout: comma-separated base URLs of the nodes of one deployment, replacing -url; members connect to them as -placement says, rooms are created on the first")
 	fs.StringVar(&cfg.Placement, "placement", placementSpread, "fanout with -urls: spread (each room's members over every node in turn) or room (all of a room's members on one node, rooms in turn)")
 	fs.IntVar(&cfg.EIO, "eio", 4, "Engine.IO revision: 3 (socket.io-client 2.x) or 4 (3.x/4.x)")
+	fs.StringVar(&cfg.Client, "client", clientRaw, "fanout, bigroom: the Socket.IO client of the members: raw (the generator's own, read through epoll, cheap per delivery) or sioclient (gateway/sioclient, a goroutine per connection; needed for https)")
 	fs.StringVar(&sourceIPs, "source-ips", "127.0.0.1", "source addresses, round robin: comma-separated IPs or IPv4 ranges A-B (e.g. 127.0.0.2-127.0.0.9); each allows one ephemeral port range of connections")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 2000, "new connections per second while ramping up (0: unlimited)")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 256, "handshakes (and joins) in progress at once while ramping up")
@@ -233,6 +235,12 @@ func validate(c config) error {
 	}
 	if c.EIO != 3 && c.EIO != 4 {
 		return fmt.Errorf("-eio must be 3 or 4, not %d", c.EIO)
+	}
+	if c.Client != clientRaw && c.Client != clientSioclient {
+		return fmt.Errorf("-client must be raw or sioclient, not %q", c.Client)
+	}
+	if c.Client == clientRaw && (strings.HasPrefix(c.URL, "https://") || slices.ContainsFunc(c.URLs, func(u string) bool { return strings.HasPrefix(u, "https://") })) {
+		return errors.New("-client raw speaks plain http only: use -client sioclient for https")
 	}
 	if c.Delivery != "room" && c.Delivery != "global" {
 		return fmt.Errorf("-delivery must be room or global, not %q", c.Delivery)

@@ -52,6 +52,9 @@ func writeTable(w io.Writer, r *report) {
 			row("  node", "%s (%s placement): %d members, %d deliveries, %.0f/s", p.URL, c.Placement, p.Members, p.Deliveries, p.DeliveriesPerSec)
 		}
 		row("latency", "%s", latencyText(t.Latency))
+		if t.SendLag != nil {
+			row("  send lag", "%s (how late the generator sent, after the schedule)", latencyText(*t.SendLag))
+		}
 		row("correctness", "lost %d, duplicated %d, out-of-order %d, unexpected %d, foreign %d, malformed %d, exceptions %d (%d of %d streams anomalous)",
 			t.Lost, t.Duplicated, t.OutOfOrder, t.Unexpected, t.Foreign, t.Malformed, t.Exceptions, t.StreamsWithAnomalies, t.StreamsChecked)
 		if t.ExceptionSample != "" {

@@ -66,7 +66,7 @@ func (j *joinWatch) skip(name []byte) bool {
 }
 
 // join emits "participants" and waits until the member is in the list.
-func join(ctx context.Context, c *sioclient.Client, w *joinWatch, roomID, username string, timeout time.Duration) error {
+func join(ctx context.Context, c wireConn, w *joinWatch, roomID, username string, timeout time.Duration) error {
 	payload := fmt.Sprintf(`{"roomId":%q,"username":%q,"avatar":"loadgen"}`, roomID, username)
 	if err := c.WritePacket([]byte(`42["participants",` + payload + `]`)); err != nil {
 		return fmt.Errorf("join %s: %w", roomID, err)
@@ -103,6 +103,9 @@ type traffic struct {
 	// of it to reach that length.
 	padding string
 	latency *histogram
+	// sendLag is how late each open-loop send went out after its
+	// scheduled time: the load generator's own share of the latency.
+	sendLag *histogram
 
 	// bigroom: per message (by sequence number), how many members got it
 	// and, once all did, how long that took.
@@ -112,6 +115,9 @@ type traffic struct {
 	bigDone      []atomic.Int64
 }
 
+// memberConn holds a member's connection, for an atomic pointer.
+type memberConn struct{ wireConn }
+
 // member is one connection: a room member, maybe a sender.
 type member struct {
 	t        *traffic
@@ -119,7 +125,7 @@ type member struct {
 	room     int
 	username string
 	watch    *joinWatch
-	client   atomic.Pointer[sioclient.Client]
+	client   atomic.Pointer[memberConn]
 
 	recv     atomic.Int64 // room events received
 	lastRecv atomic.Int64 // unix nanos of the last one
@@ -136,7 +142,7 @@ type member struct {
 }
 
 func newTraffic(cfg config) *traffic {
-	t := &traffic{cfg: cfg, global: cfg.Delivery == "global", latency: newHistogram(histShards), padding: strings.Repeat("x", cfg.Size)}
+	t := &traffic{cfg: cfg, global: cfg.Delivery == "global", latency: newHistogram(histShards), sendLag: newHistogram(histShards), padding: strings.Repeat("x", cfg.Size)}
 	rooms, members := cfg.Rooms, cfg.Members
 	if cfg.Scenario == scenarioBigRoom {
 		rooms, t.big = 1, true
@@ -403,6 +409,7 @@ func (t *traffic) sendOpenLoop(ctx context.Context, rate float64, start time.Tim
 				if t.stopSending.Load() || ctx.Err() != nil {
 					return
 				}
+				t.sendLag.record(w, time.Since(due))
 				t.senders[k%len(t.senders)].send(due.UnixNano(), int64(k/len(t.senders)))
 			}
 		})
@@ -509,7 +516,7 @@ func runTraffic(ctx context.Context, cfg config, rep *report) error {
 	ramp(ctx, len(t.members), cfg.ConnectRate, cfg.ConnectConcurrency, func(ctx context.Context, i int) {
 		m := t.members[i]
 		began := time.Now()
-		c, err := d.dialURL(ctx, t.urlOf(m), m.onRaw, m.watch.skip)
+		c, err := d.dialTraffic(ctx, t.urlOf(m), m.onRaw, m.watch.skip)
 		if err != nil {
 			failures.add(err)
 			return
@@ -522,9 +529,9 @@ func runTraffic(ctx context.Context, cfg config, rep *report) error {
 			return
 		}
 		joins.record(i, time.Since(began))
-		m.client.Store(c)
+		m.client.Store(&memberConn{c})
 	})
-	clients := make([]*sioclient.Client, len(t.members))
+	clients := make([]*memberConn, len(t.members))
 	for i, m := range t.members {
 		clients[i] = m.client.Load()
 	}
@@ -636,6 +643,9 @@ func (t *traffic) report(rep *report, sendStart, sendEnd time.Time, planned int6
 		DeliveriesExpected: t.expectedDeliveries(),
 		Received:           recv,
 		Latency:            t.latency.summary(),
+	}
+	if !t.closedLoop {
+		st.SendLag = ptr(t.sendLag.summary())
 	}
 	if t.big {
 		st.TargetRate = float64(time.Second) / float64(t.cfg.Interval)

@@ -6,11 +6,11 @@ import "syscall"
 // syscall).
 const ipBindAddressNoPort = 24
 
-// bindAddressNoPort lets a connection with a fixed source address take its
+// BindAddressNoPort, a net.Dialer Control, lets a connection with a fixed source address take its
 // port at connect time, when the destination is known: without it, binding
 // the source address picks a port unique across all destinations, and one
 // source address runs out after one ephemeral range (~28k) of connections.
-func bindAddressNoPort(network, address string, rc syscall.RawConn) error {
+func BindAddressNoPort(network, address string, rc syscall.RawConn) error {
 	if network != "tcp4" && network != "tcp" {
 		return nil
 	}

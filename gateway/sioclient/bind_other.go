@@ -4,4 +4,5 @@ package sioclient
 
 import "syscall"
 
-func bindAddressNoPort(network, address string, rc syscall.RawConn) error { return nil }
+// BindAddressNoPort is a no-op where IP_BIND_ADDRESS_NO_PORT does not exist.
+func BindAddressNoPort(network, address string, rc syscall.RawConn) error { return nil }

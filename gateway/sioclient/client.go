@@ -209,7 +209,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	netDialer := &net.Dialer{Control: bindAddressNoPort}
+	netDialer := &net.Dialer{Control: BindAddressNoPort}
 	if opts.LocalAddr != "" {
 		ip := net.ParseIP(opts.LocalAddr)
 		if ip == nil {

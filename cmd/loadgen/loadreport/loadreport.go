@@ -45,9 +45,12 @@ type Config struct {
 	URL      string `json:"url"`
 	// URLs, when set, are the nodes of a multi-node deployment: fanout
 	// members connect to them as Placement says (URL is the first).
-	URLs               []string      `json:"urls,omitempty"`
-	Placement          string        `json:"placement,omitempty"`
-	EIO                int           `json:"eio"`
+	URLs      []string `json:"urls,omitempty"`
+	Placement string   `json:"placement,omitempty"`
+	EIO       int      `json:"eio"`
+	// Client is the Socket.IO client of the fanout and bigroom
+	// connections: raw (the load generator's own) or sioclient.
+	Client             string        `json:"client"`
 	SourceIPs          []string      `json:"source_ips"`
 	ConnectRate        float64       `json:"connect_rate"`
 	ConnectConcurrency int           `json:"connect_concurrency"`
@@ -161,6 +164,9 @@ type TrafficStats struct {
 	// Latency is from the send (the scheduled time in open loop) to each
 	// delivery.
 	Latency LatencySummary `json:"latency"`
+	// SendLag, open loop only, is how late the load generator sent each
+	// message after its scheduled time: its own share of Latency.
+	SendLag *LatencySummary `json:"send_lag,omitempty"`
 	// Correctness, summed over every (receiver, room) stream.
 	Lost                 int64  `json:"lost"`
 	Duplicated           int64  `json:"duplicated"`

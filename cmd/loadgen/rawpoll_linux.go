@@ -1,0 +1,216 @@
+//go:build linux
+
+package main
+
+import (
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// rawPoller is an epoll set of raw clients and the goroutine that reads
+// the ready ones. The epoll descriptor itself waits through the Go
+// runtime's netpoller (it is readable while it has events), so the poller
+// goroutine parks like any network read and never holds a thread.
+type rawPoller struct {
+	epfd int
+	file *os.File
+	rc   syscall.RawConn
+
+	index int // in rawPollers.list
+	// Guarded by rawPollers.mu.
+	conns map[uint64]*rawClient
+
+	// The poller goroutine's.
+	events []syscall.EpollEvent
+	ready  int
+	waitFn func(uintptr) bool
+	buf    []byte
+}
+
+const (
+	// rawPollerReadBuffer is a poller's read buffer, shared by its
+	// connections: a closed-loop run piles up tens of frames per socket.
+	rawPollerReadBuffer = 256 << 10
+	rawPollerEvents     = 512
+	epollEdgeTriggered  = 1 << 31 // EPOLLET as EpollEvent.Events' uint32
+)
+
+// rawPollers are GOMAXPROCS pollers at most, each started by its first
+// connection and stopped when its last one leaves, so that a run leaves no
+// goroutine behind.
+var rawPollers struct {
+	mu   sync.Mutex
+	list []*rawPoller
+	next int
+	ids  atomic.Uint64
+}
+
+// rawPollerYield is how many ready connections a poller reads before it
+// lets the other goroutines run: the open-loop senders' timers fire only
+// when the scheduler runs, and a poller reading a deep backlog in one go
+// would make the generator late on its own schedule.
+const rawPollerYield = 64
+
+// startReading hands the connection to a poller, or to a goroutine where
+// epoll is not available.
+func (c *rawClient) startReading() {
+	if !addToPoller(c) {
+		go c.readLoop()
+	}
+}
+
+func addToPoller(c *rawClient) bool {
+	rawPollers.mu.Lock()
+	defer rawPollers.mu.Unlock()
+	if rawPollers.list == nil {
+		rawPollers.list = make([]*rawPoller, max(runtime.GOMAXPROCS(0), 1))
+	}
+	i := rawPollers.next % len(rawPollers.list)
+	rawPollers.next++
+	p := rawPollers.list[i]
+	if p == nil {
+		var err error
+		if p, err = newRawPoller(i); err != nil {
+			return false
+		}
+		rawPollers.list[i] = p
+		go p.run()
+	}
+	return p.addLocked(c)
+}
+
+func newRawPoller(index int) (*rawPoller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(epfd), "loadgen-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &rawPoller{epfd: epfd, file: f, rc: rc, index: index, conns: make(map[uint64]*rawClient),
+		events: make([]syscall.EpollEvent, rawPollerEvents), buf: make([]byte, rawPollerReadBuffer)}
+	p.waitFn = p.wait
+	return p, nil
+}
+
+// addLocked registers c, edge-triggered: data that came before is
+// reported at once, as the socket is readable when added. Caller holds
+// rawPollers.mu.
+func (p *rawPoller) addLocked(c *rawClient) bool {
+	id := rawPollers.ids.Add(1)
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollEdgeTriggered, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	var ctlErr error
+	if err := c.rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
+		p.stopIfEmptyLocked()
+		return false
+	}
+	p.conns[id] = c
+	c.poller, c.pollID = p, id
+	return true
+}
+
+// remove forgets c (closing its descriptor takes it out of the epoll set);
+// a poller left without connections stops.
+func (p *rawPoller) remove(c *rawClient) {
+	rawPollers.mu.Lock()
+	defer rawPollers.mu.Unlock()
+	delete(p.conns, c.pollID)
+	p.stopIfEmptyLocked()
+}
+
+func (p *rawPoller) stopIfEmptyLocked() {
+	if len(p.conns) == 0 && rawPollers.list[p.index] == p {
+		rawPollers.list[p.index] = nil
+		p.file.Close() // ends run's wait
+	}
+}
+
+func (p *rawPoller) lookup(id uint64) *rawClient {
+	rawPollers.mu.Lock()
+	defer rawPollers.mu.Unlock()
+	return p.conns[id]
+}
+
+// wait collects ready events without blocking; with none, the netpoller
+// parks the goroutine until the epoll descriptor is readable.
+func (p *rawPoller) wait(uintptr) bool {
+	n, err := syscall.EpollWait(p.epfd, p.events, 0)
+	if err == syscall.EINTR {
+		p.ready = 0
+		return true
+	}
+	if n <= 0 {
+		return false
+	}
+	p.ready = n
+	return true
+}
+
+func (p *rawPoller) run() {
+	for {
+		p.ready = 0
+		if err := p.rc.Read(p.waitFn); err != nil {
+			return
+		}
+		for i, ev := range p.events[:p.ready] {
+			if i > 0 && i%rawPollerYield == 0 {
+				runtime.Gosched()
+			}
+			if c := p.lookup(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32); c != nil {
+				c.readable(p.buf)
+			}
+		}
+		runtime.Gosched()
+	}
+}
+
+// readable reads everything the socket holds into buf and handles it. A
+// read shorter than buf means the socket is drained, which is all an
+// edge-triggered wake-up asks for.
+func (c *rawClient) readable(buf []byte) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for !c.stopped {
+		var n int
+		var rerr error
+		err := c.rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf)
+			return true
+		})
+		if err != nil {
+			c.end(err)
+			return
+		}
+		if n > 0 {
+			if ferr := c.feed(buf[:n]); ferr != nil {
+				c.end(ferr)
+				return
+			}
+		}
+		switch {
+		case rerr == syscall.EAGAIN:
+			return
+		case rerr == syscall.EINTR:
+			continue
+		case rerr != nil:
+			c.end(rerr)
+			return
+		case n == 0:
+			c.end(io.EOF)
+			return
+		case n < len(buf):
+			return
+		}
+	}
+}
