@@ -387,24 +387,34 @@ func (ws *wsConn) nextEarly(buf []byte) (earlyMessage, error) {
 	return m, nil
 }
 
-// flushRun is the state of one run of a session's WebSocket flusher: the
-// goroutine that drains the queue onto the socket, coalescing everything
-// queued so far into one write. It runs only while there is something to
-// send, so an idle connection holds no writer goroutine; and its memory
-// (the batch slices, the goroutine's func value) comes from a pool and goes
-// back to it when the run ends, so it is not held per session either, yet
-// a flush allocates nothing in the steady state.
+// flushRun is the state of one run of a session's WebSocket flusher: it
+// drains the session's queue onto the socket, coalescing everything queued
+// so far into one write, and ends when the queue is empty. A run begins on
+// the session's flush shard (flushsched.go), which writes the queues of
+// many sessions in turn without blocking; only a socket that cannot take a
+// whole batch gets a goroutine of its own, which waits for it. So an idle
+// connection holds no writer goroutine, a busy one costs no goroutine per
+// write, and a run's memory (the batch slices, the goroutine's func value)
+// comes from a pool and goes back to it when the run ends, so it is not
+// held per session either, yet a flush allocates nothing in the steady
+// state.
 type flushRun struct {
 	sess *Session
+	ws   *wsConn
 	// spare, under sess.mu, is the previous batch, emptied, to become the
 	// queue again.
 	spare []*Message
-	// frames holds the frames of the batch being written, and writing the
-	// part of them not written yet (writeFrames).
+	// batch is the messages being written and frames their frames;
+	// writing is the part of frames not written yet (writeFrames consumes
+	// it), size their bytes.
+	batch   []*Message
 	frames  [][]byte
 	writing net.Buffers
-	// run is flush bound once, when the value is made: "go s.flush()"
-	// would allocate a closure on every flush.
+	size    int
+	// written is the last batch written, emptied, for reuse as the queue.
+	written []*Message
+	// run is flush bound once, when the value is made: "go f.flush()"
+	// would allocate a closure on every hand-over.
 	run func()
 }
 
@@ -426,14 +436,15 @@ func init() {
 func getFlushRun() *flushRun { return flushRuns.Get().(*flushRun) }
 
 func putFlushRun(f *flushRun) {
-	f.sess = nil
+	f.sess, f.ws = nil, nil
 	flushRuns.Put(f)
 }
 
 // failedFlush marks a session whose flusher failed: none is started again.
 var failedFlush = new(flushRun)
 
-// startFlusherLocked starts a flusher for the session. Caller holds s.mu.
+// startFlusherLocked starts a flusher for the session on its shard. Caller
+// holds s.mu.
 func (s *Session) startFlusherLocked() {
 	f := getFlushRun()
 	f.sess = s
@@ -441,19 +452,30 @@ func (s *Session) startFlusherLocked() {
 	if s.queue == nil {
 		s.queue, f.spare = f.spare[:0], nil
 	}
-	go f.run()
+	flushShardOf(s).add(f)
 }
 
-func (f *flushRun) flush() {
+// flushStep is how one step of a flush run ended.
+type flushStep uint8
+
+const (
+	flushMore    flushStep = iota // a batch was written; look again
+	flushDone                     // the queue was empty: the run ended
+	flushBlocked                  // the socket would block (non-blocking steps only)
+	flushFailed                   // the write failed: the session must be closed
+)
+
+// step takes the session's queue, unless a batch is under way, and writes
+// the batch: with block set it waits for the socket, otherwise it writes
+// what the socket takes now and reports flushBlocked for the rest.
+func (f *flushRun) step(block bool) (flushStep, error) {
 	s := f.sess
-	var written []*Message // the previous batch, emptied, for reuse as the queue
-	for {
+	if f.batch == nil {
 		s.mu.Lock()
-		if written != nil {
-			f.spare = written
-			written = nil
+		if f.written != nil {
+			f.spare = f.written
+			f.written = nil
 		}
-		ws := s.ws
 		if len(s.queue) == 0 {
 			if f.spare == nil && cap(s.queue) <= maxRetainedBatch {
 				f.spare = s.queue
@@ -461,48 +483,81 @@ func (f *flushRun) flush() {
 			s.queue = nil
 			s.flusher = nil
 			closed := s.closed
+			ws := s.ws
 			s.mu.Unlock()
 			putFlushRun(f)
 			if closed {
 				ws.close()
 			}
-			return
+			return flushDone, nil
 		}
-		q := s.queue
+		f.ws = s.ws
+		f.batch = s.queue
 		s.queue, f.spare = f.spare[:0], nil
 		s.queuedBytes = 0
 		s.mu.Unlock()
 		frames := f.frames[:0]
-		for _, m := range q {
-			frames = append(frames, m.wsFrames(s.protocol)...)
-		}
 		size := 0
-		for _, frame := range frames {
-			size += len(frame)
+		for _, m := range f.batch {
+			for _, frame := range m.wsFrames(s.protocol) {
+				frames = append(frames, frame)
+				size += len(frame)
+			}
 		}
+		f.frames, f.size = frames, size
 		f.writing = frames
-		err := ws.writeFrames(&f.writing)
-		// Drop the references, so written messages can be collected.
-		clear(frames)
-		clear(q)
-		if err != nil {
-			s.mu.Lock()
-			s.flusher = failedFlush
-			s.mu.Unlock()
-			ws.close()
-			s.closeWith(ReasonTransportError, false)
-			return
-		}
-		s.server.countSent(transportWebSocket, len(q), size)
-		if cap(frames) <= maxRetainedBatch {
-			f.frames = frames[:0]
-		} else {
-			f.frames = nil
-		}
-		if cap(q) <= maxRetainedBatch {
-			written = q[:0]
+	}
+	var err error
+	if block {
+		err = f.ws.writeFrames(&f.writing)
+	} else {
+		var complete bool
+		if complete, err = f.ws.tryWriteFrames(&f.writing); err == nil && !complete {
+			return flushBlocked, nil
 		}
 	}
+	// Drop the references, so written messages can be collected.
+	clear(f.frames)
+	clear(f.batch)
+	if err != nil {
+		return flushFailed, err
+	}
+	s.server.countSent(transportWebSocket, len(f.batch), f.size)
+	if cap(f.frames) > maxRetainedBatch {
+		f.frames = nil
+	}
+	if cap(f.batch) <= maxRetainedBatch {
+		f.written = f.batch[:0]
+	}
+	f.batch = nil
+	f.writing = nil
+	return flushMore, nil
+}
+
+// flush runs the flusher on a goroutine of its own, for a socket that
+// would block: it waits for the socket (writeTimeout bounds each write).
+func (f *flushRun) flush() {
+	for {
+		switch step, err := f.step(true); step {
+		case flushDone:
+			return
+		case flushFailed:
+			f.fail(err)
+			return
+		}
+	}
+}
+
+// fail closes the session of a run whose write failed. It may run handlers
+// (the session's close), so it never runs on a flush shard's goroutine.
+func (f *flushRun) fail(err error) {
+	s := f.sess
+	s.server.log.Debug("engineio: websocket write failed", "sid", s.id, "err", err)
+	s.mu.Lock()
+	s.flusher = failedFlush
+	s.mu.Unlock()
+	f.ws.close()
+	s.closeWith(ReasonTransportError, false)
 }
 
 // maxRetainedBatch caps the capacity, in messages or frames, of the batch
@@ -683,5 +738,23 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Sess
 			ws.close()
 			return
 		}
+	}
+}
+
+// consumeBuffers drops the first n bytes of *bufs, as a write of n bytes
+// does.
+func consumeBuffers(bufs *net.Buffers, n int) {
+	for len(*bufs) > 0 && n > 0 {
+		b := (*bufs)[0]
+		if len(b) > n {
+			(*bufs)[0] = b[n:]
+			return
+		}
+		n -= len(b)
+		(*bufs)[0] = nil
+		*bufs = (*bufs)[1:]
+	}
+	for len(*bufs) > 0 && len((*bufs)[0]) == 0 {
+		*bufs = (*bufs)[1:]
 	}
 }

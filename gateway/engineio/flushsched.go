@@ -1,0 +1,128 @@
+package engineio
+
+import (
+	"hash/maphash"
+	"runtime"
+	"sync"
+)
+
+// Flush shards: where sessions' WebSocket flushes run.
+//
+// A broadcast queues one message on each recipient; somebody must then
+// write each recipient's socket. A goroutine per write (what this engine
+// did first) costs a goroutine start, a stack that grows on the way into
+// writev and an exit per recipient, and under load it starves the readers:
+// with one P, a burst of thousands of new goroutines overflows the local
+// run queue, the runtime moves the oldest half (the dispatchers of the
+// messages read next) to the global queue, which it serves once every 61
+// scheduling rounds, and the messages already read then wait there for
+// hundreds of milliseconds. That was the 217 ms p99 at half of our own
+// saturation in make bench.
+//
+// So a session's flush is queued on a shard, and one goroutine per shard
+// (started when the shard gets work, gone when it has none) writes the
+// queued sessions in turn, each socket with one non-blocking writev of
+// everything queued for it. The goroutine yields once before each round,
+// so that the producers of the round (every message read with it) queue
+// their deliveries first and a socket gets them in one write: under load
+// rounds grow, and so do writes, which is what keeps a saturated server
+// from spending itself on syscalls. A socket that cannot take its whole
+// batch (a slow or stalled client) leaves the shard for a goroutine of its
+// own, which waits for it; the shard never waits for anybody.
+type flushShard struct {
+	mu      sync.Mutex
+	ready   []*flushRun
+	spare   []*flushRun
+	running bool
+	run     func() // write, bound once
+}
+
+var flushShards struct {
+	once sync.Once
+	list []*flushShard
+	seed maphash.Seed
+}
+
+// flushShardOf is the session's shard: there are GOMAXPROCS of them, so
+// flushes use every core, and a session always uses the same one.
+func flushShardOf(s *Session) *flushShard {
+	flushShards.once.Do(func() {
+		flushShards.seed = maphash.MakeSeed()
+		n := max(runtime.GOMAXPROCS(0), 1)
+		flushShards.list = make([]*flushShard, n)
+		for i := range flushShards.list {
+			sh := new(flushShard)
+			sh.run = sh.write
+			flushShards.list[i] = sh
+		}
+	})
+	list := flushShards.list
+	if len(list) == 1 {
+		return list[0]
+	}
+	return list[maphash.String(flushShards.seed, s.id)%uint64(len(list))]
+}
+
+// add queues a run on the shard and starts the shard's goroutine if it is
+// not running. The caller may hold the session's lock: the shard's lock is
+// taken under it, never the other way round.
+func (sh *flushShard) add(f *flushRun) {
+	sh.mu.Lock()
+	sh.ready = append(sh.ready, f)
+	start := !sh.running
+	sh.running = true
+	sh.mu.Unlock()
+	if start {
+		go sh.run()
+	}
+}
+
+// write runs rounds until the shard has nothing queued.
+func (sh *flushShard) write() {
+	for {
+		// Let the goroutines that are runnable now (the dispatchers and
+		// room drains of the messages read with the one that woke us)
+		// queue their deliveries before this round takes the list.
+		runtime.Gosched()
+		sh.mu.Lock()
+		round := sh.ready
+		if len(round) == 0 {
+			sh.running = false
+			sh.mu.Unlock()
+			return
+		}
+		sh.ready = sh.spare[:0]
+		sh.spare = nil
+		sh.mu.Unlock()
+		for i, f := range round {
+			round[i] = nil
+			sh.flush(f)
+		}
+		sh.mu.Lock()
+		if sh.spare == nil && cap(round) <= maxRetainedRound {
+			sh.spare = round[:0]
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// maxRetainedRound caps the capacity of the round slice a shard keeps
+// between rounds (8 KiB of pointers).
+const maxRetainedRound = 1024
+
+// flush writes a session's queue without blocking, until it is empty; a
+// socket that would block, or a failed write, continues on a goroutine.
+func (sh *flushShard) flush(f *flushRun) {
+	for {
+		switch step, err := f.step(false); step {
+		case flushDone:
+			return
+		case flushBlocked:
+			go f.run()
+			return
+		case flushFailed:
+			go f.fail(err)
+			return
+		}
+	}
+}
