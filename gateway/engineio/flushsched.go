@@ -110,10 +110,15 @@ func (sh *flushShard) write() {
 // between rounds (8 KiB of pointers).
 const maxRetainedRound = 1024
 
+// maxBatchesPerTurn bounds what one session writes in a round: a session
+// whose queue keeps filling (other cores deliver to it meanwhile) goes to
+// the back of the shard's list instead of holding the sessions behind it.
+const maxBatchesPerTurn = 4
+
 // flush writes a session's queue without blocking, until it is empty; a
 // socket that would block, or a failed write, continues on a goroutine.
 func (sh *flushShard) flush(f *flushRun) {
-	for {
+	for range maxBatchesPerTurn {
 		switch step, err := f.step(false); step {
 		case flushDone:
 			return
@@ -125,4 +130,5 @@ func (sh *flushShard) flush(f *flushRun) {
 			return
 		}
 	}
+	sh.add(f)
 }

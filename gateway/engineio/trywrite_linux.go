@@ -41,9 +41,13 @@ func (ws *wsConn) tryWriteFrames(bufs *net.Buffers) (complete bool, err error) {
 		}
 		var written uintptr
 		var errno syscall.Errno
-		if cerr := ws.rc.Write(func(fd uintptr) bool {
+		// Control, not Write: RawConn.Write fails once the write deadline
+		// has passed, and only writeFrames, which waits, keeps it moving
+		// (a socket written only here would be cut off writeTimeout after
+		// its last wait). writeMu orders the writes; Control keeps the
+		// descriptor open during the call.
+		if cerr := ws.rc.Control(func(fd uintptr) {
 			written, _, errno = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
-			return true
 		}); cerr != nil {
 			return false, cerr
 		}

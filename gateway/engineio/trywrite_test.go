@@ -40,14 +40,33 @@ func TestConsumeBuffers(t *testing.T) {
 	}
 }
 
-// TestTryWriteFramesStopsWhereTheSocketIsFull: a non-blocking write to a
-// peer that does not read takes what the socket holds and reports the
-// rest; a blocking write then finishes, and the peer gets every byte once,
-// in order.
-func TestTryWriteFramesStopsWhereTheSocketIsFull(t *testing.T) {
+// TestTryWriteFramesIgnoresAStaleDeadline: the write deadline is moved
+// only by writes that wait (writeFrames); a socket written for longer than
+// writeTimeout without waiting must not find an expired deadline in the
+// way. (It did: TestAdminUI lost an ack 10 s into a run.)
+func TestTryWriteFramesIgnoresAStaleDeadline(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("writes without waiting only on Linux; elsewhere every flush waits on a goroutine")
 	}
+	client, server := tcpPair(t)
+	ws := newWSConn(server, 1<<20)
+	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	bufs := net.Buffers{[]byte("hello "), []byte("world")}
+	if complete, err := ws.tryWriteFrames(&bufs); err != nil || !complete {
+		t.Fatalf("tryWriteFrames past the deadline = %v, %v; want complete", complete, err)
+	}
+	got := make([]byte, len("hello world"))
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "hello world" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+}
+
+// tcpPair is a loopback TCP connection's two ends, closed with the test.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,17 +80,29 @@ func TestTryWriteFramesStopsWhereTheSocketIsFull(t *testing.T) {
 		}
 		close(accepted)
 	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	server := <-accepted
+	t.Cleanup(func() { client.Close() })
+	server = <-accepted
 	if server == nil {
 		t.Fatal("no connection accepted")
 	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// TestTryWriteFramesStopsWhereTheSocketIsFull: a non-blocking write to a
+// peer that does not read takes what the socket holds and reports the
+// rest; a blocking write then finishes, and the peer gets every byte once,
+// in order.
+func TestTryWriteFramesStopsWhereTheSocketIsFull(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("writes without waiting only on Linux; elsewhere every flush waits on a goroutine")
+	}
+	client, server := tcpPair(t)
 	ws := newWSConn(server, 1<<20)
-	defer server.Close()
 
 	// 200 buffers of 64 KiB: far more than loopback buffers hold, and
 	// more buffers than one writev takes.
