@@ -35,6 +35,8 @@ type flushShard struct {
 	spare   []*flushRun
 	running bool
 	run     func() // write, bound once
+	// writev is the shard goroutine's scratch for its writes.
+	writev *writevScratch
 }
 
 var flushShards struct {
@@ -51,7 +53,7 @@ func flushShardOf(s *Session) *flushShard {
 		n := max(runtime.GOMAXPROCS(0), 1)
 		flushShards.list = make([]*flushShard, n)
 		for i := range flushShards.list {
-			sh := new(flushShard)
+			sh := &flushShard{writev: newWritevScratch()}
 			sh.run = sh.write
 			flushShards.list[i] = sh
 		}
@@ -119,7 +121,7 @@ const maxBatchesPerTurn = 4
 // socket that would block, or a failed write, continues on a goroutine.
 func (sh *flushShard) flush(f *flushRun) {
 	for range maxBatchesPerTurn {
-		switch step, err := f.step(false); step {
+		switch step, err := f.step(sh.writev); step {
 		case flushDone:
 			return
 		case flushBlocked:

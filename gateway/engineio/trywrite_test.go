@@ -54,7 +54,7 @@ func TestTryWriteFramesIgnoresAStaleDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	bufs := net.Buffers{[]byte("hello "), []byte("world")}
-	if complete, err := ws.tryWriteFrames(&bufs); err != nil || !complete {
+	if complete, err := ws.tryWriteFrames(&bufs, newWritevScratch()); err != nil || !complete {
 		t.Fatalf("tryWriteFrames past the deadline = %v, %v; want complete", complete, err)
 	}
 	got := make([]byte, len("hello world"))
@@ -112,7 +112,7 @@ func TestTryWriteFramesStopsWhereTheSocketIsFull(t *testing.T) {
 		bufs[i] = bytes.Repeat([]byte{byte(i)}, 64<<10)
 		all = append(all, bufs[i]...)
 	}
-	complete, err := ws.tryWriteFrames(&bufs)
+	complete, err := ws.tryWriteFrames(&bufs, newWritevScratch())
 	if err != nil || complete {
 		t.Fatalf("tryWriteFrames = %v, %v; want incomplete, no error", complete, err)
 	}

@@ -466,9 +466,10 @@ const (
 )
 
 // step takes the session's queue, unless a batch is under way, and writes
-// the batch: with block set it waits for the socket, otherwise it writes
-// what the socket takes now and reports flushBlocked for the rest.
-func (f *flushRun) step(block bool) (flushStep, error) {
+// the batch: without a scratch it waits for the socket; with one (a flush
+// shard's) it writes what the socket takes now and reports flushBlocked
+// for the rest.
+func (f *flushRun) step(nonBlocking *writevScratch) (flushStep, error) {
 	s := f.sess
 	if f.batch == nil {
 		s.mu.Lock()
@@ -508,11 +509,11 @@ func (f *flushRun) step(block bool) (flushStep, error) {
 		f.writing = frames
 	}
 	var err error
-	if block {
+	if nonBlocking == nil {
 		err = f.ws.writeFrames(&f.writing)
 	} else {
 		var complete bool
-		if complete, err = f.ws.tryWriteFrames(&f.writing); err == nil && !complete {
+		if complete, err = f.ws.tryWriteFrames(&f.writing, nonBlocking); err == nil && !complete {
 			return flushBlocked, nil
 		}
 	}
@@ -538,7 +539,7 @@ func (f *flushRun) step(block bool) (flushStep, error) {
 // would block: it waits for the socket (writeTimeout bounds each write).
 func (f *flushRun) flush() {
 	for {
-		switch step, err := f.step(true); step {
+		switch step, err := f.step(nil); step {
 		case flushDone:
 			return
 		case flushFailed:
