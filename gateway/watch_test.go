@@ -5,6 +5,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"time"
 
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
@@ -16,16 +17,18 @@ type watchCounter struct {
 	*MemoryBroker
 	mu      sync.Mutex
 	watches map[string]int
+	changed chan struct{} // signalled (buffered 1) on every change
 }
 
 func newWatchCounter() *watchCounter {
-	return &watchCounter{MemoryBroker: NewMemoryBroker(), watches: map[string]int{}}
+	return &watchCounter{MemoryBroker: NewMemoryBroker(), watches: map[string]int{}, changed: make(chan struct{}, 1)}
 }
 
 func (b *watchCounter) Watch(ctx context.Context, roomID string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.watches[roomID]++
+	b.signal()
 	return nil
 }
 
@@ -34,6 +37,29 @@ func (b *watchCounter) Unwatch(roomID string) {
 	defer b.mu.Unlock()
 	if b.watches[roomID]--; b.watches[roomID] == 0 {
 		delete(b.watches, roomID)
+	}
+	b.signal()
+}
+
+func (b *watchCounter) signal() {
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until the watches are want: a disconnection reaches the
+// gateway after the client's side of it returns.
+func (b *watchCounter) waitFor(t *testing.T, when string, want map[string]int) {
+	t.Helper()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	for !maps.Equal(b.counts(), want) {
+		select {
+		case <-b.changed:
+		case <-deadline.C:
+			t.Fatalf("%s: watches %v after %v, want %v", when, b.counts(), waitFor, want)
+		}
 	}
 }
 
@@ -112,6 +138,10 @@ func TestJoiningARoomNotHeardSinceStartsFromTheStore(t *testing.T) {
 	f.join(t, a, "r", "Titi")
 	f.post(t, a, "r", "heard")
 	a.cut()
+	// Once its membership has ended the room is not watched here any more;
+	// until then the departure's participant list may still be on its way
+	// (to C, had it joined already).
+	b.waitFor(t, "A gone", map[string]int{})
 	// Another node's members post; this node does not hear it.
 	for _, content := range []string{"elsewhere 1", "elsewhere 2", "elsewhere 3"} {
 		if _, err := f.svc.Post(context.Background(), "r", rooms.NewMessage{Username: "other", Content: content}); err != nil {
