@@ -83,6 +83,9 @@ const (
 	rawWriteTimeout = 10 * time.Second
 	// rawKeptWriteBuffer is the largest write buffer kept between writes.
 	rawKeptWriteBuffer = 4 << 10
+	// rawKeptPartialBuffer is the largest buffer for an incomplete frame
+	// kept once it is empty again (a big participant list grows it).
+	rawKeptPartialBuffer = 4 << 10
 	// rawGoroutineReadBuffer is the read buffer where a goroutine reads
 	// the connection (no epoll).
 	rawGoroutineReadBuffer = 16 << 10
@@ -336,7 +339,7 @@ func (c *rawClient) feed(data []byte) error {
 	// Keep the rest in memory of our own: data may be the poller's buffer.
 	if len(c.partial) > 0 {
 		c.partial = c.partial[:copy(c.partial, data)]
-		if len(c.partial) == 0 && cap(c.partial) > rawKeptWriteBuffer {
+		if len(c.partial) == 0 && cap(c.partial) > rawKeptPartialBuffer {
 			c.partial = nil
 		}
 	} else if len(data) > 0 {
