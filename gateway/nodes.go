@@ -18,7 +18,8 @@ type NodeRegistry interface {
 	Heartbeat(ctx context.Context, nodeID string, ttl time.Duration) error
 	// ReapDeadNodes claims every node whose heartbeat expired, marks its
 	// participants disconnected and returns, per claimed node, the rooms
-	// whose participant lists changed.
+	// whose participant lists changed. With an error it still returns the
+	// nodes it finished; one it could not finish is finished by a later call.
 	ReapDeadNodes(ctx context.Context) (map[string][]string, error)
 	// RemoveNode drops nodeID's entry on a clean shutdown.
 	RemoveNode(ctx context.Context, nodeID string) error
@@ -76,19 +77,22 @@ func (g *Gateway) livenessRound(ctx context.Context, healthySince *time.Time) {
 		return
 	}
 	reaped, err := g.cfg.Nodes.ReapDeadNodes(opCtx)
-	if err != nil {
-		if ctx.Err() == nil {
-			g.log.Warn("gateway: cannot reap dead nodes", "err", err)
-		}
-		return
+	if err != nil && ctx.Err() == nil {
+		g.log.Warn("gateway: cannot reap dead nodes; trying again next round", "err", err)
 	}
 	g.stats.nodesReaped.Add(uint64(len(reaped)))
+	if len(reaped) == 0 {
+		return
+	}
+	// The reap may have used up opCtx; the rooms must still be told.
+	pubCtx, cancelPub := context.WithTimeout(ctx, g.cfg.HeartbeatInterval)
+	defer cancelPub()
 	for _, node := range slices.Sorted(maps.Keys(reaped)) {
 		roomIDs := reaped[node]
 		g.log.Warn("gateway: node stopped beating; its participants are now disconnected", "deadNode", node, "rooms", len(roomIDs))
 		for _, roomID := range roomIDs {
-			_ = g.publish(opCtx, roomID, Envelope{Kind: KindParticipants})
-			_ = g.publish(opCtx, roomID, Envelope{Kind: KindSync})
+			_ = g.publish(pubCtx, roomID, Envelope{Kind: KindParticipants})
+			_ = g.publish(pubCtx, roomID, Envelope{Kind: KindSync})
 		}
 	}
 }

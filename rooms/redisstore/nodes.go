@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,28 +63,83 @@ func (s *Store) Heartbeat(ctx context.Context, nodeID string, ttl time.Duration)
 // participant lists changed (possibly none). Claiming is atomic: among any
 // number of concurrent callers on any nodes, exactly one gets a given dead
 // node, unless that caller fails to finish within reapLease; then the node
-// is claimed again and the visit repeated.
+// is claimed again and the visit repeated. A visit that fails part way is
+// resumed by the same Store's next call, which reports the node with the
+// rooms every attempt changed. With an error, the nodes visited in full
+// before it are returned too.
 //
 // Each step touches one hash slot (a cluster allows nothing else): the
 // claim touches the registry, then the node's room set is read and each
 // room visited by one script on the room's keys, then each session the node
 // may have held by one script on the session.
 func (s *Store) ReapDeadNodes(ctx context.Context) (map[string][]string, error) {
+	reaped := make(map[string][]string)
+	// Visits this process claimed earlier and could not finish come first:
+	// the claim is still ours, and nobody else finishes them before
+	// reapLease, which would leave the dead node's sessions live (so
+	// unclaimable by their reconnecting clients) for that long.
+	for _, node := range s.unfinishedVisits.nodes() {
+		if err := s.finishVisit(ctx, node, reaped); err != nil {
+			return reaped, err
+		}
+	}
 	claimed, err := claimDeadNodesScript.Run(ctx, s.client, s.registryKeys(), s.reapBatch, reapLease.Milliseconds()).StringSlice()
 	if err != nil {
-		return nil, unavailable("reap dead nodes", err)
+		return reaped, unavailable("reap dead nodes", err)
 	}
-	reaped := make(map[string][]string, len(claimed))
 	for _, node := range claimed {
-		changed, err := s.visitNode(ctx, node)
-		if err != nil {
-			// Claimed already: reapLease after the claim, another call
-			// claims the node again and finishes the visit.
-			return reaped, fmt.Errorf("redisstore: reap dead node %s (visited again after %v): %w", node, reapLease, err)
+		if err := s.finishVisit(ctx, node, reaped); err != nil {
+			return reaped, err
 		}
-		reaped[node] = changed
 	}
 	return reaped, nil
+}
+
+// finishVisit visits a node this process claimed and, once the visit is
+// complete, records in reaped every room it changed, counting those
+// changed by earlier attempts. A failed attempt is kept for the next call.
+func (s *Store) finishVisit(ctx context.Context, node string, reaped map[string][]string) error {
+	changed, err := s.visitNode(ctx, node)
+	changed = s.unfinishedVisits.add(node, changed)
+	if err != nil {
+		return fmt.Errorf("redisstore: reap dead node %s (visited again on the next call): %w", node, err)
+	}
+	s.unfinishedVisits.remove(node)
+	slices.Sort(changed)
+	reaped[node] = slices.Compact(changed)
+	return nil
+}
+
+// unfinishedVisits holds the nodes this process claimed but has not yet
+// finished visiting, each with the rooms its attempts changed so far (a
+// second attempt does not see them change again).
+type unfinishedVisits struct {
+	mu      sync.Mutex
+	changed map[string][]string
+}
+
+func (u *unfinishedVisits) nodes() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Sorted(maps.Keys(u.changed))
+}
+
+// add records an attempt on node and returns every room changed so far.
+func (u *unfinishedVisits) add(node string, changed []string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.changed == nil {
+		u.changed = make(map[string][]string)
+	}
+	all := append(u.changed[node], changed...)
+	u.changed[node] = all
+	return slices.Clone(all)
+}
+
+func (u *unfinishedVisits) remove(node string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.changed, node)
 }
 
 // RemoveNode drops nodeID from the registry on a clean shutdown, so nobody
@@ -109,7 +166,8 @@ func (s *Store) RemoveNode(ctx context.Context, nodeID string) error {
 // visitNode disconnects what node held in every room of its set and
 // departs every session of its set still live on it, deletes the node's
 // keys and takes it out of the reaping set. It returns the sorted ids of
-// the rooms that changed.
+// the rooms that changed, even when it fails part way (those rooms stay
+// changed: a second visit does not see them change again).
 func (s *Store) visitNode(ctx context.Context, node string) ([]string, error) {
 	var changed []string
 	err := s.scanSet(ctx, s.nodeRooms.key(node), func(roomIDs []string) error {
@@ -131,7 +189,7 @@ func (s *Store) visitNode(ctx context.Context, node string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return changed, err
 	}
 	err = s.scanSet(ctx, s.nodeSessions.key(node), func(keys []string) error {
 		// The departure index first, as for every departure.
@@ -157,15 +215,15 @@ func (s *Store) visitNode(ctx context.Context, node string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return changed, err
 	}
 	// All in the node's slot.
 	if err := s.client.Del(ctx, s.nodeRooms.key(node), s.nodeSessions.key(node),
 		s.prefix+fmt.Sprintf(legacyNodeSocketsFmt, node), s.prefix+fmt.Sprintf(legacyNodeEntriesFmt, node)).Err(); err != nil {
-		return nil, unavailable("delete the keys of node "+node, err)
+		return changed, unavailable("delete the keys of node "+node, err)
 	}
 	if err := finishReapScript.Run(ctx, s.client, s.registryKeys(), node).Err(); err != nil {
-		return nil, unavailable("finish the visit of node "+node, err)
+		return changed, unavailable("finish the visit of node "+node, err)
 	}
 	slices.Sort(changed)
 	return slices.Compact(changed), nil

@@ -29,6 +29,7 @@ type Store struct {
 	waitTimeout  time.Duration
 
 	nodeRooms, nodeSessions *nodeIndex
+	unfinishedVisits        unfinishedVisits
 }
 
 var (

@@ -830,3 +830,87 @@ func TestNodeRoomSetFollowsTheNodesEntries(t *testing.T) {
 		t.Fatalf("the dead node's new entry is still connected: %v", got)
 	}
 }
+
+// failSessionDepartures fails the first `remaining` ZADDs to the departed
+// sessions index: the step of a reap that timed out on a loaded machine.
+type failSessionDepartures struct {
+	key       string
+	remaining atomic.Int32
+}
+
+func (h *failSessionDepartures) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *failSessionDepartures) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if len(args) > 1 && strings.EqualFold(fmt.Sprint(args[0]), "zadd") && args[1] == h.key && h.remaining.Add(-1) >= 0 {
+			err := errors.New("i/o timeout (injected)")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *failSessionDepartures) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A reap that fails part way is finished by the same store's next call, not
+// a reap lease later: until then the dead node's sessions stay live, and a
+// browser reconnecting to another node cannot claim its own session.
+func TestReapDeadNodesFinishesAFailedVisitOnTheNextCall(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix()
+	s := openStore(t, srv, redisstore.WithKeyPrefix(prefix))
+	const dead = "node-dead"
+	mustCreate(t, s, "r1", "r2")
+	mustUpsert(t, s,
+		rooms.Participant{RoomID: "r1", SocketID: "a1", Username: "a1", NodeID: dead, Connected: true},
+		rooms.Participant{RoomID: "r2", SocketID: "a2", Username: "a2", NodeID: dead, Connected: true},
+	)
+	if err := s.OpenSession(opCtx(t), "sess-a", "a1", dead); err != nil {
+		t.Fatalf("OpenSession: %v", err)
+	}
+	hook := &failSessionDepartures{key: prefix + "sessions:departed"}
+	hook.remaining.Store(1)
+	s.Client().AddHook(hook)
+	mustHeartbeat(t, s, dead, 50*time.Millisecond)
+
+	// The first call that claims the node fails after the rooms were
+	// visited, before the sessions were.
+	var failed error
+	waitFor(t, "the dead node to be claimed", func() bool {
+		got, err := s.ReapDeadNodes(opCtx(t))
+		if err != nil {
+			failed = err
+			return true
+		}
+		if len(got) > 0 {
+			t.Fatalf("ReapDeadNodes = %v with the session step failing, want an error", got)
+		}
+		return false
+	})
+	if !strings.Contains(failed.Error(), "injected") {
+		t.Fatalf("ReapDeadNodes error = %v, want the injected one", failed)
+	}
+	claim := rooms.SessionClaim{Key: "sess-a", Claimant: "b1", Now: time.Now(), Grace: time.Minute}
+	if out, _, err := s.ClaimSession(opCtx(t), claim); err != nil || out != rooms.ClaimPending {
+		t.Fatalf("ClaimSession after the failed visit = (%v, %v), want pending: the session is still live", out, err)
+	}
+
+	got, err := s.ReapDeadNodes(opCtx(t))
+	if err != nil {
+		t.Fatalf("second ReapDeadNodes: %v", err)
+	}
+	if want := []string{"r1", "r2"}; len(got) != 1 || !slices.Equal(got[dead], want) {
+		t.Fatalf("second ReapDeadNodes = %v, want %s with the rooms the first attempt changed, %v", got, dead, want)
+	}
+	claim.Now = time.Now()
+	if out, _, err := s.ClaimSession(opCtx(t), claim); err != nil || out != rooms.ClaimGranted {
+		t.Fatalf("ClaimSession after the visit finished = (%v, %v), want granted", out, err)
+	}
+	if again, err := s.ReapDeadNodes(opCtx(t)); err != nil || len(again) != 0 {
+		t.Fatalf("third ReapDeadNodes = (%v, %v), want nothing", again, err)
+	}
+}
