@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatgateway/gateway/internal/warmgo"
 	"chatgateway/gateway/socketio"
 	"chatgateway/rooms"
 )
@@ -445,8 +446,18 @@ func (h *hub) startDrain(rm *room) {
 		rm.out.release()
 		return
 	}
-	go h.drain(rm)
+	roomDrains.Go(func() { h.drain(rm) })
 }
+
+// roomDrains run the rooms' drains on kept goroutines, whose stacks have
+// grown to what encoding and delivering need (see warmgo). Up to
+// keptRoomDrains stay idle, each for keptRoomDrainIdle.
+var roomDrains = warmgo.New(keptRoomDrains, keptRoomDrainIdle)
+
+const (
+	keptRoomDrains    = 256
+	keptRoomDrainIdle = time.Second
+)
 
 // drain delivers the room's queue in FIFO order until it is empty. Only one
 // drain runs per room, which is what keeps every member's view in order.

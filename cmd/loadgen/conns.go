@@ -68,15 +68,17 @@ type wireConn interface {
 
 // dialTraffic connects a member of a traffic scenario with the client
 // -client names.
-func (d *dialer) dialTraffic(ctx context.Context, url string, onRaw func(name, payload []byte), skip func(name []byte) bool) (wireConn, error) {
+// onEvent gets, beside each event, when the kernel received it (unix
+// nanos; 0 where unknown: sioclient does not say).
+func (d *dialer) dialTraffic(ctx context.Context, url string, onEvent func(name, payload []byte, arrivedAt int64), skip func(name []byte) bool) (wireConn, error) {
 	if d.cfg.Client != clientRaw {
-		return d.dialURL(ctx, url, onRaw, skip)
+		return d.dialURL(ctx, url, func(name, payload []byte) { onEvent(name, payload, 0) }, skip)
 	}
 	ip := d.cfg.SourceIPs[int(d.next.Add(1)-1)%len(d.cfg.SourceIPs)]
 	if len(d.cfg.SourceIPs) == 1 && ip == "127.0.0.1" {
 		ip = ""
 	}
-	return dialRaw(ctx, url, d.cfg.EIO, ip, d.cfg.HandshakeTimeout, onRaw)
+	return dialRaw(ctx, url, d.cfg.EIO, ip, d.cfg.HandshakeTimeout, onEvent)
 }
 
 // ramp calls fn(ctx, i) for i in [0, n), starting at most rate calls per

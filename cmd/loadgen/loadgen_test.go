@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ import (
 const runBound = 60 * time.Second
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(sioclienttest.KeptGoroutineFunction))
 }
 
 // scenarioRun parses args as the command line would and runs the scenario.
@@ -100,6 +101,7 @@ func TestScenarios(t *testing.T) {
 			if rep.Traffic.SendLag != nil {
 				t.Errorf("closed loop reports a send lag: %+v", rep.Traffic.SendLag)
 			}
+			checkArrival(t, rep, run.client == "raw" && runtime.GOOS == "linux")
 			if rep.MeasureCPU == nil || rep.MeasureCPU.TotalSeconds <= 0 || rep.LoadgenCPU.TotalSeconds <= 0 {
 				t.Errorf("CPU use not measured: %+v %+v", rep.MeasureCPU, rep.LoadgenCPU)
 			}
@@ -116,6 +118,7 @@ func TestScenarios(t *testing.T) {
 		if lag := rep.Traffic.SendLag; lag == nil || lag.Count != 500 {
 			t.Errorf("send lag %+v, want 500 samples", lag)
 		}
+		checkArrival(t, rep, runtime.GOOS == "linux")
 		// -size is the content's length, whatever the length of the send
 		// time and sequence number it starts with.
 		for _, m := range storedMessages(t, room.URL, prefix(t)+"r0", 100) {
@@ -451,6 +454,36 @@ func TestParseMessage(t *testing.T) {
 	} {
 		if _, ok := parseMessage([]byte(bad)); ok {
 			t.Errorf("parseMessage(%s) accepted", bad)
+		}
+	}
+}
+
+// checkArrival checks the arrival latency: one per delivery where it is
+// measured, each at most the delivery's latency (the kernel stamped the
+// frame before the generator parsed it), so every quantile is too.
+func checkArrival(t *testing.T, rep *report, measured bool) {
+	t.Helper()
+	a, l := rep.Traffic.Arrival, rep.Traffic.Latency
+	if !measured {
+		if a != nil {
+			t.Errorf("arrival reported where it is not measured: %+v", a)
+		}
+		return
+	}
+	// The kernel turns stamping on asynchronously after the first socket
+	// asks, so the first frames of a process may come unstamped.
+	if a == nil || a.Count == 0 || a.Count > l.Count {
+		t.Fatalf("arrival %+v, want a sample per delivery (%d) or a few fewer", a, l.Count)
+	}
+	if a.Count != l.Count {
+		return // quantiles of a subset may exceed the whole's
+	}
+	for _, q := range []struct {
+		name             string
+		arrival, latency float64
+	}{{"p50", a.P50MS, l.P50MS}, {"p99", a.P99MS, l.P99MS}, {"max", a.MaxMS, l.MaxMS}} {
+		if q.arrival > q.latency {
+			t.Errorf("arrival %s %.3f ms above latency %s %.3f ms", q.name, q.arrival, q.name, q.latency)
 		}
 	}
 }

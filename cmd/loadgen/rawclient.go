@@ -48,7 +48,7 @@ type rawClient struct {
 	conn  net.Conn
 	rc    syscall.RawConn
 	eio   int
-	onRaw func(name, payload []byte)
+	onRaw func(name, payload []byte, arrivedAt int64)
 
 	// Reader state: the handshake's goroutine, then whoever reads
 	// (readMu).
@@ -59,6 +59,10 @@ type rawClient struct {
 	fragmented bool     // message holds the start of one
 	fragText   bool     // ... of a text message (binary ones are dropped)
 	handshake  [][]byte // while connecting: the packets read, copied
+	// arrivedAt is when the kernel received the last segment of the read
+	// being handled (unix nanos), 0 where that is not known: the arrival
+	// of every frame the read holds, or a little after.
+	arrivedAt int64
 
 	writeMu      sync.Mutex
 	writeBuf     []byte
@@ -109,7 +113,7 @@ const (
 // dialRaw connects to baseURL's Socket.IO endpoint over WebSocket, from
 // localIP when set, and completes the Engine.IO handshake and the root
 // namespace's CONNECT within timeout. onRaw then sees every EVENT packet.
-func dialRaw(ctx context.Context, baseURL string, eio int, localIP string, timeout time.Duration, onRaw func(name, payload []byte)) (*rawClient, error) {
+func dialRaw(ctx context.Context, baseURL string, eio int, localIP string, timeout time.Duration, onRaw func(name, payload []byte, arrivedAt int64)) (*rawClient, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("raw client: bad URL %q: %w", baseURL, err)
@@ -144,6 +148,10 @@ func dialRaw(ctx context.Context, baseURL string, eio int, localIP string, timeo
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("raw client: %w", err)
+	}
+	if err := stampArrivals(rc); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw client: receive timestamps: %w", err)
 	}
 	c := &rawClient{conn: conn, rc: rc, eio: eio, onRaw: onRaw, done: make(chan struct{})}
 	if err := c.connect(ctx, u.Host, path); err != nil {
@@ -428,7 +436,7 @@ func (c *rawClient) socketIO(p []byte) error {
 	switch typ {
 	case '2':
 		if name, payload, ok := sioclient.SplitEvent(p); ok {
-			c.onRaw(name, payload)
+			c.onRaw(name, payload, c.arrivedAt)
 		}
 	case '1':
 		return errRawDisconnected

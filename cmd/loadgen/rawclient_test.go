@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -71,7 +72,7 @@ func TestRawClientFrames(t *testing.T) {
 
 	for _, chunk := range []int{1, 2, 3, 7, 64, 1000, len(stream)} {
 		var got []rawEvent
-		c := &rawClient{eio: 3, onRaw: func(name, payload []byte) { got = append(got, rawEvent{string(name), string(payload)}) }}
+		c := &rawClient{eio: 3, onRaw: func(name, payload []byte, _ int64) { got = append(got, rawEvent{string(name), string(payload)}) }}
 		data := bytes.Clone(stream)
 		for len(data) > 0 {
 			n := min(chunk, len(data))
@@ -109,7 +110,7 @@ func TestRawClientEnds(t *testing.T) {
 		{"too large", append([]byte{0x81, 127}, binary.BigEndian.AppendUint64(nil, rawMaxMessage+1)...), errRawMessageSize},
 	}
 	for _, tt := range tests {
-		c := &rawClient{eio: 4, onRaw: func(name, payload []byte) {}}
+		c := &rawClient{eio: 4, onRaw: func(name, payload []byte, _ int64) {}}
 		if err := c.feed(tt.frame); err != tt.want {
 			t.Errorf("%s: feed = %v, want %v", tt.name, err, tt.want)
 		}
@@ -122,7 +123,7 @@ func TestRawClientAnswersPings(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	defer server.Close()
-	c := &rawClient{conn: client, eio: 4, onRaw: func(name, payload []byte) {}}
+	c := &rawClient{conn: client, eio: 4, onRaw: func(name, payload []byte, _ int64) {}}
 	go func() {
 		_ = c.feed(append(serverFrame(wsOpText, []byte("2"), nil, false), serverFrame(wsOpPing, []byte("hi"), nil, false)...))
 	}()
@@ -148,5 +149,47 @@ func TestRawClientAnswersPings(t *testing.T) {
 		if string(payload) != want.payload {
 			t.Errorf("payload %q, want %q", payload, want.payload)
 		}
+	}
+}
+
+// Each waiter returns at its due time, never before, at once for a past
+// one, and with an error once the run is cancelled.
+func TestScheduleWaiter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(ctx context.Context) scheduleWaiter
+	}{
+		{"platform", newScheduleWaiter},
+		{"coarse", func(ctx context.Context) scheduleWaiter { return newCoarseTimer(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := tc.make(ctx)
+			defer w.Close()
+			for range 3 {
+				due := time.Now().Add(2 * time.Millisecond)
+				if err := w.waitUntil(due); err != nil {
+					t.Fatalf("waitUntil: %v", err)
+				}
+				if now := time.Now(); now.Before(due) {
+					t.Fatalf("waitUntil returned %v before due", due.Sub(now))
+				}
+			}
+			if err := w.waitUntil(time.Now().Add(-time.Second)); err != nil {
+				t.Fatalf("waitUntil a past time: %v", err)
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- w.waitUntil(time.Now().Add(time.Hour)) }()
+			cancel()
+			select {
+			case err := <-ended:
+				if err == nil {
+					t.Fatal("waitUntil returned no error after the context was cancelled")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("waitUntil did not return after the context was cancelled")
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // rawPoller is an epoll set of raw clients and the goroutine that reads
@@ -28,7 +29,7 @@ type rawPoller struct {
 	events []syscall.EpollEvent
 	ready  int
 	waitFn func(uintptr) bool
-	buf    []byte
+	recv   stampedReceiver
 }
 
 const (
@@ -99,7 +100,8 @@ func newRawPoller(index int) (*rawPoller, error) {
 		return nil, err
 	}
 	p := &rawPoller{epfd: epfd, file: f, rc: rc, index: index, conns: make(map[uint64]*rawClient),
-		events: make([]syscall.EpollEvent, rawPollerEvents), buf: make([]byte, rawPollerReadBuffer)}
+		events: make([]syscall.EpollEvent, rawPollerEvents)}
+	p.recv.buf = make([]byte, rawPollerReadBuffer)
 	p.waitFn = p.wait
 	return p, nil
 }
@@ -168,7 +170,7 @@ func (p *rawPoller) run() {
 				runtime.Gosched()
 			}
 			if c := p.lookup(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32); c != nil {
-				c.readable(p.buf)
+				c.readable(&p.recv)
 			}
 		}
 		runtime.Gosched()
@@ -178,14 +180,15 @@ func (p *rawPoller) run() {
 // readable reads everything the socket holds into buf and handles it. A
 // read shorter than buf means the socket is drained, which is all an
 // edge-triggered wake-up asks for.
-func (c *rawClient) readable(buf []byte) {
+func (c *rawClient) readable(r *stampedReceiver) {
+	buf := r.buf
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	for !c.stopped {
 		var n int
 		var rerr error
 		err := c.rc.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), buf)
+			n, c.arrivedAt, rerr = r.receive(fd)
 			return true
 		})
 		if err != nil {
@@ -213,4 +216,62 @@ func (c *rawClient) readable(buf []byte) {
 			return
 		}
 	}
+}
+
+// stampedReceiver reads a socket with recvmsg into buf, with the kernel's
+// receive time of the last segment read (SO_TIMESTAMPNS), allocating
+// nothing: one per poller goroutine.
+type stampedReceiver struct {
+	buf []byte
+	oob [64]byte
+	msg syscall.Msghdr
+	iov syscall.Iovec
+}
+
+// receive is one recvmsg. arrivedAt is 0 when the kernel gave no stamp.
+func (r *stampedReceiver) receive(fd uintptr) (n int, arrivedAt int64, err error) {
+	r.iov.Base = &r.buf[0]
+	r.iov.SetLen(len(r.buf))
+	r.msg = syscall.Msghdr{Iov: &r.iov, Iovlen: 1, Control: &r.oob[0]}
+	r.msg.SetControllen(len(r.oob))
+	got, _, errno := syscall.Syscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
+	if errno != 0 {
+		return 0, 0, errno
+	}
+	return int(got), receiveStamp(r.oob[:r.msg.Controllen]), nil
+}
+
+// receiveStamp finds the SCM_TIMESTAMPNS control message in oob and
+// returns its time in unix nanos, or 0.
+func receiveStamp(oob []byte) int64 {
+	const header = syscall.SizeofCmsghdr
+	for len(oob) >= header {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		size := int(h.Len)
+		if size < header || size > len(oob) {
+			return 0
+		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && size >= header+int(unsafe.Sizeof(syscall.Timespec{})) {
+			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[header]))
+			return ts.Nano()
+		}
+		const align = int(unsafe.Sizeof(uintptr(0)))
+		aligned := (size + align - 1) &^ (align - 1)
+		if aligned >= len(oob) {
+			return 0
+		}
+		oob = oob[aligned:]
+	}
+	return 0
+}
+
+// stampArrivals asks the kernel to stamp what the socket receives.
+func stampArrivals(rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

@@ -52,6 +52,9 @@ func writeTable(w io.Writer, r *report) {
 			row("  node", "%s (%s placement): %d members, %d deliveries, %.0f/s", p.URL, c.Placement, p.Members, p.Deliveries, p.DeliveriesPerSec)
 		}
 		row("latency", "%s", latencyText(t.Latency))
+		if t.Arrival != nil {
+			row("  arrival", "%s (to the kernel's receipt, without the generator's wait to read)", latencyText(*t.Arrival))
+		}
 		if t.SendLag != nil {
 			row("  send lag", "%s (how late the generator sent, after the schedule)", latencyText(*t.SendLag))
 		}

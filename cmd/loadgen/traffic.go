@@ -103,6 +103,10 @@ type traffic struct {
 	// of it to reach that length.
 	padding string
 	latency *histogram
+	// arrival is latency to the kernel's receipt of the frame on the
+	// generator's socket (-client raw on Linux): the server's share,
+	// without the generator's own wait to read and parse it.
+	arrival *histogram
 	// sendLag is how late each open-loop send went out after its
 	// scheduled time: the load generator's own share of the latency.
 	sendLag *histogram
@@ -142,7 +146,7 @@ type member struct {
 }
 
 func newTraffic(cfg config) *traffic {
-	t := &traffic{cfg: cfg, global: cfg.Delivery == "global", latency: newHistogram(histShards), sendLag: newHistogram(histShards), padding: strings.Repeat("x", cfg.Size)}
+	t := &traffic{cfg: cfg, global: cfg.Delivery == "global", latency: newHistogram(histShards), arrival: newHistogram(histShards), sendLag: newHistogram(histShards), padding: strings.Repeat("x", cfg.Size)}
 	rooms, members := cfg.Rooms, cfg.Members
 	if cfg.Scenario == scenarioBigRoom {
 		rooms, t.big = 1, true
@@ -179,10 +183,10 @@ func newTraffic(cfg config) *traffic {
 }
 
 // onRaw handles every event of m's connection, on its reader goroutine.
-func (m *member) onRaw(name, payload []byte) {
+func (m *member) onRaw(name, payload []byte, arrivedAt int64) {
 	t := m.t
 	if r, ok := t.roomIndex[string(name)]; ok {
-		m.onMessage(r, payload)
+		m.onMessage(r, payload, arrivedAt)
 		return
 	}
 	if m.watch.observe(name, payload) {
@@ -196,7 +200,7 @@ func (m *member) onRaw(name, payload []byte) {
 	}
 }
 
-func (m *member) onMessage(room int, payload []byte) {
+func (m *member) onMessage(room int, payload []byte, arrivedAt int64) {
 	now := time.Now().UnixNano()
 	t := m.t
 	s := 0
@@ -215,6 +219,9 @@ func (m *member) onMessage(room int, payload []byte) {
 	m.recv.Add(1)
 	m.lastRecv.Store(now)
 	t.latency.record(m.idx, time.Duration(now-msg.sentAt))
+	if arrivedAt > 0 {
+		t.arrival.record(m.idx, time.Duration(max(arrivedAt-msg.sentAt, 0)))
+	}
 	if t.big && isNew && msg.seq >= 0 && msg.seq < int64(len(t.bigCounts)) {
 		if t.bigCounts[msg.seq].Add(1) == t.bigReceivers.Load() {
 			t.bigDone[msg.seq].Store(max(now-msg.sentAt, 1))
@@ -394,17 +401,12 @@ func (t *traffic) sendOpenLoop(ctx context.Context, rate float64, start time.Tim
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			timer := time.NewTimer(time.Hour)
-			defer timer.Stop()
+			timer := newScheduleWaiter(ctx)
+			defer timer.Close()
 			for k := w; k < total; k += workers {
 				due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
-				if wait := time.Until(due); wait > 0 {
-					timer.Reset(wait)
-					select {
-					case <-timer.C:
-					case <-ctx.Done():
-						return
-					}
+				if err := timer.waitUntil(due); err != nil {
+					return
 				}
 				if t.stopSending.Load() || ctx.Err() != nil {
 					return
@@ -646,6 +648,9 @@ func (t *traffic) report(rep *report, sendStart, sendEnd time.Time, planned int6
 	}
 	if !t.closedLoop {
 		st.SendLag = ptr(t.sendLag.summary())
+	}
+	if a := t.arrival.summary(); a.Count > 0 {
+		st.Arrival = &a
 	}
 	if t.big {
 		st.TargetRate = float64(time.Second) / float64(t.cfg.Interval)

@@ -1,5 +1,11 @@
 package engineio
 
+import (
+	"time"
+
+	"chatgateway/gateway/internal/warmgo"
+)
+
 // Inbound WebSocket packets are not dispatched by whoever read them: the
 // reader (a poller shared by many sockets, or the socket's read goroutine)
 // queues them on their session, and a dispatcher goroutine of the session
@@ -21,6 +27,16 @@ const maxInboundBytes = 64 << 10
 // inboundItemCost is what a queued packet costs beyond its data.
 const inboundItemCost = 64
 
+// dispatchers run the sessions' dispatchInbound on kept goroutines, whose
+// stacks have grown to what the handlers need (see warmgo). Up to
+// keptDispatchers stay idle, each for keptDispatcherIdle.
+var dispatchers = warmgo.New(keptDispatchers, keptDispatcherIdle)
+
+const (
+	keptDispatchers    = 256
+	keptDispatcherIdle = time.Second
+)
+
 // inboundItem is a packet to dispatch, or the end of the socket's reading.
 type inboundItem struct {
 	packet packet
@@ -38,7 +54,7 @@ func (s *Session) pushInbound(ws *wsConn, p packet) (full bool) {
 	s.dispatching = true
 	s.inMu.Unlock()
 	if start {
-		go s.dispatchInbound(ws)
+		dispatchers.Go(func() { s.dispatchInbound(ws) })
 	}
 	return full
 }
@@ -51,7 +67,7 @@ func (s *Session) pushEnd(end *wsEnd) {
 	s.dispatching = true
 	s.inMu.Unlock()
 	if start {
-		go s.dispatchInbound(end.ws)
+		dispatchers.Go(func() { s.dispatchInbound(end.ws) })
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"chatgateway/gateway/internal/warmgo"
 )
 
 // echoHandler sends every message back; it records closes for the tests.
@@ -258,7 +260,7 @@ func TestOversizeBodyIsRefusedAndSessionKept(t *testing.T) {
 // TestAbandonedHandshakesAreReaped opens 5,000 polling sessions that never
 // come back; the heartbeat must remove every one, leaving no goroutine.
 func TestAbandonedHandshakesAreReaped(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(warmgo.IdleFunction))
 	srv, base, stop := startTestServer(t, Config{PingInterval: 200 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
 	defer stop()
 	const n = 5000

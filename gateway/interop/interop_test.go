@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"chatgateway/gateway/internal/warmgo"
 	"chatgateway/gateway/interop/nodetest"
 )
 
@@ -25,7 +26,7 @@ func TestNodeClients(t *testing.T) {
 		t.Fatalf("no node test files under %s/test (err %v)", nodeDir, err)
 	}
 	runNodeTests(t, nodeDir, files)
-	goleak.VerifyNone(t, ignoreBefore)
+	goleak.VerifyNone(t, ignoreBefore, goleak.IgnoreAnyFunction(warmgo.IdleFunction))
 }
 
 func TestBrowser(t *testing.T) {
@@ -33,7 +34,7 @@ func TestBrowser(t *testing.T) {
 	nodeDir := nodetest.Dir(t)
 	nodetest.RequireChromium(t)
 	runNodeTests(t, nodeDir, []string{filepath.Join(nodeDir, "browser", "browser.test.mjs")})
-	goleak.VerifyNone(t, ignoreBefore)
+	goleak.VerifyNone(t, ignoreBefore, goleak.IgnoreAnyFunction(warmgo.IdleFunction))
 }
 
 // runNodeTests starts the Go test server, runs `node --test` on files

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"chatgateway/gateway"
+	"chatgateway/gateway/internal/warmgo"
 	"chatgateway/rooms"
 	"chatgateway/rooms/redisstore/redistest"
 )
@@ -89,7 +90,7 @@ func newNode(t *testing.T, srv *redistest.Server, nodeID string) (*Broker, *rece
 }
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(warmgo.IdleFunction))
 }
 
 // Each envelope reaches every node exactly once: the publisher's own

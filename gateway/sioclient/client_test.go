@@ -27,7 +27,7 @@ import (
 const waitFor = 10 * time.Second
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(sioclienttest.KeptGoroutineFunction))
 }
 
 var eioVersions = []int{3, 4}
@@ -561,7 +561,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			t.Fatal("Done still open after Close")
 		}
 	}
-	goleak.VerifyNone(t, ignoreServer)
+	goleak.VerifyNone(t, ignoreServer, goleak.IgnoreAnyFunction(sioclienttest.KeptGoroutineFunction))
 }
 
 func TestSplitEvent(t *testing.T) {

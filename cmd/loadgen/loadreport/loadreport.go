@@ -167,6 +167,16 @@ type TrafficStats struct {
 	// SendLag, open loop only, is how late the load generator sent each
 	// message after its scheduled time: its own share of Latency.
 	SendLag *LatencySummary `json:"send_lag,omitempty"`
+	// Arrival is from the send (as for Latency) to the moment the kernel
+	// received the delivery on the generator's socket: Latency without
+	// the generator's own wait to be scheduled, read and parse, which a
+	// generator sharing one core among hundreds of sockets adds to every
+	// server alike. Only the raw client on Linux measures it (the socket's
+	// SO_TIMESTAMPNS; a read's stamp is its last segment's, so a frame
+	// that came earlier in the read is counted late, never early; the
+	// kernel starts stamping a moment after the first socket asks, so the
+	// first frames of a process may be left out).
+	Arrival *LatencySummary `json:"arrival,omitempty"`
 	// Correctness, summed over every (receiver, room) stream.
 	Lost                 int64  `json:"lost"`
 	Duplicated           int64  `json:"duplicated"`

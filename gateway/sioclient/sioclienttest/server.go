@@ -18,11 +18,17 @@ import (
 
 	"chatgateway/gateway"
 	"chatgateway/gateway/engineio"
+	"chatgateway/gateway/internal/warmgo"
 	"chatgateway/gateway/socketio"
 	"chatgateway/httpapi"
 	"chatgateway/rooms"
 	"chatgateway/rooms/memstore"
 )
+
+// KeptGoroutineFunction is where the server's kept goroutines wait between
+// tasks (they leave after a second idle): leak checks of tests that ran a
+// server pass it to goleak.IgnoreAnyFunction.
+const KeptGoroutineFunction = warmgo.IdleFunction
 
 // shutdownTimeout bounds the server's shutdown at the end of a test.
 const shutdownTimeout = 10 * time.Second

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package main
+
+import "context"
+
+// newScheduleWaiter is a coarse timer where there is no timerfd.
+func newScheduleWaiter(ctx context.Context) scheduleWaiter { return newCoarseTimer(ctx) }
