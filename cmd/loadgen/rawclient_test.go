@@ -159,7 +159,7 @@ func TestScheduleWaiter(t *testing.T) {
 		name string
 		make func(ctx context.Context) scheduleWaiter
 	}{
-		{"platform", newScheduleWaiter},
+		{"platform", func(ctx context.Context) scheduleWaiter { return newScheduleWaiter(ctx, 100) }},
 		{"coarse", func(ctx context.Context) scheduleWaiter { return newCoarseTimer(ctx) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,4 +5,4 @@ package main
 import "context"
 
 // newScheduleWaiter is a coarse timer where there is no timerfd.
-func newScheduleWaiter(ctx context.Context) scheduleWaiter { return newCoarseTimer(ctx) }
+func newScheduleWaiter(ctx context.Context, _ float64) scheduleWaiter { return newCoarseTimer(ctx) }

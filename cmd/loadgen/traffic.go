@@ -401,7 +401,7 @@ func (t *traffic) sendOpenLoop(ctx context.Context, rate float64, start time.Tim
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			timer := newScheduleWaiter(ctx)
+			timer := newScheduleWaiter(ctx, rate/float64(workers))
 			defer timer.Close()
 			for k := w; k < total; k += workers {
 				due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))

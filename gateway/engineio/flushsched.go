@@ -82,10 +82,7 @@ func (sh *flushShard) add(f *flushRun) {
 // write runs rounds until the shard has nothing queued.
 func (sh *flushShard) write() {
 	for {
-		// Let the goroutines that are runnable now (the dispatchers and
-		// room drains of the messages read with the one that woke us)
-		// queue their deliveries before this round takes the list.
-		runtime.Gosched()
+		sh.awaitProducers()
 		sh.mu.Lock()
 		round := sh.ready
 		if len(round) == 0 {
@@ -107,6 +104,37 @@ func (sh *flushShard) write() {
 		sh.mu.Unlock()
 	}
 }
+
+// awaitProducers lets the goroutines that are runnable now queue their
+// deliveries before a round takes the list. A message read goes through a
+// chain of them (the socket's dispatcher, then the room's drain, which
+// queues the recipients): one yield let only the first link run, so under
+// load a round wrote the sockets of half-delivered messages and the next
+// round wrote them again, with fewer frames per writev. So the shard yields
+// again while the last yield added sessions to its list, up to
+// maxRoundYields times; when nothing is left to run (a quiet server), the
+// first yield adds nothing and the round starts at once.
+func (sh *flushShard) awaitProducers() {
+	sh.mu.Lock()
+	queued := len(sh.ready)
+	sh.mu.Unlock()
+	for range maxRoundYields {
+		runtime.Gosched()
+		sh.mu.Lock()
+		now := len(sh.ready)
+		sh.mu.Unlock()
+		if now == queued {
+			return
+		}
+		queued = now
+	}
+}
+
+// maxRoundYields bounds the yields before a round: measured at half our
+// saturation (10,355 msgs/s in rooms of 50, one core), p99 went from 29-35
+// ms with one yield to 25-27 with two, 19-21 with three and 18-20 with
+// five; more only delays the round behind producers of the next one.
+const maxRoundYields = 4
 
 // maxRetainedRound caps the capacity of the round slice a shard keeps
 // between rounds (8 KiB of pointers).
