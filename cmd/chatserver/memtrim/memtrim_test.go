@@ -32,7 +32,8 @@ func TestShouldTrim(t *testing.T) {
 }
 
 // TestTrimsOncePerBurst drives the loop through a burst, the quiet after
-// it, and a busy spell: memory is released once, when the burst is over.
+// it, light traffic whose garbage would pass the thresholds, and a second
+// burst: memory is released once per burst, when it is over.
 func TestTrimsOncePerBurst(t *testing.T) {
 	const mib = 1 << 20
 	quietAfterBurst := Sample{Allocated: 401 * mib, Objects: 60 * mib, Live: 40 * mib, Free: 30 * mib}
@@ -43,7 +44,11 @@ func TestTrimsOncePerBurst(t *testing.T) {
 		quietAfterBurst, // quiet: trim
 		trimmed,         // read after the release
 		{Allocated: 402 * mib, Objects: 41 * mib, Live: 40 * mib},                 // quiet, nothing to gain
-		{Allocated: 900 * mib, Objects: 80 * mib, Live: 40 * mib, Free: 40 * mib}, // busy
+		{Allocated: 404 * mib, Objects: 56 * mib, Live: 40 * mib, Free: 10 * mib}, // light traffic: no new burst
+		{Allocated: 406 * mib, Objects: 58 * mib, Live: 40 * mib, Free: 10 * mib}, // light traffic
+		{Allocated: 900 * mib, Objects: 80 * mib, Live: 40 * mib, Free: 40 * mib}, // busy: a burst
+		{Allocated: 901 * mib, Objects: 80 * mib, Live: 40 * mib, Free: 40 * mib}, // quiet: trim
+		trimmed, // read after the release
 	}
 	var reads, releases int
 	read := func() Sample {
@@ -58,13 +63,15 @@ func TestTrimsOncePerBurst(t *testing.T) {
 		defer close(done)
 		trimmer{read: read, release: func() { releases++ }, interval: time.Second, log: slog.New(slog.DiscardHandler)}.run(ctx, ticks)
 	}()
-	for range 4 { // the burst, the quiet, nothing to gain, busy
+	// the burst, the quiet, nothing to gain, light traffic twice, busy,
+	// the quiet after
+	for range 7 {
 		ticks <- time.Time{}
 	}
 	cancel()
 	<-done
-	if reads != len(samples) || releases != 1 {
-		t.Errorf("%d reads, %d releases; want %d reads, 1 release", reads, releases, len(samples))
+	if reads != len(samples) || releases != 2 {
+		t.Errorf("%d reads, %d releases; want %d reads, 2 releases (one per burst, none under light traffic)", reads, releases, len(samples))
 	}
 }
 
