@@ -450,14 +450,8 @@ func (h *hub) startDrain(rm *room) {
 }
 
 // roomDrains run the rooms' drains on kept goroutines, whose stacks have
-// grown to what encoding and delivering need (see warmgo). Up to
-// keptRoomDrains stay idle, each for keptRoomDrainIdle.
-var roomDrains = warmgo.New(keptRoomDrains, keptRoomDrainIdle)
-
-const (
-	keptRoomDrains    = 256
-	keptRoomDrainIdle = time.Second
-)
+// grown to what encoding and delivering need (see warmgo).
+var roomDrains = warmgo.New(warmgo.DefaultMaxIdle, warmgo.DefaultIdleFor)
 
 // drain delivers the room's queue in FIFO order until it is empty. Only one
 // drain runs per room, which is what keeps every member's view in order.

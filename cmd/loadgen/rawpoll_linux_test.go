@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"net"
 	"syscall"
 	"testing"
@@ -11,28 +10,27 @@ import (
 	"unsafe"
 )
 
-// cmsg is one control message as the kernel lays it out on 64-bit Linux.
+// cmsg is one control message as the kernel lays it out.
 func cmsg(level, typ int32, data []byte) []byte {
 	const header = syscall.SizeofCmsghdr
+	const align = int(unsafe.Sizeof(uintptr(0)))
 	size := header + len(data)
-	aligned := (size + 7) &^ 7
-	b := make([]byte, aligned)
-	binary.NativeEndian.PutUint64(b[0:], uint64(size))
-	binary.NativeEndian.PutUint32(b[8:], uint32(level))
-	binary.NativeEndian.PutUint32(b[12:], uint32(typ))
+	b := make([]byte, (size+align-1)&^(align-1))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(size)
 	copy(b[header:], data)
 	return b
 }
 
-func timespecBytes(sec, nsec int64) []byte {
+func timespecBytes(nanos int64) []byte {
 	b := make([]byte, unsafe.Sizeof(syscall.Timespec{}))
-	binary.NativeEndian.PutUint64(b[0:], uint64(sec))
-	binary.NativeEndian.PutUint64(b[8:], uint64(nsec))
+	*(*syscall.Timespec)(unsafe.Pointer(&b[0])) = syscall.NsecToTimespec(nanos)
 	return b
 }
 
 func TestReceiveStamp(t *testing.T) {
-	stamp := cmsg(syscall.SOL_SOCKET, syscall.SCM_TIMESTAMPNS, timespecBytes(1_700_000_000, 123_456_789))
+	stamp := cmsg(syscall.SOL_SOCKET, syscall.SCM_TIMESTAMPNS, timespecBytes(1_700_000_000_123_456_789))
 	const want = 1_700_000_000_123_456_789
 	other := cmsg(syscall.SOL_IP, 8, []byte{1, 2, 3, 4})
 	for _, tc := range []struct {

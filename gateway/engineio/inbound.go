@@ -1,10 +1,6 @@
 package engineio
 
-import (
-	"time"
-
-	"chatgateway/gateway/internal/warmgo"
-)
+import "chatgateway/gateway/internal/warmgo"
 
 // Inbound WebSocket packets are not dispatched by whoever read them: the
 // reader (a poller shared by many sockets, or the socket's read goroutine)
@@ -28,14 +24,8 @@ const maxInboundBytes = 64 << 10
 const inboundItemCost = 64
 
 // dispatchers run the sessions' dispatchInbound on kept goroutines, whose
-// stacks have grown to what the handlers need (see warmgo). Up to
-// keptDispatchers stay idle, each for keptDispatcherIdle.
-var dispatchers = warmgo.New(keptDispatchers, keptDispatcherIdle)
-
-const (
-	keptDispatchers    = 256
-	keptDispatcherIdle = time.Second
-)
+// stacks have grown to what the handlers need (see warmgo).
+var dispatchers = warmgo.New(warmgo.DefaultMaxIdle, warmgo.DefaultIdleFor)
 
 // inboundItem is a packet to dispatch, or the end of the socket's reading.
 type inboundItem struct {

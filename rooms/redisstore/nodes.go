@@ -100,11 +100,11 @@ func (s *Store) ReapDeadNodes(ctx context.Context) (map[string][]string, error) 
 // changed by earlier attempts. A failed attempt is kept for the next call.
 func (s *Store) finishVisit(ctx context.Context, node string, reaped map[string][]string) error {
 	changed, err := s.visitNode(ctx, node)
-	changed = s.unfinishedVisits.add(node, changed)
+	changed = append(s.unfinishedVisits.take(node), changed...)
 	if err != nil {
+		s.unfinishedVisits.keep(node, changed)
 		return fmt.Errorf("redisstore: reap dead node %s (visited again on the next call): %w", node, err)
 	}
-	s.unfinishedVisits.remove(node)
 	slices.Sort(changed)
 	reaped[node] = slices.Compact(changed)
 	return nil
@@ -124,22 +124,23 @@ func (u *unfinishedVisits) nodes() []string {
 	return slices.Sorted(maps.Keys(u.changed))
 }
 
-// add records an attempt on node and returns every room changed so far.
-func (u *unfinishedVisits) add(node string, changed []string) []string {
+// take removes node and returns the rooms its earlier attempts changed.
+func (u *unfinishedVisits) take(node string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	changed := u.changed[node]
+	delete(u.changed, node)
+	return changed
+}
+
+// keep records node as unfinished, with the rooms changed so far.
+func (u *unfinishedVisits) keep(node string, changed []string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.changed == nil {
 		u.changed = make(map[string][]string)
 	}
-	all := append(u.changed[node], changed...)
-	u.changed[node] = all
-	return slices.Clone(all)
-}
-
-func (u *unfinishedVisits) remove(node string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.changed, node)
+	u.changed[node] = changed
 }
 
 // RemoveNode drops nodeID from the registry on a clean shutdown, so nobody
@@ -165,9 +166,9 @@ func (s *Store) RemoveNode(ctx context.Context, nodeID string) error {
 
 // visitNode disconnects what node held in every room of its set and
 // departs every session of its set still live on it, deletes the node's
-// keys and takes it out of the reaping set. It returns the sorted ids of
-// the rooms that changed, even when it fails part way (those rooms stay
-// changed: a second visit does not see them change again).
+// keys and takes it out of the reaping set. It returns the ids of the
+// rooms that changed, unsorted, even when it fails part way (those rooms
+// stay changed: a second visit does not see them change again).
 func (s *Store) visitNode(ctx context.Context, node string) ([]string, error) {
 	var changed []string
 	err := s.scanSet(ctx, s.nodeRooms.key(node), func(roomIDs []string) error {
@@ -225,8 +226,7 @@ func (s *Store) visitNode(ctx context.Context, node string) ([]string, error) {
 	if err := finishReapScript.Run(ctx, s.client, s.registryKeys(), node).Err(); err != nil {
 		return changed, unavailable("finish the visit of node "+node, err)
 	}
-	slices.Sort(changed)
-	return slices.Compact(changed), nil
+	return changed, nil
 }
 
 // scanSet calls fn with the members of a set, a page at a time. A member

@@ -16,6 +16,15 @@ import (
 	"time"
 )
 
+// The pools of the engine and the hub keep up to DefaultMaxIdle idle
+// goroutines each, for DefaultIdleFor after their last task: a burst of
+// that many sockets or rooms finds its stacks grown, and an idle server
+// sheds them (and their stacks) within a second.
+const (
+	DefaultMaxIdle = 256
+	DefaultIdleFor = time.Second
+)
+
 // Pool hands tasks to its idle goroutines, starting a new one when none is
 // idle: a task never waits for another to finish, so a task that blocks
 // (a slow store) holds only its own goroutine, as with a plain go
