@@ -4,32 +4,25 @@ package main
 
 import (
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"chatgateway/gateway/epollset"
 )
 
-// rawPoller is an epoll set of raw clients and the goroutine that reads
-// the ready ones. The epoll descriptor itself waits through the Go
-// runtime's netpoller (it is readable while it has events), so the poller
-// goroutine parks like any network read and never holds a thread.
+// rawPoller is an epoll set of raw clients (gateway/epollset, as the
+// server's WebSockets) and the goroutine that reads the ready ones.
 type rawPoller struct {
-	epfd int
-	file *os.File
-	rc   syscall.RawConn
+	set *epollset.Set
 
 	index int // in rawPollers.list
 	// Guarded by rawPollers.mu.
 	conns map[uint64]*rawClient
 
-	// The poller goroutine's.
-	events []syscall.EpollEvent
-	ready  int
-	waitFn func(uintptr) bool
-	recv   stampedReceiver
+	recv stampedReceiver // the poller goroutine's
 }
 
 const (
@@ -37,7 +30,6 @@ const (
 	// connections: a closed-loop run piles up tens of frames per socket.
 	rawPollerReadBuffer = 256 << 10
 	rawPollerEvents     = 512
-	epollEdgeTriggered  = 1 << 31 // EPOLLET as EpollEvent.Events' uint32
 )
 
 // rawPollers are GOMAXPROCS pollers at most, each started by its first
@@ -85,24 +77,12 @@ func addToPoller(c *rawClient) bool {
 }
 
 func newRawPoller(index int) (*rawPoller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := epollset.New("loadgen-epoll", rawPollerEvents)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
-		return nil, err
-	}
-	f := os.NewFile(uintptr(epfd), "loadgen-epoll")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	p := &rawPoller{epfd: epfd, file: f, rc: rc, index: index, conns: make(map[uint64]*rawClient),
-		events: make([]syscall.EpollEvent, rawPollerEvents)}
+	p := &rawPoller{set: set, index: index, conns: make(map[uint64]*rawClient)}
 	p.recv.buf = make([]byte, rawPollerReadBuffer)
-	p.waitFn = p.wait
 	return p, nil
 }
 
@@ -111,9 +91,7 @@ func newRawPoller(index int) (*rawPoller, error) {
 // rawPollers.mu.
 func (p *rawPoller) addLocked(c *rawClient) bool {
 	id := rawPollers.ids.Add(1)
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollEdgeTriggered, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	var ctlErr error
-	if err := c.rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
+	if err := p.set.Add(c.rc, id); err != nil {
 		p.stopIfEmptyLocked()
 		return false
 	}
@@ -134,7 +112,7 @@ func (p *rawPoller) remove(c *rawClient) {
 func (p *rawPoller) stopIfEmptyLocked() {
 	if len(p.conns) == 0 && rawPollers.list[p.index] == p {
 		rawPollers.list[p.index] = nil
-		p.file.Close() // ends run's wait
+		p.set.Close() // ends run's wait
 	}
 }
 
@@ -144,32 +122,17 @@ func (p *rawPoller) lookup(id uint64) *rawClient {
 	return p.conns[id]
 }
 
-// wait collects ready events without blocking; with none, the netpoller
-// parks the goroutine until the epoll descriptor is readable.
-func (p *rawPoller) wait(uintptr) bool {
-	n, err := syscall.EpollWait(p.epfd, p.events, 0)
-	if err == syscall.EINTR {
-		p.ready = 0
-		return true
-	}
-	if n <= 0 {
-		return false
-	}
-	p.ready = n
-	return true
-}
-
 func (p *rawPoller) run() {
 	for {
-		p.ready = 0
-		if err := p.rc.Read(p.waitFn); err != nil {
+		n, err := p.set.Wait()
+		if err != nil {
 			return
 		}
-		for i, ev := range p.events[:p.ready] {
+		for i := range n {
 			if i > 0 && i%rawPollerYield == 0 {
 				runtime.Gosched()
 			}
-			if c := p.lookup(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32); c != nil {
+			if c := p.lookup(p.set.Token(i)); c != nil {
 				c.readable(&p.recv)
 			}
 		}

@@ -3,23 +3,17 @@
 package engineio
 
 import (
-	"os"
 	"runtime"
 	"sync"
 	"syscall"
+
+	"chatgateway/gateway/epollset"
 )
 
 // The WebSocket read side on Linux: connections wait for data in an epoll
-// set of our own instead of each in a goroutine blocked in Read, so an idle
-// connection costs no goroutine, no stack and no read buffer (README,
-// "Reading WebSockets without a goroutine per connection").
-//
-// The epoll descriptor is itself waited on through the Go runtime's
-// netpoller (an epoll descriptor is readable while it has events), so the
-// poller goroutine parks like any network read: no thread is blocked in
-// epoll_wait, and the scheduler, timers and other sockets carry on as
-// before. The sockets stay registered with the runtime too, which does
-// their writes.
+// set (gateway/epollset) instead of each in a goroutine blocked in Read, so
+// an idle connection costs no goroutine, no stack and no read buffer
+// (README, "Reading WebSockets without a goroutine per connection").
 
 // pollers are shared by every Server of the process: at most GOMAXPROCS of
 // them, each started by its first connection and stopped when its last
@@ -40,9 +34,7 @@ const pollerEvents = 256
 // poller is one epoll set and the goroutine that reads its ready
 // connections.
 type poller struct {
-	epfd int
-	file *os.File // epfd, registered with the runtime's netpoller
-	rc   syscall.RawConn
+	set *epollset.Set
 
 	// Registered connections, by slot; the event's data carries the slot
 	// and its generation, so an event for a connection that left is not
@@ -52,11 +44,7 @@ type poller struct {
 	free  []int32
 	count int
 
-	// Owned by the poller goroutine.
-	events []syscall.EpollEvent
-	ready  int
-	waitFn func(fd uintptr) bool
-	rd     *fdReader
+	rd *fdReader // the poller goroutine's
 }
 
 // pickPoller registers ws with a poller. It reports false when epoll is
@@ -86,41 +74,27 @@ func pickPoller(ws *wsConn) bool {
 		// Closed while being handed over: its close found no poller to
 		// leave (it reads the poller under this lock), so nothing would
 		// ever take it out of this one. As when the descriptor is gone
-		// already (EpollCtl fails below), a goroutine reads the end.
+		// already (Add fails below), a goroutine reads the end.
 		p.unregisterLocked(ws, i)
 		return false
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: slot, Pad: p.gens[slot]}
-	var ctlErr error
-	if err := ws.rc.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
+	if err := p.set.Add(ws.rc, slotToken(slot, p.gens[slot])); err != nil {
 		p.unregisterLocked(ws, i)
 		return false
 	}
 	return true
 }
 
-// epollET is EPOLLET as the uint32 of EpollEvent.Events.
-const epollET = 1 << 31
+// slotToken is a registration's epoll token: its slot and the slot's
+// generation.
+func slotToken(slot, gen int32) uint64 { return uint64(uint32(slot)) | uint64(uint32(gen))<<32 }
 
 func newPoller() (*poller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := epollset.New("engineio-epoll", pollerEvents)
 	if err != nil {
 		return nil, err
 	}
-	// Non-blocking, so that os.NewFile registers it with the netpoller.
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
-		return nil, err
-	}
-	f := os.NewFile(uintptr(epfd), "engineio-epoll")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	p := &poller{epfd: epfd, file: f, rc: rc, events: make([]syscall.EpollEvent, pollerEvents), rd: newFDReader(pollerReadSize)}
-	p.waitFn = p.wait
-	return p, nil
+	return &poller{set: set, rd: newFDReader(pollerReadSize)}, nil
 }
 
 // register gives ws a slot. Caller holds pollers.mu.
@@ -166,7 +140,7 @@ func (p *poller) unregisterLocked(ws *wsConn, index int) {
 	if ws.poller != p || p.conns[ws.slot] != ws {
 		return
 	}
-	_ = ws.rc.Control(func(fd uintptr) { syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
+	_ = p.set.Remove(ws.rc)
 	p.conns[ws.slot] = nil
 	p.free = append(p.free, ws.slot)
 	ws.poller = nil
@@ -174,11 +148,12 @@ func (p *poller) unregisterLocked(ws *wsConn, index int) {
 	if p.count == 0 {
 		// Ends run's wait; a later connection starts a new poller.
 		pollers.list[index] = nil
-		p.file.Close()
+		p.set.Close()
 	}
 }
 
-func (p *poller) lookup(slot, gen int32) *wsConn {
+func (p *poller) lookup(token uint64) *wsConn {
+	slot, gen := int32(uint32(token)), int32(uint32(token>>32))
 	pollers.mu.Lock()
 	defer pollers.mu.Unlock()
 	if slot < 0 || int(slot) >= len(p.conns) || p.gens[slot] != gen {
@@ -187,30 +162,15 @@ func (p *poller) lookup(slot, gen int32) *wsConn {
 	return p.conns[slot]
 }
 
-// wait collects ready events without blocking, and asks the netpoller to
-// wait for more when there are none.
-func (p *poller) wait(uintptr) bool {
-	n, err := syscall.EpollWait(p.epfd, p.events, 0)
-	if err == syscall.EINTR {
-		p.ready = 0
-		return true
-	}
-	if n <= 0 {
-		return false
-	}
-	p.ready = n
-	return true
-}
-
 // run reads the connections that have data until the poller is closed.
 func (p *poller) run() {
 	for {
-		p.ready = 0
-		if err := p.rc.Read(p.waitFn); err != nil {
+		n, err := p.set.Wait()
+		if err != nil {
 			return // closed: no connection left
 		}
-		for _, ev := range p.events[:p.ready] {
-			if ws := p.lookup(ev.Fd, ev.Pad); ws != nil {
+		for i := range n {
+			if ws := p.lookup(p.set.Token(i)); ws != nil {
 				ws.readReady(p.rd)
 			}
 		}
