@@ -73,6 +73,12 @@ func hasNoCache(cc string) bool {
 // jsonBuilder assembles small JSON documents byte-compatible with
 // JSON.stringify: no HTML escaping, U+2028/U+2029 left raw, lone surrogates
 // (carried as WTF-8, see utf16ToWTF8) escaped as \udxxx.
+//
+// Why not the gateway's escaper (gateway/internal/jsonstr): that one keeps
+// encoding/json's contract for the Go values handlers emit (U+2028/U+2029
+// escaped, invalid UTF-8 as \ufffd), while these bodies must equal what
+// Nest wrote from JavaScript strings, lone surrogates included. The two
+// differ on exactly those inputs.
 type jsonBuilder struct{ b []byte }
 
 func (j *jsonBuilder) raw(s string) *jsonBuilder { j.b = append(j.b, s...); return j }
