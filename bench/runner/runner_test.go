@@ -110,7 +110,7 @@ func TestSmoke(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, []string{"-smoke", "-repo", repoRoot(t), "-out", out, "-bin", bins, "-build=false"}, &stdout, &stderr)
 	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s%s", code, stdout.String(), stderr.String(), failedRunTexts(out))
 	}
 
 	var sum struct {
@@ -226,6 +226,22 @@ func noChildren(t *testing.T) {
 			t.Errorf("child %d (%s) still running", pid, snap.procs[pid].comm)
 		}
 	}
+}
+
+// failedRunTexts is the load generator's own text of every run that
+// failed: its error samples name what went wrong (an exception's message,
+// a handshake's error), which the summary table only counts.
+func failedRunTexts(dir string) string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+	var b strings.Builder
+	for _, p := range paths {
+		text, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(text, []byte("FAILED")) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s:\n%s", filepath.Base(p), text)
+	}
+	return b.String()
 }
 
 func readJSON(t *testing.T, path string, v any) {

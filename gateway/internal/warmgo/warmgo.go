@@ -12,6 +12,7 @@
 package warmgo
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,40 +30,59 @@ const (
 // idle: a task never waits for another to finish, so a task that blocks
 // (a slow store) holds only its own goroutine, as with a plain go
 // statement.
+//
+// An idle goroutine is registered with a mailbox of one task. Go takes a
+// registered one out under the lock before it hands the task over, so a
+// goroutine counted idle always gets what it was given: with a bare
+// channel, a goroutine that had counted itself idle but was not yet
+// receiving made Go start another.
 type Pool struct {
-	tasks   chan func()
-	maxIdle atomic.Int32
+	mu      sync.Mutex
+	idle    []*worker // guarded by mu; the most recently idle last
+	maxIdle int       // guarded by mu
 	idleFor time.Duration
-	idle    atomic.Int32
 	started atomic.Int64 // goroutines started, for tests
+}
+
+type worker struct {
+	task  chan func() // buffered: Go never waits for the worker
+	timer *time.Timer
 }
 
 // New returns a pool that keeps at most maxIdle idle goroutines, each for
 // at most idleFor after its last task.
 func New(maxIdle int, idleFor time.Duration) *Pool {
-	p := &Pool{tasks: make(chan func()), idleFor: idleFor}
-	p.maxIdle.Store(int32(max(maxIdle, 0)))
-	return p
+	return &Pool{maxIdle: max(maxIdle, 0), idleFor: idleFor}
 }
 
 // Go runs task on an idle goroutine of the pool, or on a new one.
 func (p *Pool) Go(task func()) {
-	select {
-	case p.tasks <- task: // an idle goroutine was waiting: it runs next
-	default:
-		p.started.Add(1)
-		go p.work(task)
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.task <- task
+		return
 	}
+	p.mu.Unlock()
+	p.started.Add(1)
+	go p.work(task)
 }
 
 // Idle is how many goroutines wait for a task.
-func (p *Pool) Idle() int { return int(p.idle.Load()) }
+func (p *Pool) Idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
 
 func (p *Pool) work(task func()) {
-	var timer *time.Timer
+	w := &worker{task: make(chan func(), 1)}
 	for task != nil {
 		task()
-		task = p.awaitTask(&timer)
+		task = p.awaitTask(w)
 	}
 }
 
@@ -74,22 +94,37 @@ const IdleFunction = "chatgateway/gateway/internal/warmgo.(*Pool).awaitTask"
 // awaitTask waits, idle, for the next task; nil means leave.
 //
 //go:noinline
-func (p *Pool) awaitTask(timer **time.Timer) func() {
-	if p.idle.Add(1) > p.maxIdle.Load() {
-		p.idle.Add(-1)
+func (p *Pool) awaitTask(w *worker) func() {
+	p.mu.Lock()
+	if len(p.idle) >= p.maxIdle {
+		p.mu.Unlock()
 		return nil
 	}
-	if *timer == nil {
-		*timer = time.NewTimer(p.idleFor)
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.NewTimer(p.idleFor)
 	} else {
-		(*timer).Reset(p.idleFor)
+		w.timer.Reset(p.idleFor)
 	}
 	select {
-	case task := <-p.tasks:
-		p.idle.Add(-1)
+	case task := <-w.task:
+		w.timer.Stop()
 		return task
-	case <-(*timer).C:
-		p.idle.Add(-1)
-		return nil
+	case <-w.timer.C:
 	}
+	p.mu.Lock()
+	for i, idle := range p.idle {
+		if idle == w {
+			last := len(p.idle) - 1
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[last] = nil
+			p.idle = p.idle[:last]
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	p.mu.Unlock()
+	// Go took this worker out as its time ran out: its task is on the way.
+	return <-w.task
 }

@@ -102,11 +102,18 @@ func TestPool(t *testing.T) {
 	}
 }
 
+// setMaxIdle changes the bound for goroutines that go idle from now on.
+func (p *Pool) setMaxIdle(n int) {
+	p.mu.Lock()
+	p.maxIdle = max(n, 0)
+	p.mu.Unlock()
+}
+
 // drain makes the pool's idle goroutines leave, so the test leaves none:
 // each takes a task that ends it.
 func drain(t *testing.T, p *Pool) {
 	t.Helper()
-	p.maxIdle.Store(0)
+	p.setMaxIdle(0)
 	for p.Idle() > 0 {
 		p.Go(func() {})
 	}

@@ -300,14 +300,14 @@ func (c *Cluster) WaitHealthy() {
 				return false, err
 			}
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
-				return false, nil
+				return false, fmt.Errorf("node %s: cluster_state or cluster_slots_ok not yet ok", port)
 			}
 			repl, err := cli("-p", port, "info", "replication")
 			if err != nil {
 				return false, err
 			}
 			if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
-				return false, nil
+				return false, fmt.Errorf("replica %s: link to its master not up", port)
 			}
 		}
 		nodes, err := c.topology()
@@ -316,7 +316,8 @@ func (c *Cluster) WaitHealthy() {
 		}
 		for _, n := range nodes {
 			if n.failed && c.byAddr(n.addr) != nil && c.byAddr(n.addr).Running() {
-				return false, nil // a node back from the dead, not yet seen as such
+				// A node back from the dead, not yet seen as such.
+				return false, fmt.Errorf("node %s still flagged as failed", n.addr)
 			}
 		}
 		return true, nil
@@ -340,7 +341,7 @@ func (c *Cluster) waitFor(what string, cond func() (bool, error)) {
 		lastErr = err
 		select {
 		case <-deadline.C:
-			c.t.Fatalf("redistest: no %s within %v (last error: %v)", what, c.cfg.timeout, lastErr)
+			c.t.Fatalf("redistest: waited %v for %s; last: %v", c.cfg.timeout, what, lastErr)
 		case <-tick.C:
 		}
 	}
