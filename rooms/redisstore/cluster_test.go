@@ -191,7 +191,13 @@ until tonumber(t[1]) * 1000000 + tonumber(t[2]) - start > 400000
 return 1`)
 	// Loading is idempotent, and on a loaded machine its reply too can
 	// take longer than the 100 ms read timeout.
-	waitFor(t, "the script to be loaded", func() bool { return slow.Load(ctx, s.Client()).Err() == nil })
+	waitFor(t, "the script to be loaded", func() bool {
+		err := slow.Load(ctx, s.Client()).Err()
+		if err != nil {
+			t.Logf("SCRIPT LOAD: %v", err) // shown if the wait fails
+		}
+		return err == nil
+	})
 	err = slow.EvalSha(ctx, s.Client(), []string{key}).Err()
 	if err == nil {
 		t.Fatal("a 400 ms script answered within the 100 ms read timeout")
